@@ -1,0 +1,61 @@
+"""The ``lsdbench`` command. Each command group lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+
+# Modules exposing register(subparsers); each adds its commands with set_defaults(func=handler).
+COMMAND_MODULES = (
+    "lsdbench.task_commands",
+    "lsdbench.eval_commands",
+    "lsdbench.compare",
+    "lsdbench.leaderboard.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lsdbench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lsdbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(exc.name or "?"):  # a real import error inside the module must surface
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
+        if args.verbose:
+            raise
+        from .errors import USER_ERRORS
+
+        if isinstance(exc, USER_ERRORS):
+            print(f"lsdbench: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

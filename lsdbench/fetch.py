@@ -1,0 +1,207 @@
+"""Verified downloads through pooch, with an offline mirror tried before the canonical URL.
+
+A mirror is a local directory or a base URL laid out as ``MIRROR/HOST/PATH`` for ``https://HOST/PATH``
+(the path exactly as in the URL, ``%20`` kept). Files land in ``CACHE/data/HOST/PATH``, the same
+layout, so ``lsdbench mirror export`` is a copy of what the cache holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, urlsplit
+
+import pooch
+
+from . import settings
+
+pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading" lines would name the URL, not the mirror
+log = logging.getLogger(__name__)
+
+
+class FetchError(RuntimeError):
+    """A file could not be obtained from the mirror or its canonical URL."""
+
+
+class HashMismatchError(FetchError):
+    """A file's content does not match the hash its task card pins; it is never parsed or used."""
+
+    def __init__(self, file: str, expected: str, actual: str, extra: str = ""):
+        self.file, self.expected, self.actual = file, expected, actual
+        super().__init__(
+            f"hash mismatch for {file}: expected {expected}, got {actual}. The file is truncated or "
+            f"altered and was not used.{extra}"
+        )
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def url_relpath(url: str) -> str:
+    """``https://HOST/PATH`` -> ``HOST/PATH`` with the path exactly as written in the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ftp") or not parts.netloc:
+        raise FetchError(f"not a downloadable URL: {url!r}")
+    rel = PurePosixPath(parts.netloc + parts.path)
+    if ".." in rel.parts:
+        raise FetchError(f"refusing URL with '..' in its path: {url!r}")
+    return str(rel)
+
+
+def cached_path(url: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    return settings.cache_dir(cache_dir) / "data" / url_relpath(url)
+
+
+def _candidates(url: str, mirror: str | None) -> list[tuple[str, str]]:
+    """(label, location) pairs in the order tried: mirror first, then the canonical URL."""
+    out = []
+    if mirror:
+        if mirror.startswith(("http://", "https://")):
+            # The mirror's files are named with the URL's path verbatim ("%20" kept), so over HTTP
+            # that name itself is percent-encoded ("%2520").
+            out.append(("mirror", mirror.rstrip("/") + "/" + quote(url_relpath(url), safe="/")))
+        else:
+            base = mirror[len("file://"):] if mirror.startswith("file://") else mirror
+            out.append(("mirror", str(Path(base).expanduser() / url_relpath(url))))
+    out.append(("url", url))
+    return out
+
+
+def _copy_downloader(source: str):
+    def download(url, output_file, pooch_obj):  # pooch's downloader signature
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"not in mirror: {source}")
+        with open(source, "rb") as src, open(output_file, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return download
+
+
+def fetch_url(url: str, known_hash: str, *, cache_dir=None, mirror=None, progress: bool = True) -> Path:
+    """Return a verified local copy of ``url``, fetching it from the mirror or the URL if needed."""
+    target = cached_path(url, cache_dir)
+    algorithm = known_hash.split(":")[0]
+    if target.exists():
+        actual = file_hash(target, algorithm)
+        if actual == known_hash:
+            return target
+        # A corrupted cache entry is reported, discarded and fetched again from a good source.
+        log.warning("cached %s has %s, expected %s; fetching it again", target, actual, known_hash)
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mirror = settings.mirror(mirror)
+    failures: list[str] = []
+    mismatch: HashMismatchError | None = None
+    for label, location in _candidates(url, mirror):
+        seen: dict[str, str] = {}
+        local = label == "mirror" and not location.startswith(("http://", "https://"))
+        fetch_one = _copy_downloader(location) if local else pooch.HTTPDownloader(progressbar=progress, timeout=30)
+
+        def downloader(_url, output_file, pooch_obj, _fetch=fetch_one, _loc=location, _seen=seen):
+            _fetch(_loc, output_file, pooch_obj)
+            _seen["actual"] = file_hash(output_file, algorithm)
+
+        try:
+            # pooch writes to a temporary file, checks the hash, and only then moves it into place.
+            path = pooch.retrieve(url, known_hash=known_hash, fname=target.name, path=target.parent,
+                                  downloader=downloader)
+            return Path(path)
+        except ValueError as exc:
+            if "actual" in seen and seen["actual"] != known_hash:
+                mismatch = HashMismatchError(location, known_hash, seen["actual"])
+                failures.append(str(mismatch))
+            else:
+                failures.append(f"{label} {location}: {exc}")
+        except Exception as exc:  # network errors, missing mirror files
+            failures.append(f"{label} {location}: {type(exc).__name__}: {exc}")
+    how = (" Set LSDBENCH_MIRROR (or --mirror) to a directory or base URL laid out as HOST/PATH, "
+           "e.g. LSDBENCH_MIRROR=../shared/mirror, or fix network access.")
+    detail = "\n  ".join(failures)
+    if mismatch is not None:
+        raise HashMismatchError(mismatch.file, known_hash, mismatch.actual, extra=f"\n  tried:\n  {detail}")
+    raise FetchError(f"could not fetch {url}\n  tried:\n  {detail}\n{how}")
+
+
+def _safe_member_path(root: Path, name: str) -> Path:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise FetchError(f"archive member {name!r} escapes the extraction folder; refusing it")
+    return root.joinpath(*pure.parts)
+
+
+def extract_member(archive: Path, member: str, cache_dir=None) -> Path:
+    """Extract ``member`` (a file, or a folder such as an LMDB database) of a zip or tar archive.
+
+    Extraction goes to a temporary folder renamed into place, so a killed run leaves nothing half-written.
+    """
+    digest = file_hash(archive)[len("sha256:"):][:16]
+    root = settings.cache_dir(cache_dir) / "extracted" / f"{archive.name}-{digest}"
+    dest = _safe_member_path(root, member.rstrip("/"))
+    if dest.exists():
+        return dest
+    root.parent.mkdir(parents=True, exist_ok=True)
+    prefix = member.rstrip("/")
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".extract-"))
+    try:
+        found = False
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if info.filename.rstrip("/") == prefix or info.filename.startswith(prefix + "/"):
+                        out = _safe_member_path(tmp, info.filename)
+                        if info.is_dir():
+                            out.mkdir(parents=True, exist_ok=True)
+                            continue
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(info) as src, open(out, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        found = True
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                for info in tf.getmembers():
+                    name = info.name.lstrip("./") if info.name.startswith("./") else info.name
+                    if not (name.rstrip("/") == prefix or name.startswith(prefix + "/")):
+                        continue
+                    out = _safe_member_path(tmp, name)
+                    if info.isdir():
+                        out.mkdir(parents=True, exist_ok=True)
+                    elif info.isfile():  # links and devices are never extracted
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with tf.extractfile(info) as src, open(out, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        found = True
+        else:
+            raise FetchError(f"{archive} is neither a zip nor a tar archive")
+        if not found:
+            raise FetchError(f"{archive} has no member {member!r}")
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def export_mirror(urls: list[tuple[str, str]], dest: str | os.PathLike, *, cache_dir=None, mirror=None) -> list[Path]:
+    """Write a mirror (``DEST/HOST/PATH``) holding the verified files of ``(url, hash)`` pairs."""
+    written = []
+    for url, known_hash in urls:
+        src = fetch_url(url, known_hash, cache_dir=cache_dir, mirror=mirror)
+        out = Path(dest) / url_relpath(url)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".part")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, out)
+        written.append(out)
+    return written

@@ -1,0 +1,156 @@
+"""``lsdbench tasks | fetch | info | mirror export``: the task registry from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import numpy as np
+from tabulate import tabulate
+
+from . import fetch, registry
+from .types import SPLIT_NAMES
+
+
+def data_options() -> argparse.ArgumentParser:
+    """Options shared by every command that reads task data."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--mirror", help="data mirror: a directory or base URL laid out as HOST/PATH "
+                        "(default: $LSDBENCH_MIRROR)")
+    parent.add_argument("--cache-dir", help="cache root (default: $LSDBENCH_CACHE_DIR or the user cache)")
+    parent.add_argument("--card", action="append", default=[], metavar="PATH",
+                        help="an extra task card (TOML) of your own; repeatable")
+    return parent
+
+
+def register_user_cards(args) -> None:
+    for path in args.card:
+        registry.register_card(path)
+
+
+def select_cards(args) -> list:
+    """Cards named by ``args.task`` (names or paths) and/or ``args.suite``; default the open suite."""
+    register_user_cards(args)
+    names = list(getattr(args, "task", None) or [])
+    cards = [registry.get_card(n) for n in names]
+    if getattr(args, "suite", None):
+        cards += registry.list_cards(args.suite)
+    if not cards:
+        cards = registry.list_cards("open")
+    seen, unique = set(), []
+    for card in cards:
+        if card.name not in seen:
+            seen.add(card.name)
+            unique.append(card)
+    return unique
+
+
+def cmd_tasks(args) -> int:
+    register_user_cards(args)
+    rows = []
+    for card in registry.list_cards(args.suite):
+        sizes = " / ".join(str(card.expected_sizes.get(s, "?")) for s in SPLIT_NAMES)
+        rows.append([card.name, ",".join(card.suites), card.type, card.primary_metric, sizes,
+                     card.describe_source(), card.licence.split(";")[0]])
+    print(tabulate(rows, headers=["task", "suites", "type", "metric", "train / valid / test", "source",
+                                  "licence"], tablefmt="github"))
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    rows = []
+    for card in select_cards(args):
+        task = registry.load_task(card, cache_dir=args.cache_dir, mirror=args.mirror)
+        for name, split in task.splits.items():
+            rows.append([card.name, name, len(split), split.content_hash()[:23] + "..."])
+    print(tabulate(rows, headers=["task", "split", "items", "content hash"], tablefmt="github"))
+    return 0
+
+
+def describe(task) -> dict:
+    """Facts about a loaded task: split hashes, label balance, lengths, overlap between splits."""
+    card = task.card
+    info = {"name": card.name, "version": card.version, "suites": list(card.suites), "type": card.type,
+            "metrics": list(card.metrics), "licence": card.licence, "description": card.description,
+            "citation": card.citation, "notes": card.notes, "splits": {}, "shared_sequences": {}}
+    seqsets = {}
+    for name, split in task.splits.items():
+        lengths = np.array([len(s) for s in split.all_sequences()])
+        entry = {"items": len(split), "hash": split.content_hash(),
+                 "length": {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                            "p95": float(np.percentile(lengths, 95)), "max": int(lengths.max())}}
+        if card.type == "regression":
+            entry["label"] = {"mean": float(split.labels.mean()), "std": float(split.labels.std()),
+                              "min": float(split.labels.min()), "max": float(split.labels.max())}
+        else:
+            counts = Counter(split.labels.tolist())
+            entry["label"] = {card.label_names[k]: counts.get(k, 0) for k in range(len(card.label_names))}
+        info["splits"][name] = entry
+        seqsets[name] = set(split.all_sequences())
+    for i, a in enumerate(SPLIT_NAMES):
+        for b in SPLIT_NAMES[i + 1:]:
+            info["shared_sequences"][f"{a}/{b}"] = len(seqsets[a] & seqsets[b])
+    return info
+
+
+def cmd_info(args) -> int:
+    register_user_cards(args)
+    task = registry.load_task(args.task, cache_dir=args.cache_dir, mirror=args.mirror)
+    info = describe(task)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"{info['name']} (version {info['version']}; suites {', '.join(info['suites'])})")
+    print(f"type {info['type']}; metrics {', '.join(info['metrics'])}; licence {info['licence']}\n")
+    print(info["description"] + "\n")
+    if info["notes"]:
+        print(info["notes"] + "\n")
+    rows = []
+    for name, e in info["splits"].items():
+        ln = e["length"]
+        label = ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in e["label"].items())
+        rows.append([name, e["items"], e["hash"], f"{ln['min']}/{ln['median']:.0f}/{ln['p95']:.0f}/{ln['max']}",
+                     label])
+    print(tabulate(rows, headers=["split", "items", "content hash", "length min/median/p95/max", "labels"],
+                   tablefmt="github"))
+    print("\nsequences shared between splits: "
+          + ", ".join(f"{k} {v}" for k, v in info["shared_sequences"].items()))
+    print(f"\ncitation:\n{info['citation']}")
+    return 0
+
+
+def cmd_mirror_export(args) -> int:
+    urls = []
+    for card in select_cards(args):
+        urls += [(s.url, s.hash) for s in card.sources.values() if s.url]
+    written = fetch.export_mirror(sorted(set(urls)), args.dest, cache_dir=args.cache_dir, mirror=args.mirror)
+    for path in written:
+        print(path)
+    print(f"wrote {len(written)} files to {args.dest}; use it with LSDBENCH_MIRROR={args.dest}")
+    return 0
+
+
+def register(subparsers) -> None:
+    common = data_options()
+    p = subparsers.add_parser("tasks", parents=[common], help="list registered tasks")
+    p.add_argument("--suite", help="only tasks of this suite")
+    p.set_defaults(func=cmd_tasks)
+
+    p = subparsers.add_parser("fetch", parents=[common], help="download, verify and parse tasks")
+    p.add_argument("task", nargs="*", help="task names or card paths (default: the open suite)")
+    p.add_argument("--suite")
+    p.set_defaults(func=cmd_fetch)
+
+    p = subparsers.add_parser("info", parents=[common], help="describe one task")
+    p.add_argument("task", help="task name or card path")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("mirror", help="data mirrors for machines without internet")
+    sub = p.add_subparsers(dest="mirror_command", required=True)
+    e = sub.add_parser("export", parents=[common], help="write a mirror (DIR/HOST/PATH) of task files")
+    e.add_argument("dest", help="output directory")
+    e.add_argument("task", nargs="*", help="task names (default: the open suite)")
+    e.add_argument("--suite")
+    e.set_defaults(func=cmd_mirror_export)

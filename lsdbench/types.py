@@ -1,0 +1,103 @@
+"""Core data types shared by every stage: a task's splits and what an encoder must look like."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+TASK_TYPES = ("regression", "binary", "multiclass", "pair_binary")
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a task: parallel lists of item ids, sequences and labels.
+
+    ``sequences_b`` holds the second protein of each pair for ``pair_binary`` tasks, else None.
+    Labels are float64 for regression and int64 class indices otherwise.
+    """
+
+    name: str
+    ids: list[str]
+    sequences: list[str]
+    labels: np.ndarray
+    sequences_b: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if len(self.sequences) != n or len(self.labels) != n:
+            raise ValueError(f"split {self.name!r}: ids, sequences and labels differ in length")
+        if self.sequences_b is not None and len(self.sequences_b) != n:
+            raise ValueError(f"split {self.name!r}: sequences_b differs in length")
+        if len(set(self.ids)) != n:
+            raise ValueError(f"split {self.name!r}: item ids are not unique")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.sequences_b is not None
+
+    def all_sequences(self) -> list[str]:
+        """Every sequence the split needs embedded (both members of pairs)."""
+        return self.sequences + (self.sequences_b or [])
+
+    def content_hash(self) -> str:
+        """sha256 over a canonical serialization of the (id, sequence(s), label) rows, in order."""
+        h = hashlib.sha256()
+        for i in range(len(self)):
+            row: list[Any] = [self.ids[i], self.sequences[i]]
+            if self.sequences_b is not None:
+                row.append(self.sequences_b[i])
+            label = self.labels[i]
+            row.append(float(label) if self.labels.dtype.kind == "f" else int(label))
+            h.update(json.dumps(row, separators=(",", ":")).encode())
+            h.update(b"\n")
+        return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A loaded task: its card plus the train/valid/test splits."""
+
+    card: "TaskCard"  # noqa: F821  (defined in lsdbench.cards; avoid a cycle)
+    splits: dict[str, Split] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def type(self) -> str:
+        return self.card.type
+
+    def split_hashes(self) -> dict[str, str]:
+        return {name: split.content_hash() for name, split in self.splits.items()}
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the harness needs from a model that maps protein sequences to vectors.
+
+    - ``name``: stable identifier, used in cache keys and result files.
+    - ``config``: everything that changes the output (weights hash, layer, pooling, noise level...);
+      JSON-serialisable. Two encoders with equal name and config must give equal embeddings.
+    - ``encode(sequences)``: either a float array of shape (n, d), or a list of n per-residue
+      arrays of shape (L_i, d), which the harness mean-pools.
+
+    Optional attributes the harness reads when present:
+    - ``max_length`` (int or None): longest sequence ``encode`` accepts; longer ones are windowed.
+    - ``batch_residues`` (int): token budget per ``encode`` call, default 16384.
+    """
+
+    name: str
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    def encode(self, sequences: Sequence[str]) -> np.ndarray | list[np.ndarray]: ...

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real task files come from the offline mirror (LSDBENCH_MIRROR, default ../shared/mirror)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO.parent / "shared" / "mirror"
+
+
+def _mirror() -> str | None:
+    env = os.environ.get("LSDBENCH_MIRROR")
+    if env:
+        return env
+    return str(DEFAULT_MIRROR) if DEFAULT_MIRROR.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> str:
+    m = _mirror()
+    if not m:
+        pytest.skip("no data mirror: set LSDBENCH_MIRROR (CI points it at ../shared/mirror)")
+    return m
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """One cache for the whole session, so each real file is copied from the mirror once."""
+    return tmp_path_factory.mktemp("lsdbench-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, session_cache, request):
+    """Tests never touch the user's cache; the real mirror is configured unless a test overrides it."""
+    monkeypatch.setenv("LSDBENCH_CACHE_DIR", str(session_cache))
+    m = _mirror()
+    if m:
+        monkeypatch.setenv("LSDBENCH_MIRROR", m)
+    monkeypatch.delenv("LSDBENCH_TASKS", raising=False)
+    from lsdbench import registry
+
+    monkeypatch.setattr(registry, "_user_cards", {})  # cards a test registers stay in that test
+
+
+@pytest.fixture(scope="session")
+def open_tasks(mirror, session_cache):
+    """The open-suite tasks loaded once per session from the real files."""
+    from lsdbench.registry import list_cards, load_task
+
+    return {c.name: load_task(c, cache_dir=session_cache, mirror=mirror, progress=False)
+            for c in list_cards("open")}

@@ -1,0 +1,135 @@
+"""Fetching through pooch: mirror first, verified hashes, the failure modes and recovery."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from lsdbench import fetch, registry
+from lsdbench.cli import main
+
+CARD = "metal_ion_binding"
+
+
+def _test_url() -> tuple[str, str]:
+    src = registry.get_card(CARD).sources["test"]
+    return src.url, src.hash
+
+
+@pytest.fixture
+def private_mirror(tmp_path, mirror) -> Path:
+    """A writable copy of the metal-ion-binding part of the real mirror."""
+    url, _ = _test_url()
+    rel = Path(fetch.url_relpath(url)).parent
+    shutil.copytree(Path(mirror) / rel, tmp_path / "mirror" / rel)
+    return tmp_path / "mirror"
+
+
+def test_mirror_layout_keeps_url_path_verbatim():
+    url, _ = _test_url()
+    assert fetch.url_relpath(url).endswith("data/Metal%20Ion%20Binding/test.txt")
+    assert fetch.url_relpath(url).startswith("raw.githubusercontent.com/elttaes/")
+
+
+def test_no_network_and_no_mirror_gives_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSDBENCH_MIRROR")
+    url, known = "https://lsdbench-test.invalid/data/x.tsv", "sha256:" + "0" * 64
+    with pytest.raises(fetch.FetchError) as info:
+        fetch.fetch_url(url, known, cache_dir=tmp_path)
+    message = str(info.value)
+    assert url in message and "LSDBENCH_MIRROR" in message
+    assert not fetch.cached_path(url, tmp_path).exists()
+
+
+def test_real_task_without_mirror_names_url_and_mirror_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("LSDBENCH_MIRROR")
+    with pytest.raises(fetch.FetchError, match=r"raw\.githubusercontent\.com.*\n(.|\n)*LSDBENCH_MIRROR"):
+        registry.load_task(CARD, cache_dir=tmp_path, progress=False)
+
+
+def test_truncated_mirror_file_is_rejected_then_recovered(tmp_path, private_mirror):
+    url, known = _test_url()
+    bad = private_mirror / fetch.url_relpath(url)
+    good_bytes = bad.read_bytes()
+    bad.write_bytes(good_bytes[: len(good_bytes) // 2])
+    cache = tmp_path / "cache"
+    with pytest.raises(fetch.HashMismatchError) as info:
+        registry.load_task(CARD, cache_dir=cache, mirror=str(private_mirror), progress=False)
+    err = info.value
+    assert err.file == str(bad) and err.expected == known and err.actual != known
+    assert str(bad) in str(err) and known in str(err) and err.actual in str(err)
+    assert not fetch.cached_path(url, cache).exists()  # never kept, never parsed
+    bad.write_bytes(good_bytes)  # a good source later: the same call now succeeds
+    task = registry.load_task(CARD, cache_dir=cache, mirror=str(private_mirror), progress=False)
+    assert len(task.splits["test"]) == 1332
+
+
+def test_altered_cache_file_is_detected_and_fetched_again(tmp_path, mirror, caplog):
+    url, known = _test_url()
+    path = fetch.fetch_url(url, known, cache_dir=tmp_path, mirror=mirror)
+    path.write_bytes(path.read_bytes().replace(b"\t1", b"\t0", 1))
+    again = fetch.fetch_url(url, known, cache_dir=tmp_path, mirror=mirror)
+    assert fetch.file_hash(again) == known
+    assert any("expected " + known in r.getMessage() for r in caplog.records)
+
+
+def test_altered_cache_file_without_good_source_is_an_error(tmp_path, mirror, monkeypatch):
+    url, known = _test_url()
+    path = fetch.fetch_url(url, known, cache_dir=tmp_path, mirror=mirror)
+    path.write_bytes(b"garbage")
+    monkeypatch.delenv("LSDBENCH_MIRROR")
+    with pytest.raises(fetch.FetchError):
+        fetch.fetch_url(url, known, cache_dir=tmp_path, mirror=None)
+    assert not path.exists()  # the corrupted copy is gone, so it can never be parsed
+
+
+@pytest.fixture
+def http_mirror(private_mirror):
+    """The mirror served over HTTP on loopback, to exercise a base-URL mirror."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(private_mirror))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_base_url_mirror(tmp_path, http_mirror):
+    task = registry.load_task(CARD, cache_dir=tmp_path, mirror=http_mirror, progress=False)
+    assert len(task.splits["train"]) == 5400
+
+
+def test_mirror_export_round_trip(tmp_path, mirror, capsys):
+    out = tmp_path / "exported"
+    assert main(["mirror", "export", str(out), CARD, "--cache-dir", str(tmp_path / "c1")]) == 0
+    url, known = _test_url()
+    assert fetch.file_hash(out / fetch.url_relpath(url)) == known
+    task = registry.load_task(CARD, cache_dir=tmp_path / "c2", mirror=str(out), progress=False)
+    assert len(task.splits["test"]) == 1332
+
+
+def test_cli_tasks_and_info(capsys):
+    assert main(["tasks"]) == 0
+    table = capsys.readouterr().out
+    for line in ("metal_ion_binding", "5400 / 600 / 1332", "2646 / 294 / 1504", "1510 / 168 / 2768",
+                 "60 / 24 / 36"):
+        assert line in table
+    assert main(["info", "human_ppi_example"]) == 0
+    out = capsys.readouterr().out
+    task = registry.load_task("human_ppi_example", progress=False)
+    assert task.splits["test"].content_hash() in out
+    assert "sequences shared between splits" in out
+
+
+def test_cli_error_is_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("LSDBENCH_MIRROR")
+    assert main(["fetch", CARD, "--cache-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lsdbench: error: could not fetch https://raw.githubusercontent.com/")
