@@ -1,9 +1,61 @@
-"""``lsdbench run``: the main job."""
+"""``lsdbench eval``, ``lsdbench cache`` and ``lsdbench run`` (the main job)."""
 
 from __future__ import annotations
 
-from . import registry
-from .task_commands import data_options, describe
+import argparse
+import json
+
+from tabulate import tabulate
+
+from . import embed_cache, registry
+from .encoders import parse_options
+from .task_commands import data_options, describe, register_user_cards
+
+
+def summary_table(results: list[dict]) -> str:
+    rows = []
+    for r in results:
+        metric = r["task"]["primary_metric"]
+        ci = r["test_ci"]
+        std = r.get("test_std", {}).get(metric, 0.0)
+        test = f"{r['scores']['test'][metric]:.4f}" + (f" ± {std:.4f}" if std else "")
+        rows.append([r["encoder"]["name"], r["task"]["name"], r["probe"]["name"], metric,
+                     f"{r['scores']['valid'][metric]:.4f}", test, f"[{ci['low']:.4f}, {ci['high']:.4f}]",
+                     f"{r['timings']['embed_s']:.1f}", f"{r['timings']['fit_s']:.1f}"])
+    return tabulate(rows, headers=["encoder", "task", "probe", "metric", "valid", "test", "95% CI",
+                                   "embed s", "fit s"], tablefmt="github")
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate
+
+    register_user_cards(args)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    results = evaluate(args.encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=args.out,
+                       encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
+                       mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
+                       batch_residues=args.batch_residues, progress=not args.quiet)
+    print(summary_table(results))
+    if args.out:
+        print(f"\nwrote {len(results)} result files to {args.out}")
+    return 0
+
+
+def cmd_cache_info(args) -> int:
+    entries = embed_cache.cache_summary(args.cache_dir)
+    rows = [[e["name"], json.dumps(e["config"], sort_keys=True)[:70], e["sequences"], f"{e['bytes'] / 2**20:.1f}"]
+            for e in entries]
+    print(tabulate(rows, headers=["encoder", "config", "sequences", "MiB"], tablefmt="github"))
+    from .settings import cache_dir
+
+    print(f"\ncache: {cache_dir(args.cache_dir)}")
+    return 0
+
+
+def cmd_cache_clear(args) -> int:
+    n = embed_cache.clear(args.cache_dir, args.encoder)
+    print(f"removed {n} cached encoder configuration(s)")
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -16,7 +68,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword option for the encoder (JSON scalars decoded); repeatable")
+    p.add_argument("--task", action="append", default=[], help="task name or card path; repeatable")
+    p.add_argument("--suite", help="evaluate every task of this suite (default: open, if no --task)")
+    p.add_argument("--probe", default="linear", choices=["linear", "mlp"])
+    p.add_argument("--seeds", help="comma-separated probe seeds (mlp default 0,1,2)")
+    p.add_argument("--long-sequences", default="window", choices=["window", "crop"],
+                   help="sequences longer than the encoder's max_length: overlapping windows averaged "
+                        "(default) or cropped to the first max_length residues")
+    p.add_argument("--batch-residues", type=int, help="token budget per encode call")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("run", parents=[data_options()], help="the main job: the default benchmark")
+    common = data_options()
+    p = subparsers.add_parser("eval", parents=[common], help="evaluate an encoder on tasks")
+    p.add_argument("--encoder", required=True, metavar="SPEC",
+                   help="registered name, module:attr, or path/to/file.py:attr")
+    add_eval_options(p)
+    p.add_argument("--out", help="directory for the result files")
+    p.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser("cache", help="the embedding cache")
+    sub = p.add_subparsers(dest="cache_command", required=True)
+    i = sub.add_parser("info", parents=[common], help="list cached encoders")
+    i.set_defaults(func=cmd_cache_info)
+    c = sub.add_parser("clear", parents=[common], help="delete cached embeddings")
+    c.add_argument("--encoder", help="only this encoder name")
+    c.set_defaults(func=cmd_cache_clear)
+
+    p = subparsers.add_parser("run", parents=[common], help="the main job: the default benchmark")
     p.add_argument("--suite", default="open")
     p.set_defaults(func=cmd_run)

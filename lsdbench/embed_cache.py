@@ -1,0 +1,162 @@
+"""A content-addressed cache of pooled embeddings, shared by every task.
+
+Layout: ``CACHE/embeddings/<encoder name>/<config hash>/`` holding ``encoder.json`` (name and full
+config) and shards ``shard-<sha256>.npz``, each with the sequence keys (sha256 of the sequence), the
+float32 embeddings and a checksum over both. Shards are written to a temporary file and renamed, so a
+killed run leaves only whole shards; a shard that fails its checksum or does not load is reported,
+deleted and its sequences are embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import settings
+
+log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def sequence_key(sequence: str) -> str:
+    return hashlib.sha256(sequence.encode()).hexdigest()
+
+
+def config_digest(name: str, config: dict[str, Any]) -> str:
+    canonical = json.dumps({"name": name, "config": config}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _checksum(keys: np.ndarray, emb: np.ndarray) -> str:
+    h = hashlib.sha256(keys.tobytes())
+    h.update(str(emb.shape).encode())
+    h.update(np.ascontiguousarray(emb).tobytes())
+    return h.hexdigest()
+
+
+def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EmbeddingCache:
+    """Pooled embeddings of one encoder (name + config), keyed by sequence sha256."""
+
+    def __init__(self, name: str, config: dict[str, Any], cache_dir=None):
+        self.name, self.config = name, config
+        digest = config_digest(name, config)
+        self.dir = settings.cache_dir(cache_dir) / "embeddings" / _SAFE.sub("_", name) / digest[:24]
+        self._index: dict[str, tuple[Path, int]] | None = None
+        self._loaded: dict[Path, np.ndarray] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+    def _load_shard(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                keys, emb, checksum = data["keys"], data["emb"], str(data["checksum"])
+            if emb.dtype != np.float32 or emb.ndim != 2 or len(keys) != len(emb):
+                raise ValueError("unexpected array layout")
+            if _checksum(keys, emb) != checksum:
+                raise ValueError("checksum mismatch")
+            return keys, emb
+        except Exception as exc:  # truncated zip, bad arrays, failed checksum: recompute
+            log.warning("embedding cache shard %s is corrupted (%s); deleting it, its sequences will be "
+                        "embedded again", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def _ensure_index(self) -> dict[str, tuple[Path, int]]:
+        if self._index is None:
+            self._index = {}
+            for path in sorted(self.dir.glob("shard-*.npz")) if self.dir.exists() else []:
+                loaded = self._load_shard(path)
+                if loaded is None:
+                    continue
+                keys, emb = loaded
+                self._loaded[path] = emb
+                for row, key in enumerate(keys.astype(str)):
+                    self._index[key] = (path, row)
+        return self._index
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        index = self._ensure_index()
+        return [k for k in keys if k not in index]
+
+    def get(self, keys: list[str]) -> np.ndarray:
+        index = self._ensure_index()
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = [self._loaded[index[k][0]][index[k][1]] for k in keys]
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._ensure_index())
+
+    # -- writing ---------------------------------------------------------------------------
+    def put(self, keys: list[str], emb: np.ndarray) -> None:
+        """Store one batch as a new shard (atomically)."""
+        if len(keys) != len(emb):
+            raise ValueError("keys and embeddings differ in length")
+        if not keys:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "encoder.json"
+        if not meta.exists():
+            tmp = meta.with_name(f".encoder.json.{os.getpid()}")
+            tmp.write_text(json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
+            os.replace(tmp, meta)
+        key_arr = np.array(keys, dtype="S64")
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        checksum = _checksum(key_arr, emb)
+        path = self.dir / f"shard-{checksum[:32]}.npz"
+        _atomic_save(path, keys=key_arr, emb=emb, checksum=np.array(checksum))
+        index = self._ensure_index()
+        self._loaded[path] = emb
+        for row, key in enumerate(keys):
+            index[key] = (path, row)
+
+
+def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
+    """One entry per cached encoder configuration: name, config, sequences, bytes."""
+    root = settings.cache_dir(cache_dir) / "embeddings"
+    out = []
+    for meta in sorted(root.glob("*/*/encoder.json")) if root.exists() else []:
+        info = json.loads(meta.read_text())
+        shards = list(meta.parent.glob("shard-*.npz"))
+        n = 0
+        for shard in shards:
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    n += len(data["keys"])
+            except Exception:
+                continue
+        out.append({"name": info["name"], "config": info["config"], "path": str(meta.parent),
+                    "sequences": n, "bytes": sum(s.stat().st_size for s in shards)})
+    return out
+
+
+def clear(cache_dir=None, name: str | None = None) -> int:
+    """Delete cached embeddings (of one encoder name, or all); returns the number of configurations removed."""
+    removed = 0
+    for entry in cache_summary(cache_dir):
+        if name is None or entry["name"] == name:
+            shutil.rmtree(entry["path"], ignore_errors=True)
+            removed += 1
+    return removed

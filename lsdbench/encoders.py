@@ -1,0 +1,215 @@
+"""Resolve an encoder from a spec and turn its raw output into checked, pooled float32 embeddings.
+
+A spec is a registered name (entry-point group ``lsdbench.encoders``), ``module:attr`` or
+``path/to/file.py:attr``; ``attr`` may be a class, a factory or an instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .types import Encoder
+
+ENTRY_POINT_GROUP = "lsdbench.encoders"
+
+
+class EncoderError(ValueError):
+    """An encoder could not be found or built, or returned unusable output."""
+
+
+def registered() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["t=0.3", "checkpoint=x"]`` -> ``{"t": 0.3, "checkpoint": "x"}`` (JSON scalars decoded)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise EncoderError(f"encoder option {pair!r} is not of the form key=value")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def _load_attr(spec: str) -> Any:
+    if spec in registered():
+        try:
+            return registered()[spec].load()
+        except ImportError as exc:
+            raise EncoderError(f"encoder {spec!r} is registered but could not be imported: {exc}") from exc
+    target, sep, attr = spec.rpartition(":")
+    if not sep:
+        known = ", ".join(sorted(registered())) or "none"
+        raise EncoderError(f"unknown encoder {spec!r}: not a registered name (registered: {known}), "
+                           f"nor module:attr, nor path/to/file.py:attr")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.exists():
+            raise EncoderError(f"encoder file {path} does not exist")
+        name = "lsdbench_user_encoder_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+        module = sys.modules.get(name)
+        if module is None:  # load each file once per process, like an imported module
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module  # dataclasses and pickling look modules up by name
+            try:
+                module_spec.loader.exec_module(module)  # the user's own code, named by the user
+            except BaseException:
+                del sys.modules[name]
+                raise
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise EncoderError(f"cannot import module {target!r} for encoder {spec!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise EncoderError(f"{target} has no attribute {attr!r}") from None
+
+
+def _is_encoder(obj: Any) -> bool:
+    return callable(getattr(obj, "encode", None)) and isinstance(getattr(obj, "name", None), str) \
+        and not isinstance(obj, type)
+
+
+def resolve(spec: str | Encoder, **options: Any) -> Encoder:
+    """Build an encoder from a spec (or pass an instance through), applying keyword options."""
+    if _is_encoder(spec):
+        if options:
+            raise EncoderError(f"options {sorted(options)} given for an encoder instance; build it with them")
+        obj = spec
+    else:
+        attr = _load_attr(str(spec))
+        if _is_encoder(attr):
+            if options:
+                raise EncoderError(f"{spec!r} is an instance; it takes no options (got {sorted(options)})")
+            obj = attr
+        elif callable(attr):
+            try:
+                obj = attr(**options)
+            except TypeError as exc:
+                raise EncoderError(f"encoder {spec!r} does not accept options {options}: {exc}") from exc
+        else:
+            raise EncoderError(f"{spec!r} is neither an encoder, a class nor a factory")
+    if not _is_encoder(obj):
+        raise EncoderError(f"{spec!r} did not give an encoder: it needs a str 'name', a 'config' dict and "
+                           f"an 'encode(sequences)' method")
+    config = getattr(obj, "config", None)
+    if not isinstance(config, dict):
+        raise EncoderError(f"encoder {obj.name!r}: 'config' must be a dict, got {type(config).__name__}")
+    try:
+        json.dumps(config, sort_keys=True)
+    except TypeError as exc:
+        raise EncoderError(f"encoder {obj.name!r}: config is not JSON-serialisable: {exc}") from None
+    return obj
+
+
+@dataclass(frozen=True)
+class LongSequencePolicy:
+    """What the harness does with sequences longer than the encoder's ``max_length``.
+
+    ``window`` (default): cut into windows of ``max_length`` residues that overlap by ``overlap``
+    residues (default a quarter of the window), embed each, and average the pooled window embeddings
+    weighted by window length. ``crop``: keep the first ``max_length`` residues.
+    """
+
+    policy: str = "window"
+    max_length: int | None = None
+    overlap: int | None = None
+
+    def __post_init__(self):
+        if self.policy not in ("window", "crop"):
+            raise EncoderError(f"long-sequence policy must be 'window' or 'crop', got {self.policy!r}")
+
+    @property
+    def effective_overlap(self) -> int:
+        if self.max_length is None:
+            return 0
+        return self.max_length // 4 if self.overlap is None else self.overlap
+
+    def pieces(self, sequence: str) -> list[str]:
+        m = self.max_length
+        if m is None or len(sequence) <= m:
+            return [sequence]
+        if self.policy == "crop":
+            return [sequence[:m]]
+        stride = max(1, m - self.effective_overlap)
+        starts = list(range(0, len(sequence) - m + 1, stride))
+        if starts[-1] + m < len(sequence):
+            starts.append(len(sequence) - m)  # the last window ends at the last residue
+        return [sequence[s:s + m] for s in starts]
+
+    def record(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["overlap"] = self.effective_overlap
+        return out
+
+
+def policy_for(encoder: Encoder, policy: str = "window", overlap: int | None = None) -> LongSequencePolicy:
+    max_length = getattr(encoder, "max_length", None)
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+        raise EncoderError(f"encoder {encoder.name!r}: max_length must be a positive int or None")
+    return LongSequencePolicy(policy=policy, max_length=max_length, overlap=overlap)
+
+
+def pool_output(output: Any, sequences: Sequence[str], *, encoder: str, task: str, ids: Sequence[str]) -> np.ndarray:
+    """Check an ``encode`` result and return pooled, contiguous float32 embeddings (n, d).
+
+    Accepts an (n, d) float array or n per-residue (L_i, d) float arrays (mean-pooled). Errors name the
+    encoder, the task and the first offending sequence id.
+    """
+    n = len(sequences)
+
+    def fail(i: int | None, what: str) -> EncoderError:
+        where = f", first bad sequence {ids[i]!r}" if i is not None else ""
+        return EncoderError(f"encoder {encoder!r} on task {task!r}: {what}{where}")
+
+    if hasattr(output, "detach"):  # a torch tensor
+        output = output.detach().cpu().numpy()
+    if isinstance(output, np.ndarray) and output.ndim == 2:
+        if output.shape[0] != n:
+            raise fail(None, f"returned {output.shape[0]} embeddings for {n} sequences")
+        if output.dtype.kind != "f":
+            raise fail(0, f"returned dtype {output.dtype}, expected floats")
+        pooled = output
+    elif isinstance(output, (list, tuple)) or (isinstance(output, np.ndarray) and output.dtype == object):
+        if len(output) != n:
+            raise fail(None, f"returned {len(output)} outputs for {n} sequences")
+        rows = []
+        for i, item in enumerate(output):
+            if hasattr(item, "detach"):
+                item = item.detach().cpu().numpy()
+            item = np.asarray(item)
+            if item.dtype.kind != "f":
+                raise fail(i, f"returned dtype {item.dtype}, expected floats")
+            if item.ndim != 2 or item.shape[0] != len(sequences[i]):
+                raise fail(i, f"per-residue output has shape {item.shape}, expected ({len(sequences[i])}, d)")
+            rows.append(item.mean(axis=0, dtype=np.float64))
+        dims = {r.shape[0] for r in rows}
+        if len(dims) > 1:
+            raise fail(None, f"outputs have different dimensions {sorted(dims)}")
+        pooled = np.stack(rows) if rows else np.zeros((0, 0))
+    else:
+        shape = getattr(output, "shape", None)
+        raise fail(None, f"returned {type(output).__name__} with shape {shape}; expected an (n, d) float "
+                         f"array or a list of (L, d) arrays")
+    pooled = np.ascontiguousarray(pooled, dtype=np.float32)
+    finite = np.isfinite(pooled).all(axis=1)  # after the cast: float64 beyond float32's range is inf too
+    if not finite.all():
+        raise fail(int(np.argmin(finite)), "returned NaN or inf")
+    return pooled

@@ -1,0 +1,116 @@
+"""Orchestration: one encoder x tasks -> validated result files (one per encoder, task and probe)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import PROTOCOL, __version__, registry
+from .cards import TaskCard
+from .embed_cache import EmbeddingCache
+from .embedding import embed
+from .encoders import policy_for, resolve
+from .probing import fit_and_score, pair_features
+from .results import result_filename, validate_result, write_result
+from .types import Encoder, Task
+
+RESULT_SCHEMA = "lsdbench-result-1"
+
+
+def environment() -> dict[str, str]:
+    """Library versions that can change a score, recorded in every result."""
+    env = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for dist in ("numpy", "scipy", "scikit-learn", "torch"):
+        try:
+            env[dist.replace("scikit-learn", "sklearn")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return env
+
+
+def task_embeddings(encoder: Encoder, task: Task, *, policy, cache: EmbeddingCache, progress: bool,
+                    batch_residues: int | None = None) -> dict[str, np.ndarray]:
+    """Features per split: pooled embeddings, or symmetric pair features for pair tasks."""
+    seqs, ids = [], []
+    for split in task.splits.values():
+        seqs += split.all_sequences()
+        ids += split.ids + (split.ids if split.is_pair else [])
+    matrix = embed(encoder, seqs, ids=ids, task=task.name, policy=policy, cache=cache,
+                   batch_residues=batch_residues, progress=progress)
+    features, offset = {}, 0
+    for name, split in task.splits.items():
+        n = len(split)
+        if split.is_pair:
+            u, v = matrix[offset:offset + n], matrix[offset + n:offset + 2 * n]
+            features[name] = pair_features(u, v)
+            offset += 2 * n
+        else:
+            features[name] = matrix[offset:offset + n]
+            offset += n
+    return features
+
+
+def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_params: dict | None = None,
+                  seeds: Sequence[int] | None = None, spec: str | None = None, long_sequences: str = "window",
+                  cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> dict[str, Any]:
+    """Embed (through the cache), probe and score one task; returns a validated result dict."""
+    policy = policy_for(encoder, long_sequences)
+    cache = EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()},
+                           cache_dir=cache_dir)
+    t0 = time.perf_counter()
+    feats = task_embeddings(encoder, task, policy=policy, cache=cache, progress=progress,
+                            batch_residues=batch_residues)
+    embed_s = time.perf_counter() - t0
+    splits = task.splits
+    outcome = fit_and_score(task.type, task.card.primary_metric,
+                            feats["train"], splits["train"].labels, feats["valid"], splits["valid"].labels,
+                            feats["test"], splits["test"].labels, splits["test"].ids,
+                            probe=probe, probe_params=probe_params, seeds=seeds)
+    card: TaskCard = task.card
+    result = {
+        "schema": RESULT_SCHEMA,
+        "lsdbench_version": __version__,
+        "protocol": PROTOCOL,
+        "encoder": {"name": encoder.name, "spec": spec or encoder.name, "config": encoder.config,
+                    "dim": int(feats["test"].shape[1] // (3 if splits["test"].is_pair else 1)),
+                    "long_sequences": policy.record()},
+        "task": {"name": card.name, "version": card.version, "type": card.type,
+                 "primary_metric": card.primary_metric, "split_hashes": task.split_hashes(),
+                 "sizes": {name: len(split) for name, split in splits.items()}},
+        **outcome.result_fields(),
+        "timings": {"embed_s": round(embed_s, 3), "fit_s": round(outcome.fit_s, 3)},
+        "environment": environment(),
+    }
+    validate_result(result, source=f"result of {encoder.name} on {card.name}")
+    return result
+
+
+def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
+             probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
+             cache_dir=None, mirror=None, progress: bool = True, **kwargs) -> list[dict[str, Any]]:
+    """Evaluate an encoder (instance or spec) on tasks (names, cards, or a suite; default ``open``).
+
+    Each result is validated and, with ``out_dir``, written atomically as one JSON file.
+    """
+    spec = encoder if isinstance(encoder, str) else None
+    enc = resolve(encoder, **(encoder_options or {}))
+    if tasks is None:
+        cards = registry.list_cards(suite or "open")
+    else:
+        cards = [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
+    results = []
+    for card in tqdm(cards, desc=f"{enc.name}", unit="task", disable=not progress or len(cards) < 2):
+        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        result = evaluate_task(enc, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
+                               **kwargs)
+        if out_dir is not None:
+            path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
+            write_result(path, result)
+        results.append(result)
+    return results

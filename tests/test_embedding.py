@@ -1,0 +1,139 @@
+"""Encoder resolution, output checks, the long-sequence policy and the embedding cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsdbench.embed_cache import EmbeddingCache, cache_summary, clear
+from lsdbench.embedding import embed, token_budget_batches
+from lsdbench.encoders import EncoderError, LongSequencePolicy, parse_options, resolve
+
+FILE = Path(__file__).parent / "data" / "user_encoders.py"
+SEQS = ["MKV", "ACDEFGHIKLMNPQRSTVWY", "MKV", "GGGGSW", "PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP"]
+IDS = ["a", "b", "c", "d", "e"]
+
+
+def load(attr="Composition", **opts):
+    return resolve(f"{FILE}:{attr}", **opts)
+
+
+def test_resolve_class_factory_instance_and_options():
+    assert load(scale=2).config == {"scale": 2.0}
+    assert load("factory").config == {"scale": 3.0}
+    assert load("instance").config == {"scale": 2.0}
+    with pytest.raises(EncoderError, match="instance"):
+        load("instance", scale=1)
+    with pytest.raises(EncoderError, match="does not accept options"):
+        load(nope=1)
+    with pytest.raises(EncoderError, match="unknown encoder 'no_such'"):
+        resolve("no_such")
+    with pytest.raises(EncoderError, match="does not exist"):
+        resolve("missing/file.py:X")
+    assert parse_options(["t=0.3", "name=abc", "flag=true", "xs=[1,2]"]) == \
+        {"t": 0.3, "name": "abc", "flag": True, "xs": [1, 2]}
+    with pytest.raises(EncoderError, match="key=value"):
+        parse_options(["oops"])
+
+
+def test_module_attr_spec_resolves(monkeypatch):
+    monkeypatch.syspath_prepend(str(FILE.parent))
+    enc = resolve("user_encoders:factory", scale=5)
+    assert enc.config == {"scale": 5.0}
+
+
+def test_embed_dedupes_and_second_run_encodes_nothing(tmp_path):
+    enc = load()
+    type(enc).calls = type(enc).encoded = 0
+    first = embed(enc, SEQS, ids=IDS, cache_dir=tmp_path, progress=False)
+    assert first.dtype == np.float32 and first.flags.c_contiguous and first.shape == (5, 21)
+    assert type(enc).encoded == 4  # "MKV" twice, embedded once
+    np.testing.assert_array_equal(first[0], first[2])
+    calls = type(enc).calls
+    second = embed(load(), SEQS, ids=IDS, cache_dir=tmp_path, progress=False)
+    assert type(enc).calls == calls
+    np.testing.assert_array_equal(first, second)
+    # another config is another cache entry
+    embed(load(scale=2), SEQS, ids=IDS, cache_dir=tmp_path, progress=False)
+    assert type(enc).calls > calls
+    assert {e["name"] for e in cache_summary(tmp_path)} == {"test_composition"}
+    assert len(cache_summary(tmp_path)) == 2
+    assert clear(tmp_path, "test_composition") == 2 and cache_summary(tmp_path) == []
+
+
+def test_per_residue_output_is_mean_pooled(tmp_path):
+    out = embed(load("PerResidue"), ["AAC"], cache_dir=tmp_path, progress=False)
+    expected = np.zeros(20, np.float32)
+    expected[0], expected[1] = 2 / 3, 1 / 3
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("nan", "NaN or inf"), ("inf", "NaN or inf"), ("count", "4 embeddings for 5 sequences"),
+    ("int", "dtype int64"), ("shape", "per-residue output has shape"),
+])
+def test_bad_output_is_rejected_and_nothing_cached(tmp_path, mode, message):
+    seqs = ["MKV", "AAAA", "GGGGSW", "PPPP", "LLLL"]
+    enc = load("Broken", mode=mode)
+    with pytest.raises(EncoderError) as info:
+        embed(enc, seqs, ids=IDS, task="my_task", cache_dir=tmp_path, progress=False)
+    text = str(info.value)
+    assert "'test_broken'" in text and "'my_task'" in text and message in text
+    if mode not in ("count",):
+        assert "first bad sequence 'c'" in text
+    assert cache_summary(tmp_path) == [] or all(e["sequences"] == 0 for e in cache_summary(tmp_path))
+
+
+def test_corrupted_shard_is_detected_and_recomputed(tmp_path, caplog):
+    enc = load()
+    first = embed(enc, SEQS, cache_dir=tmp_path, progress=False)
+    shards = list(tmp_path.glob("embeddings/*/*/shard-*.npz"))
+    assert len(shards) == 1
+    data = shards[0].read_bytes()
+    shards[0].write_bytes(data[: len(data) // 2])  # truncated
+    type(enc).encoded = 0
+    again = embed(load(), SEQS, cache_dir=tmp_path, progress=False)
+    assert type(enc).encoded == 4 and "corrupted" in caplog.text
+    np.testing.assert_array_equal(first, again)
+
+
+def test_flipped_bits_fail_the_checksum(tmp_path):
+    cache = EmbeddingCache("x", {}, cache_dir=tmp_path)
+    cache.put(["k" * 64], np.ones((1, 3), np.float32))
+    shard = next(cache.dir.glob("shard-*.npz"))
+    # rewrite the shard with altered embeddings but the old checksum
+    with np.load(shard) as d:
+        keys, emb, checksum = d["keys"], d["emb"].copy(), d["checksum"]
+    emb[0, 0] = 5
+    np.savez(shard, keys=keys, emb=emb, checksum=checksum)
+    assert EmbeddingCache("x", {}, cache_dir=tmp_path).missing(["k" * 64]) == ["k" * 64]
+
+
+def test_long_sequence_windows_and_crop():
+    pol = LongSequencePolicy(max_length=10)
+    pieces = pol.pieces("A" * 25)
+    assert all(len(p) == 10 for p in pieces)
+    assert pol.effective_overlap == 2 and len(pieces) == 3  # starts 0, 8, 15 (last ends at the end)
+    assert LongSequencePolicy(policy="crop", max_length=10).pieces("ACDEFGHIKLMN") == ["ACDEFGHIKL"]
+    assert LongSequencePolicy(max_length=10).pieces("ACD") == ["ACD"]
+    with pytest.raises(EncoderError):
+        LongSequencePolicy(policy="truncate")
+
+
+def test_windowed_embedding_is_length_weighted_mean(tmp_path):
+    seq = "A" * 12 + "C" * 8
+    out = embed(load("PerResidue", max_length=10), [seq], cache_dir=tmp_path, progress=False)
+    pol = LongSequencePolicy(max_length=10)
+    pieces = pol.pieces(seq)
+    expected = sum(np.array([p.count("A"), p.count("C")]) for p in pieces) / sum(len(p) for p in pieces)
+    np.testing.assert_allclose(out[0, :2], expected, rtol=1e-6)
+
+
+def test_token_budget_batches_respect_budget():
+    lengths = [5, 100, 7, 50, 50, 3, 200]
+    batches = token_budget_batches(lengths, 210)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 210
