@@ -2,12 +2,13 @@
 
 Sequences are deduplicated, cut by the long-sequence policy, sorted by length and grouped into
 token-budget batches (``count * longest <= budget``), so padding stays small and each ``encode``
-call has about the same cost.
+call has about the same cost. Finished sequences are flushed to the cache in shards as they
+complete, so a killed run keeps what it had done.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -36,56 +37,103 @@ def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]
     return batches
 
 
+def cache_for(encoder: Encoder, policy: LongSequencePolicy, cache_dir=None) -> EmbeddingCache:
+    # The long-sequence policy changes embeddings, so it is part of the cache key.
+    return EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()}, cache_dir=cache_dir)
+
+
+def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],
+          sequences: Sequence[str], ids: Sequence[str], *, task: str, policy: LongSequencePolicy, budget: int,
+          progress: bool) -> None:
+    """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache."""
+    unique: dict[str, str] = {}
+    first_id: dict[str, str] = {}
+    for seq, item in zip(sequences, ids):
+        key = sequence_key(seq)
+        unique.setdefault(key, seq)
+        first_id.setdefault(key, item)
+    todo = sorted({k for c in caches for k in c.missing(unique)})
+    if not todo:
+        return
+    pieces, owner = [], []
+    for key in todo:
+        for piece in policy.pieces(unique[key]):
+            pieces.append(piece)
+            owner.append(key)
+    remaining: dict[str, int] = {}
+    for key in owner:
+        remaining[key] = remaining.get(key, 0) + 1
+    sums: list[dict[str, np.ndarray]] = [{} for _ in caches]
+    weight: dict[str, int] = {}
+    done: list[str] = []
+    done_rows: list[list[np.ndarray]] = [[] for _ in caches]
+
+    def flush():
+        nonlocal done, done_rows
+        if done:
+            for cache, rows in zip(caches, done_rows):
+                cache.put(done, np.stack(rows))
+        done, done_rows = [], [[] for _ in caches]
+
+    bar = tqdm(total=sum(map(len, pieces)), unit="res", unit_scale=True, disable=not progress,
+               desc=f"{names[0]} on {task}", leave=False)
+    for batch in token_budget_batches([len(p) for p in pieces], budget):
+        batch_seqs = [pieces[i] for i in batch]
+        batch_ids = [first_id[owner[i]] for i in batch]
+        outputs = encode_batch(batch_seqs)
+        # every output is checked before anything of this batch is stored
+        pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids) for o, n in zip(outputs, names)]
+        for row, i in enumerate(batch):
+            key, w = owner[i], len(pieces[i])
+            for j in range(len(caches)):  # windows of one sequence average weighted by their length
+                sums[j][key] = sums[j].get(key, 0.0) + pooled[j][row].astype(np.float64) * w
+            weight[key] = weight.get(key, 0) + w
+            remaining[key] -= 1
+            if remaining[key] == 0:
+                done.append(key)
+                for j in range(len(caches)):
+                    done_rows[j].append((sums[j].pop(key) / weight[key]).astype(np.float32))
+                del weight[key]
+        if len(done) >= FLUSH_EVERY:
+            flush()
+        bar.update(sum(len(s) for s in batch_seqs))
+    bar.close()
+    flush()
+
+
+def _budget(encoder: Encoder, batch_residues: int | None) -> int:
+    return batch_residues or getattr(encoder, "batch_residues", None) or DEFAULT_BATCH_RESIDUES
+
+
 def embed(encoder: Encoder, sequences: Sequence[str], *, ids: Sequence[str] | None = None, task: str = "-",
           policy: LongSequencePolicy | None = None, cache: EmbeddingCache | None = None, cache_dir=None,
           batch_residues: int | None = None, progress: bool = True) -> np.ndarray:
     """Pooled float32 embeddings (n, d) of ``sequences``, in order, computing only what the cache lacks."""
     ids = list(ids) if ids is not None else [f"#{i}" for i in range(len(sequences))]
     policy = policy or LongSequencePolicy(max_length=getattr(encoder, "max_length", None))
-    cache = cache or EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()},
-                                    cache_dir=cache_dir)
-    keys = [sequence_key(s) for s in sequences]
-    first_id: dict[str, str] = {}
-    unique: dict[str, str] = {}
-    for key, seq, item in zip(keys, sequences, ids):
-        unique.setdefault(key, seq)
-        first_id.setdefault(key, item)
-    todo = cache.missing(unique)
-    if todo:
-        budget = batch_residues or getattr(encoder, "batch_residues", None) or DEFAULT_BATCH_RESIDUES
-        pieces, owner = [], []
-        for key in todo:
-            for piece in policy.pieces(unique[key]):
-                pieces.append(piece)
-                owner.append(key)
-        remaining = {key: 0 for key in todo}
-        for key in owner:
-            remaining[key] += 1
-        sums: dict[str, np.ndarray] = {}
-        weights: dict[str, int] = {}
-        done_keys: list[str] = []
-        done_rows: list[np.ndarray] = []
-        bar = tqdm(total=sum(map(len, pieces)), unit="res", unit_scale=True, disable=not progress,
-                   desc=f"{encoder.name} on {task}", leave=False)
-        for batch in token_budget_batches([len(p) for p in pieces], budget):
-            batch_seqs = [pieces[i] for i in batch]
-            out = encoder.encode(batch_seqs)
-            pooled = pool_output(out, batch_seqs, encoder=encoder.name, task=task,
-                                 ids=[first_id[owner[i]] for i in batch])
-            for row, i in enumerate(batch):
-                key, w = owner[i], len(pieces[i])
-                # windows of one sequence average weighted by their length
-                sums[key] = sums.get(key, 0.0) + pooled[row].astype(np.float64) * w
-                weights[key] = weights.get(key, 0) + w
-                remaining[key] -= 1
-                if remaining[key] == 0:
-                    done_keys.append(key)
-                    done_rows.append((sums.pop(key) / weights.pop(key)).astype(np.float32))
-            if len(done_keys) >= FLUSH_EVERY:
-                cache.put(done_keys, np.stack(done_rows))
-                done_keys, done_rows = [], []
-            bar.update(sum(len(s) for s in batch_seqs))
-        bar.close()
-        if done_keys:
-            cache.put(done_keys, np.stack(done_rows))
-    return cache.get(keys)
+    cache = cache or cache_for(encoder, policy, cache_dir)
+    _fill([cache], [encoder.name], lambda batch: [encoder.encode(batch)], sequences, ids, task=task,
+          policy=policy, budget=_budget(encoder, batch_residues), progress=progress)
+    return cache.get([sequence_key(s) for s in sequences])
+
+
+def embed_sweep(base: Encoder, variants: Sequence[Encoder], values: Sequence, sequences: Sequence[str], *,
+                ids: Sequence[str] | None = None, task: str = "-", policy: LongSequencePolicy | None = None,
+                cache_dir=None, batch_residues: int | None = None, progress: bool = True) -> None:
+    """Fill the caches of a one-parameter family of encoders in one pass over the sequences.
+
+    ``base.encode_sweep(batch, values)`` returns one output per value: an encoder built for sweeps
+    computes its expensive shared part (the clean latent) once per batch, so each extra value costs
+    only what differs (the denoiser). Encoders without ``encode_sweep`` are called once per value.
+    """
+    ids = list(ids) if ids is not None else [f"#{i}" for i in range(len(sequences))]
+    policy = policy or LongSequencePolicy(max_length=getattr(base, "max_length", None))
+    caches = [cache_for(v, policy, cache_dir) for v in variants]
+    if hasattr(base, "encode_sweep"):
+        def encode_batch(batch):
+            return list(base.encode_sweep(batch, list(values)))
+    else:
+        def encode_batch(batch):
+            return [v.encode(batch) for v in variants]
+    _fill(caches, [v.name for v in variants], encode_batch, sequences, ids, task=task, policy=policy,
+          budget=_budget(base, batch_residues), progress=progress)

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from . import PROTOCOL, __version__, registry
 from .cards import TaskCard
 from .embed_cache import EmbeddingCache
-from .embedding import embed
+from .embedding import cache_for, embed
 from .encoders import policy_for, resolve
 from .probing import fit_and_score, pair_features
 from .results import result_filename, validate_result, write_result
@@ -61,8 +61,7 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
                   cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> dict[str, Any]:
     """Embed (through the cache), probe and score one task; returns a validated result dict."""
     policy = policy_for(encoder, long_sequences)
-    cache = EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()},
-                           cache_dir=cache_dir)
+    cache = cache_for(encoder, policy, cache_dir)
     t0 = time.perf_counter()
     feats = task_embeddings(encoder, task, policy=policy, cache=cache, progress=progress,
                             batch_residues=batch_residues)

@@ -137,3 +137,18 @@ def test_token_budget_batches_respect_budget():
     assert sorted(i for b in batches for i in b) == list(range(7))
     for b in batches:
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 210
+
+
+def test_sweep_fills_every_variant_with_one_shared_pass(tmp_path):
+    from lsdbench.embedding import embed_sweep
+
+    base = load("ScaledFamily")
+    values = [0.5, 1.0, 2.0]
+    variants = [base.with_param(v) for v in values]
+    type(base).shared_calls = type(base).calls = 0
+    embed_sweep(base, variants, values, SEQS, cache_dir=tmp_path, progress=False)
+    assert type(base).shared_calls == 1 and type(base).calls == 0
+    for v, variant in zip(values, variants):
+        got = embed(variant, SEQS, cache_dir=tmp_path, progress=False)  # served from the cache
+        np.testing.assert_allclose(got, np.stack([load().encode([s])[0] for s in SEQS]) * v, rtol=1e-6)
+    assert type(base).shared_calls == 1

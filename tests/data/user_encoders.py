@@ -93,3 +93,22 @@ instance = Composition(scale=2.0)
 
 def factory(scale: float = 3.0):
     return Composition(scale=scale)
+
+
+class ScaledFamily(Composition):
+    """A one-parameter family (scale) with a shared expensive part, as diffusion encoders have."""
+
+    sweep_param = "scale"
+    shared_calls = 0
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.name = "test_family"
+
+    def with_param(self, value):
+        return ScaledFamily(scale=value, max_length=self.max_length)
+
+    def encode_sweep(self, sequences, values):
+        type(self).shared_calls += 1
+        base = np.stack([composition(s) for s in sequences])  # computed once for all values
+        return [base * float(v) for v in values]
