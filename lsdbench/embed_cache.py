@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from . import settings
+from .atomic import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,16 +44,8 @@ def _checksum(keys: np.ndarray, emb: np.ndarray) -> str:
 
 
 def _atomic_save(path: Path, **arrays: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 class EmbeddingCache:
@@ -119,9 +111,7 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "encoder.json"
         if not meta.exists():
-            tmp = meta.with_name(f".encoder.json.{os.getpid()}")
-            tmp.write_text(json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
-            os.replace(tmp, meta)
+            atomic_write_text(meta, json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
         key_arr = np.array(keys, dtype="S64")
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         checksum = _checksum(key_arr, emb)

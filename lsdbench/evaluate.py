@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import PROTOCOL, __version__, registry
+from . import PROTOCOL, __version__, distributed, registry
 from .cards import TaskCard
-from .embed_cache import EmbeddingCache
+from .embed_cache import sequence_key
 from .embedding import cache_for, embed
 from .encoders import policy_for, resolve
 from .probing import fit_and_score, pair_features
@@ -34,14 +35,26 @@ def environment() -> dict[str, str]:
     return env
 
 
-def task_embeddings(encoder: Encoder, task: Task, *, policy, cache: EmbeddingCache, progress: bool,
-                    batch_residues: int | None = None) -> dict[str, np.ndarray]:
-    """Features per split: pooled embeddings, or symmetric pair features for pair tasks."""
+def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, progress: bool = True,
+                    batch_residues: int | None = None) -> dict[str, np.ndarray] | None:
+    """Features per split: pooled embeddings, or symmetric pair features for pair tasks.
+
+    Under torchrun each rank first embeds its shard; ranks other than 0 then return None.
+    """
     seqs, ids = [], []
     for split in task.splits.values():
         seqs += split.all_sequences()
         ids += split.ids + (split.ids if split.is_pair else [])
-    matrix = embed(encoder, seqs, ids=ids, task=task.name, policy=policy, cache=cache,
+    rank, size = distributed.world()
+    if size > 1:
+        mine = [i for i, s in enumerate(seqs) if distributed.owns(sequence_key(s), rank, size)]
+        embed(encoder, [seqs[i] for i in mine], ids=[ids[i] for i in mine], task=task.name, policy=policy,
+              cache_dir=cache_dir, batch_residues=batch_residues, progress=progress and rank == 0)
+        distributed.barrier()
+        if rank != 0:
+            return None
+    # a fresh cache object, so its index sees the shards every rank wrote
+    matrix = embed(encoder, seqs, ids=ids, task=task.name, policy=policy, cache=cache_for(encoder, policy, cache_dir),
                    batch_residues=batch_residues, progress=progress)
     features, offset = {}, 0
     for name, split in task.splits.items():
@@ -58,20 +71,21 @@ def task_embeddings(encoder: Encoder, task: Task, *, policy, cache: EmbeddingCac
 
 def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_params: dict | None = None,
                   seeds: Sequence[int] | None = None, spec: str | None = None, long_sequences: str = "window",
-                  cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> dict[str, Any]:
+                  cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> dict[str, Any] | None:
     """Embed (through the cache), probe and score one task; returns a validated result dict."""
     policy = policy_for(encoder, long_sequences)
-    cache = cache_for(encoder, policy, cache_dir)
     t0 = time.perf_counter()
-    feats = task_embeddings(encoder, task, policy=policy, cache=cache, progress=progress,
+    feats = task_embeddings(encoder, task, policy=policy, cache_dir=cache_dir, progress=progress,
                             batch_residues=batch_residues)
+    if feats is None:
+        return None  # a helper rank under torchrun: its shard is in the cache
     embed_s = time.perf_counter() - t0
     splits = task.splits
+    card: TaskCard = task.card
     outcome = fit_and_score(task.type, task.card.primary_metric,
                             feats["train"], splits["train"].labels, feats["valid"], splits["valid"].labels,
                             feats["test"], splits["test"].labels, splits["test"].ids,
-                            probe=probe, probe_params=probe_params, seeds=seeds)
-    card: TaskCard = task.card
+                            probe=probe, probe_params=probe_params, seeds=seeds, n_classes=card.n_classes)
     result = {
         "schema": RESULT_SCHEMA,
         "lsdbench_version": __version__,
@@ -108,6 +122,8 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
         result = evaluate_task(enc, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
                                **kwargs)
+        if result is None:
+            continue  # other ranks only helped fill the cache; rank 0 probes and writes
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
             write_result(path, result)

@@ -1,0 +1,124 @@
+"""Result files (schema ``lsdbench-result-1``): validation, atomic writing, safe reading.
+
+A result is plain JSON (never pickle), validated twice: against ``result_schema.json`` for shape and
+types, then for consistency the schema cannot express (one prediction per test id, seeds agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .atomic import atomic_write_text
+
+RESULT_SCHEMA = "lsdbench-result-1"
+MAX_BYTES = 64 * 1024 * 1024  # a result holds a few thousand predictions; anything far larger is not one
+
+
+class ResultError(ValueError):
+    """A result file or object does not follow lsdbench-result-1."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("lsdbench").joinpath("result_schema.json").read_text())
+
+
+def config_hash(config: dict) -> str:
+    """Short, stable hash of an encoder config (canonical JSON), used in file names and grouping."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def result_filename(encoder_name: str, config: dict, task: str, probe: str) -> str:
+    """``<encoder>-<confighash>__<task>__<probe>.json``: distinct configs never overwrite each other."""
+    return f"{_slug(encoder_name)}-{config_hash(config)}__{_slug(task)}__{_slug(probe)}.json"
+
+
+def _check_consistency(obj: dict, where: str) -> None:
+    pred = obj["predictions"]
+    n = len(pred["ids"])
+    if len(set(pred["ids"])) != n:
+        raise ResultError(f"{where}: predictions.ids are not unique")
+    if len(pred["y_true"]) != n:
+        raise ResultError(f"{where}: predictions.y_true has {len(pred['y_true'])} items, ids has {n}")
+    if obj["task"]["sizes"].get("test") != n:
+        raise ResultError(f"{where}: task.sizes.test is {obj['task']['sizes'].get('test')}, predictions hold {n}")
+    seeds = [s["seed"] for s in pred["per_seed"]]
+    if seeds != list(obj["probe"]["seeds"]) or [s["seed"] for s in obj["per_seed"]] != seeds:
+        raise ResultError(f"{where}: probe.seeds, per_seed and predictions.per_seed list different seeds")
+    for s in pred["per_seed"]:
+        if len(s["y_pred"]) != n:
+            raise ResultError(f"{where}: seed {s['seed']}: {len(s['y_pred'])} predictions for {n} test items")
+        if "y_score" in s and len(s["y_score"]) != n:
+            raise ResultError(f"{where}: seed {s['seed']}: {len(s['y_score'])} scores for {n} test items")
+    primary = obj["task"]["primary_metric"]
+    if obj["test_ci"]["metric"] != primary:
+        raise ResultError(f"{where}: test_ci is of {obj['test_ci']['metric']!r}, the primary metric is {primary!r}")
+    for split in ("valid", "test"):
+        if primary not in obj["scores"][split]:
+            raise ResultError(f"{where}: scores.{split} lacks the primary metric {primary!r}")
+
+
+def validate_result(obj: Any, source: str | None = None) -> dict:
+    """Raise ResultError (naming ``source`` and the offending field) unless ``obj`` is a valid result."""
+    where = source or "result"
+    if not isinstance(obj, dict):
+        raise ResultError(f"{where}: a result is a JSON object, got {type(obj).__name__}")
+    if obj.get("schema") != RESULT_SCHEMA:
+        raise ResultError(f"{where}: schema is {obj.get('schema')!r}, expected {RESULT_SCHEMA!r}")
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ResultError(f"{where}: at {path}: {error.message[:300]}")
+    _check_consistency(obj, where)
+    return obj
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_result(path: str | os.PathLike) -> dict:
+    """Load and validate one result file (size-bounded, strict JSON: no NaN/Infinity)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ResultError(f"{path}: {size} bytes, more than a result file may hold ({MAX_BYTES})")
+        with open(path, encoding="utf-8") as fh:
+            obj = json.load(fh, parse_constant=_reject_constant)
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: not valid JSON: {exc}") from exc
+    return validate_result(obj, str(path))
+
+
+def dumps_result(result: dict) -> str:
+    return json.dumps(result, indent=1, sort_keys=False, allow_nan=False) + "\n"
+
+
+def write_result(path: str | os.PathLike, result: dict) -> Path:
+    """Validate, then write atomically."""
+    validate_result(result, str(path))
+    return atomic_write_text(path, dumps_result(result))
+
+
+def finite(scores: dict[str, float]) -> dict[str, float]:
+    """Drop undefined (NaN) metrics: the schema stores only defined values."""
+    return {k: float(v) for k, v in scores.items() if v is not None and math.isfinite(v)}
