@@ -35,9 +35,31 @@ def cmd_eval(args) -> int:
                        encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
                        mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
                        batch_residues=args.batch_residues, progress=not args.quiet)
+    if not results:  # a helper rank under torchrun: rank 0 reports
+        return 0
     print(summary_table(results))
     if args.out:
         print(f"\nwrote {len(results)} result files to {args.out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    register_user_cards(args)
+    values = [float(v) for v in args.t.split(",")]
+    table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
+                      references=args.reference, out_dir=args.out, probe=args.probe,
+                      options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
+                      progress=not args.quiet, alpha=args.alpha)
+    for task, rows in table.items():
+        print(f"\n## {task}")
+        print(tabulate([[r["encoder"], r.get("t", ""), r["versus"], f"{r['valid']:.4f}", f"{r['test']:.4f}",
+                         f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]", f"{r['delta']:+.4f}", f"{r['p_adjusted']:.3g}",
+                         r["verdict"]] for r in rows],
+                       headers=["encoder", "t", "versus", "valid", "test", "95% CI", "delta", "adj. p", "verdict"],
+                       tablefmt="github"))
+    print(f"\nwrote results, sweep_<task>.csv and sweep_<task>.png to {args.out}")
     return 0
 
 
@@ -90,6 +112,17 @@ def register(subparsers) -> None:
     add_eval_options(p)
     p.add_argument("--out", help="directory for the result files")
     p.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser("sweep", parents=[common], help="evaluate a noise-level family of encoders")
+    p.add_argument("--encoder", action="append", required=True, metavar="SPEC",
+                   help="an encoder with a sweep parameter (e.g. lsd_tn_diffusion); repeatable")
+    p.add_argument("--t", default="0,0.1,0.2,0.3,0.5,0.7,0.9", help="comma-separated levels")
+    p.add_argument("--reference", action="append", default=[], metavar="SPEC",
+                   help="encoders drawn as reference lines and tested against the selected level")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--out", required=True, help="output directory")
+    add_eval_options(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = subparsers.add_parser("cache", help="the embedding cache")
     sub = p.add_subparsers(dest="cache_command", required=True)
