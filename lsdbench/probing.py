@@ -23,6 +23,7 @@ from .results import finite
 CI_LEVEL = 0.95
 CI_RESAMPLES = 1000
 CI_SEED = 0
+SCORE_DECIMALS = 6
 DEFAULT_SEEDS = {"linear": (0,), "mlp": (0, 1, 2)}
 
 
@@ -131,6 +132,7 @@ def fit_and_score(task_type: str, primary_metric: str, X_train, y_train, X_valid
                 if task_type in CLASSIFICATION:
                     proba = est.predict_proba(X)
                     pred = proba.argmax(axis=1)
+                    proba = np.round(proba, SCORE_DECIMALS)  # stored rounded: scores are computed from what is stored
                     y_score = None if task_type == "multiclass" else proba[:, 1]
                     if split == "test":
                         test_pred, test_score = pred, (proba if task_type == "multiclass" else y_score)

@@ -110,7 +110,11 @@ def read_result(path: str | os.PathLike) -> dict:
 
 
 def dumps_result(result: dict) -> str:
-    return json.dumps(result, indent=1, sort_keys=False, allow_nan=False) + "\n"
+    """Indented JSON, with the long per-item prediction lists on one line each (readable and small)."""
+    marker = "\u0000predictions\u0000"
+    text = json.dumps({**result, "predictions": marker}, indent=1, allow_nan=False)
+    preds = json.dumps(result["predictions"], separators=(",", ":"), allow_nan=False)
+    return text.replace(json.dumps(marker), preds, 1) + "\n"
 
 
 def write_result(path: str | os.PathLike, result: dict) -> Path:
