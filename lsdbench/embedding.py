@@ -8,7 +8,7 @@ complete, so a killed run keeps what it had done.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -48,7 +48,7 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache."""
     unique: dict[str, str] = {}
     first_id: dict[str, str] = {}
-    for seq, item in zip(sequences, ids):
+    for seq, item in zip(sequences, ids, strict=False):
         key = sequence_key(seq)
         unique.setdefault(key, seq)
         first_id.setdefault(key, item)
@@ -71,7 +71,7 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     def flush():
         nonlocal done, done_rows
         if done:
-            for cache, rows in zip(caches, done_rows):
+            for cache, rows in zip(caches, done_rows, strict=False):
                 cache.put(done, np.stack(rows))
         done, done_rows = [], [[] for _ in caches]
 
@@ -82,7 +82,7 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
         batch_ids = [first_id[owner[i]] for i in batch]
         outputs = encode_batch(batch_seqs)
         # every output is checked before anything of this batch is stored
-        pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids) for o, n in zip(outputs, names)]
+        pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids) for o, n in zip(outputs, names, strict=False)]
         for row, i in enumerate(batch):
             key, w = owner[i], len(pieces[i])
             for j in range(len(caches)):  # windows of one sequence average weighted by their length

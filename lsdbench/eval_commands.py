@@ -7,9 +7,9 @@ import json
 
 from tabulate import tabulate
 
-from . import embed_cache, registry
+from . import embed_cache
 from .encoders import parse_options
-from .task_commands import data_options, describe, register_user_cards
+from .task_commands import data_options, register_user_cards
 
 
 def summary_table(results: list[dict]) -> str:
@@ -80,16 +80,6 @@ def cmd_cache_clear(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    print(f"== suite {args.suite}: fetch, verify, describe ==")
-    for card in registry.list_cards(args.suite):
-        task = registry.load_task(card, cache_dir=args.cache_dir, mirror=args.mirror)
-        info = describe(task)
-        sizes = " / ".join(str(info["splits"][s]["items"]) for s in ("train", "valid", "test"))
-        print(f"{card.name:32s} {card.type:12s} {sizes:22s} test {info['splits']['test']['hash'][:19]}...")
-    return 0
-
-
 def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="keyword option for the encoder (JSON scalars decoded); repeatable")
@@ -132,6 +122,15 @@ def register(subparsers) -> None:
     c.add_argument("--encoder", help="only this encoder name")
     c.set_defaults(func=cmd_cache_clear)
 
-    p = subparsers.add_parser("run", parents=[common], help="the main job: the default benchmark")
-    p.add_argument("--suite", default="open")
+    from .benchmark import cmd_run
+
+    p = subparsers.add_parser("run", parents=[common], help="the main job: the default benchmark and leaderboard")
+    p.add_argument("--entries", default="leaderboard/entries.toml",
+                   help="encoders to benchmark and their leaderboard metadata (default: %(default)s)")
+    p.add_argument("--suite", help="suite to run (default: the entries file's)")
+    p.add_argument("--out", default="runs/bench", help="output folder (default: %(default)s)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only these entries; repeatable")
+    p.add_argument("--publish", metavar="DIR",
+                   help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)

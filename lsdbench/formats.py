@@ -58,7 +58,7 @@ def read_delimited(path: Path, fmt: dict[str, Any], *, prefix: str, display: str
             raise FormatError(f"{display}: line {lineno} has {len(fields)} fields, expected {len(columns)} "
                               f"({', '.join(columns)})")
         index = len(rows)
-        rows.append(_finish(dict(zip(columns, fields)), fmt, f"{prefix}-{index}", f"{display} line {lineno}"))
+        rows.append(_finish(dict(zip(columns, fields, strict=True)), fmt, f"{prefix}-{index}", f"{display} line {lineno}"))
     return rows
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .cards import METRICS_BY_TYPE
-from .metrics import score_all, score_predictions
+from .metrics import score_all
 from .probes import CLASSIFICATION, PROBES
 from .results import finite
 
@@ -37,28 +37,17 @@ def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def bootstrap_ci(task_type: str, metric: str, y_true, per_seed: list[dict], *, n_resamples: int = CI_RESAMPLES,
                  seed: int = CI_SEED, level: float = CI_LEVEL) -> tuple[float, float]:
-    """Percentile bootstrap CI over test items of the mean-over-seeds metric.
+    """Percentile bootstrap CI over test items of the mean-over-seeds metric (``stats.bootstrap_ci``).
 
     Resample indices depend only on ``seed`` and the number of items, so every result of a task is
     resampled identically. Resamples where the metric is undefined (one class only) are dropped.
     """
-    n = len(y_true)
-    rng = np.random.default_rng(seed)
-    values = np.full(n_resamples, np.nan)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # constant resamples make correlations undefined: NaN, dropped
-        for b in range(n_resamples):
-            idx = rng.integers(0, n, n)
-            try:
-                values[b] = score_predictions(task_type, metric, y_true, per_seed, index=idx)
-            except ValueError:
-                continue
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    from .stats import bootstrap_ci as ci
+
+    y_true = list(y_true)
+    result = {"task": {"name": "-", "type": task_type, "primary_metric": metric},
+              "predictions": {"ids": [str(i) for i in range(len(y_true))], "y_true": y_true, "per_seed": per_seed}}
+    return ci(result, level=level, n_resamples=n_resamples, seed=seed)
 
 
 @dataclass

@@ -11,12 +11,14 @@ import json
 import math
 import os
 import re
+from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 
 from .atomic import atomic_write_text
 
@@ -80,13 +82,66 @@ def validate_result(obj: Any, source: str | None = None) -> dict:
         raise ResultError(f"{where}: a result is a JSON object, got {type(obj).__name__}")
     if obj.get("schema") != RESULT_SCHEMA:
         raise ResultError(f"{where}: schema is {obj.get('schema')!r}, expected {RESULT_SCHEMA!r}")
-    validator = jsonschema.Draft202012Validator(schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    # jsonschema checks the structure on a copy whose per-item lists are cut to their first item;
+    # the full lists (thousands of items) are then checked with numpy, many times faster.
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(_head_of_lists(obj)))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ResultError(f"{where}: at {path}: {error.message[:300]}")
+    _check_items(obj["predictions"], where)
     _check_consistency(obj, where)
     return obj
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _head_of_lists(obj: dict) -> dict:
+    pred = obj.get("predictions")
+    if not isinstance(pred, dict):
+        return obj
+    head = dict(pred)
+    for key in ("ids", "y_true"):
+        if isinstance(pred.get(key), list):
+            head[key] = pred[key][:1]
+    if isinstance(pred.get("per_seed"), list):
+        head["per_seed"] = [{k: (v[:1] if k in ("y_pred", "y_score") and isinstance(v, list) else v)
+                             for k, v in s.items()} if isinstance(s, dict) else s for s in pred["per_seed"]]
+    return {**obj, "predictions": head}
+
+
+def _numbers(values: list, what: str, where: str) -> np.ndarray:
+    """A numeric array of ``values`` (no bools, strings, nulls or nesting where numbers belong)."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or (arr.ndim == 1 and any(isinstance(v, bool) for v in values)):
+        if values and isinstance(values[0], list):
+            width = Counter(len(v) for v in values if isinstance(v, list)).most_common(1)[0][0]
+            bad = next((i for i, v in enumerate(values) if not isinstance(v, list) or len(v) != width), 0)
+            raise ResultError(f"{where}: {what}[{bad}] is not a list of {width} numbers like the other items")
+        bad = next((i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, (int, float))), 0)
+        raise ResultError(f"{where}: {what}[{bad}] is not a number")
+    if not np.isfinite(arr).all():
+        raise ResultError(f"{where}: {what} holds NaN or inf")
+    return arr
+
+
+def _check_items(pred: dict, where: str) -> None:
+    ids = pred["ids"]
+    bad = next((i for i, v in enumerate(ids) if not isinstance(v, str) or not 0 < len(v) <= 200), None)
+    if bad is not None:
+        raise ResultError(f"{where}: predictions.ids[{bad}] is not a string of 1 to 200 characters")
+    if _numbers(pred["y_true"], "predictions.y_true", where).ndim != 1:
+        raise ResultError(f"{where}: predictions.y_true must be a flat list of labels")
+    for s in pred["per_seed"]:
+        if _numbers(s["y_pred"], f"seed {s['seed']} y_pred", where).ndim != 1:
+            raise ResultError(f"{where}: seed {s['seed']}: y_pred must be a flat list")
+        if "y_score" in s and _numbers(s["y_score"], f"seed {s['seed']} y_score", where).ndim not in (1, 2):
+            raise ResultError(f"{where}: seed {s['seed']}: y_score must be numbers or equal-length lists of numbers")
 
 
 def _reject_constant(name: str):

@@ -1,0 +1,257 @@
+"""The main job (``lsdbench run``): the default benchmark end to end, driven by an entries file.
+
+suite -> fetch, verify, describe -> evaluate every entry -> noise-level sweeps (validation-selected
+level) -> one submission per entry -> leaderboard (README.md, leaderboard.csv, index.html, figures).
+
+Entries name encoders by spec only (registered names, ``module:attr``, ``file.py:attr``), so the
+default benchmark plugs in baselines and reference models exactly as any user's package would. An
+entry marked ``optional`` (e.g. a reference model whose checkpoint is absent) is skipped with a note.
+Every step reads the embedding cache first, so a rerun or a resumed run costs no forward pass.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .cards import CardError
+from .encoders import EncoderError, resolve
+from .evaluate import evaluate
+from .metrics import higher_is_better
+from .results import read_result, result_filename, write_result
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+class EntriesError(ValueError):
+    """The entries file is missing a field or holds an invalid value."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # display name on the leaderboard
+    spec: str
+    options: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # training_data, licence, link, description, parameters
+    optional: bool = False
+    sweep: str | None = None  # the option swept (e.g. "t"); the entry is then scored at its selected level
+
+
+@dataclass(frozen=True)
+class Plan:
+    suite: str
+    levels: tuple[float, ...]
+    references: tuple[str, ...]
+    entries: tuple[Entry, ...]
+
+
+def load_plan(path: str | Path) -> Plan:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EntriesError(f"{path}: cannot read entries file: {exc}") from exc
+    entries = []
+    for i, raw in enumerate(data.get("entry", [])):
+        where = f"{path}: entry {i + 1}"
+        for key in ("name", "spec", "training_data", "licence", "link"):
+            if key not in raw:
+                raise EntriesError(f"{where} ({raw.get('name', '?')}): missing {key!r}")
+        meta = {k: raw[k] for k in ("training_data", "licence", "link", "description", "parameters") if k in raw}
+        entries.append(Entry(name=raw["name"], spec=raw["spec"], options=dict(raw.get("options", {})), meta=meta,
+                             optional=bool(raw.get("optional", False)), sweep=raw.get("sweep")))
+    if not entries:
+        raise EntriesError(f"{path}: no [[entry]] tables")
+    return Plan(suite=data.get("suite", "open"), levels=tuple(float(t) for t in data.get("levels", [])),
+                references=tuple(data.get("references", [])), entries=tuple(entries))
+
+
+def parameter_count(encoder) -> int | None:
+    """Trainable parameters, when the encoder says (``n_parameters``) or wraps a torch module (``model``)."""
+    n = getattr(encoder, "n_parameters", None)
+    if n is not None:
+        return int(n)
+    model = getattr(encoder, "model", None)
+    if model is not None and hasattr(model, "parameters"):
+        return int(sum(p.numel() for p in model.parameters()))
+    return None
+
+
+def select_suite_level(levels: list[float], results_by_task: dict[str, list[dict]]) -> int:
+    """One level for the whole suite, chosen on VALIDATION only: the best mean rank across tasks.
+
+    A leaderboard entry is one encoder configuration, so the level cannot differ between tasks. Ranks
+    (1 = best validation primary metric on that task, ties averaged) put tasks of different metrics on
+    one scale. Ties of the mean rank go to the first level in the given order.
+    """
+    from scipy.stats import rankdata
+
+    ranks = []
+    for results in results_by_task.values():
+        metric = results[0]["task"]["primary_metric"]
+        scores = np.array([r["scores"]["valid"][metric] for r in results])
+        ranks.append(rankdata(-scores if higher_is_better(metric) else scores))
+    mean = np.mean(ranks, axis=0)
+    return int(np.flatnonzero(mean == mean.min())[0])
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=None, progress: bool = True,
+                  only: list[str] | None = None) -> dict[str, Any]:
+    """Run the plan; returns a summary (entries evaluated, skipped, selected levels, leaderboard files)."""
+    from .leaderboard import TaskLoader, build_leaderboard, create_submission
+    from .leaderboard.submission import slugify
+    from .task_commands import describe
+
+    loader = TaskLoader(cache_dir=cache_dir, mirror=mirror)
+
+    out = Path(out_dir)
+    summary: dict[str, Any] = {"evaluated": [], "skipped": {}, "selected": {}}
+    cards = registry.list_cards(plan.suite)
+    _say(f"== suite {plan.suite}: fetch, verify, describe ==")
+    for card in cards:
+        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        info = describe(task)
+        sizes = " / ".join(str(info["splits"][s]["items"]) for s in ("train", "valid", "test"))
+        _say(f"{card.name:32s} {card.type:12s} {sizes:22s} test {info['splits']['test']['hash'][:19]}...")
+    entries, encoders = [], {}
+    for entry in plan.entries:
+        if only and entry.spec not in only and entry.name not in only:
+            continue
+        try:
+            encoders[entry.name] = resolve(entry.spec, **entry.options)
+        except (EncoderError, OSError, ValueError) as exc:
+            if not entry.optional:
+                raise
+            summary["skipped"][entry.name] = str(exc)
+            _say(f"-- {entry.name}: skipped ({exc})")
+            continue
+        entries.append(entry)
+    sweeping = [e for e in entries if e.sweep]
+    if sweeping:
+        _sweep(sweeping, plan, out, cards, cache_dir=cache_dir, mirror=mirror, progress=progress, summary=summary)
+    sub_dir = out / "submissions"
+    for entry in entries:
+        _say(f"\n== {entry.name} ({entry.spec}) ==")
+        res_dir = out / "results" / slugify(entry.name)
+        if entry.sweep:
+            options = {**entry.options, entry.sweep: summary["selected"][entry.name]}
+            encoder = resolve(entry.spec, **options)
+            results = [read_result(out / "sweep" / "results" / result_filename(encoder.name, encoder.config,
+                                                                               card.name, "linear"))
+                       for card in cards]
+            for res in results:
+                write_result(res_dir / result_filename(encoder.name, encoder.config, res["task"]["name"], "linear"),
+                             res)
+        else:
+            encoder = encoders[entry.name]
+            results = evaluate(entry.spec, [c.name for c in cards], encoder_options=entry.options, out_dir=res_dir,
+                               cache_dir=cache_dir, mirror=mirror, progress=progress)
+        meta = dict(entry.meta)
+        n = parameter_count(encoder)
+        create_submission(res_dir, sub_dir, suite=plan.suite, name=entry.name,
+                          parameters=n if n is not None else int(meta.get("parameters", 0)),
+                          dim=results[0]["encoder"]["dim"], training_data=meta["training_data"],
+                          licence=meta["licence"], link=meta["link"], description=meta.get("description"),
+                          encoder=encoder.name, config=encoder.config, loader=loader)
+        summary["evaluated"].append(entry.name)
+    figures = out / "figures"
+    report = build_leaderboard(sub_dir, out / "leaderboard", figures_dir=figures, loader=loader)
+    summary["leaderboard"] = [str(p) for p in report.written]
+    if report.invalid:
+        raise EntriesError(f"invalid submissions were produced: {sorted(report.invalid)}")
+    _say(f"\nleaderboard: {', '.join(summary['leaderboard'])}")
+    return summary
+
+
+def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mirror, progress, summary) -> None:
+    """Sweep every family together (one figure per task, one line per family), then pick each family's
+    level for the leaderboard on validation."""
+    from .sweep import run_sweep
+
+    if not plan.levels:
+        raise EntriesError("the entries file sweeps a parameter but lists no levels")
+    references = []
+    for ref in plan.references:
+        try:
+            resolve(ref)
+            references.append(ref)
+        except (EncoderError, OSError, ValueError) as exc:
+            _say(f"-- reference {ref}: skipped ({exc})")
+    _say(f"\n== sweep {', '.join(e.spec for e in entries)} over {list(plan.levels)} ==")
+    run_sweep([e.spec for e in entries], list(plan.levels), tasks=[c.name for c in cards], suite=None,
+              references=references, out_dir=out / "sweep", cache_dir=cache_dir, mirror=mirror, progress=progress)
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for card in cards:
+        shutil.copyfile(out / "sweep" / f"sweep_{card.name}.png", figures / f"sweep_{card.name}.png")
+    for entry in entries:
+        by_task = {}
+        for card in cards:
+            by_task[card.name] = []
+            for level in plan.levels:
+                enc = resolve(entry.spec, **{**entry.options, entry.sweep: level})
+                by_task[card.name].append(read_result(
+                    out / "sweep" / "results" / result_filename(enc.name, enc.config, card.name, "linear")))
+        star = select_suite_level(list(plan.levels), by_task)
+        summary["selected"][entry.name] = plan.levels[star]
+        _say(f"{entry.name}: {entry.sweep} = {plan.levels[star]} selected on validation (best mean rank over tasks)")
+
+
+def publish(out_dir: str | Path, leaderboard_dir: str | Path) -> list[Path]:
+    """Copy a run's submissions, figures and sweep tables into the committed leaderboard folder."""
+    out, board = Path(out_dir), Path(leaderboard_dir)
+    copied = []
+    for sub in ("submissions", "figures"):
+        for path in sorted((out / sub).glob("*")):
+            if path.is_file():
+                dest = board / sub / path.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest)
+                copied.append(dest)
+    sweep = out / "sweep"
+    for path in sorted(sweep.glob("sweep_*.csv")) + sorted(sweep.glob("sweep_*.json")) + \
+            sorted((sweep / "results").glob("*.json")):
+        dest = board / "sweep" / path.relative_to(sweep)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        copied.append(dest)
+    return copied
+
+
+def cmd_run(args) -> int:
+    try:
+        plan = load_plan(args.entries)
+    except EntriesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.suite:
+        plan = Plan(args.suite, plan.levels, plan.references, plan.entries)
+    try:
+        summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
+                                progress=not args.quiet, only=args.only or None)
+    except CardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if summary["skipped"]:
+        print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
+    if args.publish:
+        from .leaderboard.build import build_leaderboard
+
+        copied = publish(args.out, args.publish)
+        build_leaderboard(Path(args.publish) / "submissions", args.publish, cache_dir=args.cache_dir,
+                          mirror=args.mirror)
+        print(f"published {len(copied)} files to {args.publish} and rebuilt its leaderboard")
+    return 0

@@ -1,0 +1,345 @@
+"""Build the leaderboard (README.md, leaderboard.csv, index.html) from validated submissions.
+
+Every number shown is recomputed here from the submitted predictions and the registry's labels: the
+primary metric, a percentile-bootstrap 95 % CI, ranks, and paired tests of each entry against the
+task's best entry (Holm-corrected over the entries of the task). Output is deterministic: sorted
+inputs, fixed seeds, fixed float formats, no timestamps; building twice gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from scipy.stats import rankdata
+from tabulate import tabulate
+
+from .. import PROTOCOL
+from . import SubmissionError
+from .submission import MAX_BYTES, submission_filename, write_text
+from .validate import Report, TaskLoader, ValidatedSubmission, check_submission
+
+CI_RESAMPLES = 1000
+TEST_RESAMPLES = 2000
+ALPHA = 0.05
+SEED = 0
+CI_LEVEL = 0.95
+MAX_FIGURE_BYTES = 16 * 2**20
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+OUTPUT_NAMES = ("README.md", "leaderboard.csv", "index.html")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One task of a suite as a leaderboard column."""
+
+    task: str
+    metric: str
+    type: str
+    higher_is_better: bool
+
+
+@dataclass
+class Entry:
+    """One row: a submission's results with one probe."""
+
+    slug: str
+    probe: str
+    encoder: dict[str, Any]
+    suite: str
+    source: str
+    lsdbench_version: str
+    results: dict[str, dict[str, Any]]
+    scores: dict[str, float]
+
+    @property
+    def key(self) -> str:
+        return f"{self.slug}/{self.probe}"
+
+    @property
+    def name(self) -> str:
+        return self.encoder["name"]
+
+
+@dataclass
+class Cell:
+    score: float
+    ci_low: float
+    ci_high: float
+    rank: float
+    best: bool
+    tied: bool  # not distinguishable from the best (the best itself is not marked tied)
+    delta: float | None = None  # entry minus best
+    p_adjusted: float | None = None
+
+
+@dataclass
+class Row:
+    entry: Entry
+    cells: dict[str, Cell]
+    mean_rank: float
+    position: int = 0
+
+
+@dataclass
+class SuiteTable:
+    suite: str
+    columns: list[Column]
+    rows: list[Row]
+
+
+@dataclass
+class BuildReport:
+    tables: list[SuiteTable]
+    invalid: dict[str, list[str]] = field(default_factory=dict)  # file -> problems
+    written: list[Path] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def paired_resamples(n_test: int, n_comparisons: int, alpha: float = ALPHA) -> int:
+    """Bootstrap resamples of the tests against the best: at least ``n_test``, and enough that a
+    Holm-adjusted p-value can fall well below alpha (a bootstrap p is never below 2 / (B + 1), and Holm
+    multiplies the smallest by the number of comparisons)."""
+    return max(int(n_test), math.ceil(20 * n_comparisons / alpha))
+
+
+def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci: int = CI_RESAMPLES,
+               n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED) -> SuiteTable:
+    """Scores, CIs, ranks and 'not distinguishable from the best' marks of one suite's entries."""
+    from ..stats import bootstrap_ci, holm, paired_test
+
+    entries = sorted(entries, key=lambda e: e.key)
+    cells: dict[str, dict[str, Cell]] = {e.key: {} for e in entries}
+    ranks = np.zeros((len(entries), len(columns)))
+    for j, col in enumerate(columns):
+        scores = np.array([e.scores[col.task] for e in entries])
+        signed = np.round(scores if col.higher_is_better else -scores, 12)  # float noise must not split ties
+        ranks[:, j] = rankdata(-signed, method="average")
+        best = int(np.argmax(signed))  # first of equal bests in key order: deterministic
+        others = [i for i in range(len(entries)) if i != best]
+        comparisons = [paired_test(entries[i].results[col.task], entries[best].results[col.task],
+                                   method="bootstrap", n_resamples=paired_resamples(n_test, len(others), alpha),
+                                   seed=seed) for i in others]
+        adjusted = np.asarray(holm([c.p_value for c in comparisons]), dtype=float) if comparisons else []
+        tested = {i: (c, float(p)) for i, c, p in zip(others, comparisons, adjusted, strict=True)}
+        for i, e in enumerate(entries):
+            low, high = bootstrap_ci(e.results[col.task], level=CI_LEVEL, n_resamples=n_ci, seed=seed)
+            cmp, p_adj = tested.get(i, (None, None))
+            cells[e.key][col.task] = Cell(
+                score=float(scores[i]), ci_low=low, ci_high=high, rank=float(ranks[i, j]), best=i == best,
+                tied=i != best and p_adj is not None and p_adj >= alpha,
+                delta=None if cmp is None else float(cmp.delta), p_adjusted=p_adj)
+    mean_ranks = ranks.mean(axis=1) if columns else np.zeros(len(entries))
+    rows = [Row(e, cells[e.key], float(mean_ranks[i])) for i, e in enumerate(entries)]
+    rows.sort(key=lambda r: (round(r.mean_rank, 9), r.entry.name.lower(), r.entry.key))
+    for r in rows:  # competition ranking: equal mean ranks share a position
+        r.position = 1 + sum(1 for o in rows if round(o.mean_rank, 9) < round(r.mean_rank, 9))
+    return SuiteTable(suite, columns, rows)
+
+
+def suite_columns(suite: str, loader: TaskLoader) -> list[Column]:
+    from ..metrics import higher_is_better
+
+    cards = loader.suite_cards(suite)
+    return [Column(name, cards[name].primary_metric, cards[name].type, bool(higher_is_better(cards[name].primary_metric)))
+            for name in sorted(cards)]
+
+
+def entries_of(sub: ValidatedSubmission) -> list[Entry]:
+    return [Entry(slug=sub.slug, probe=probe, encoder=dict(sub.encoder), suite=sub.suite,
+                  source=os.path.basename(sub.source), lsdbench_version=str(sub.data["lsdbench_version"]),
+                  results=sub.entries[probe], scores=sub.scores[probe])
+            for probe in sorted(sub.entries)]
+
+
+def gather(submissions_dir: str | os.PathLike, loader: TaskLoader, *,
+           max_bytes: int = MAX_BYTES) -> tuple[list[ValidatedSubmission], dict[str, list[str]]]:
+    """Validate every ``*.json`` in the folder (sorted); invalid ones are reported, never used."""
+    folder = Path(submissions_dir)
+    valid: list[ValidatedSubmission] = []
+    invalid: dict[str, list[str]] = {}
+    if not folder.is_dir():
+        raise SubmissionError(f"{folder}: submissions folder does not exist")
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.name):
+        report: Report = check_submission(path, loader=loader, max_bytes=max_bytes, follow_symlinks=False)
+        if report.ok:
+            sub = report.submission
+            expected = submission_filename(sub.slug, sub.suite)
+            if path.name != expected:  # the name is the uniqueness key: one file per encoder and suite
+                report.problems.append(f"file name must be {expected!r} (from encoder name {sub.encoder['name']!r} "
+                                       f"and suite {sub.suite!r})")
+        if report.ok:
+            valid.append(report.submission)
+        else:
+            invalid[str(path)] = report.problems
+    return valid, invalid
+
+
+def find_figures(figures_dir: str | os.PathLike | None) -> list[tuple[str, bytes]]:
+    """``(relative posix path, bytes)`` of every PNG under ``figures_dir``, sorted by path."""
+    if figures_dir is None or not Path(figures_dir).is_dir():
+        return []
+    root = Path(figures_dir)
+    out = []
+    for path in sorted(root.rglob("*.png"), key=lambda p: p.relative_to(root).as_posix()):
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FIGURE_BYTES:
+            continue  # links and huge files are not embedded
+        data = path.read_bytes()
+        if data.startswith(PNG_SIGNATURE):
+            out.append((path.relative_to(root).as_posix(), data))
+    return out
+
+
+# ---- formatting (shared by markdown, CSV and HTML) ----
+
+def fmt_score(x: float) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:.4f}"
+
+
+def fmt_params(n: int) -> str:
+    """Parameter count for people: 0, 950, 1.2K, 8M, 650M, 3B."""
+    n = int(n)
+    for unit, scale in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def cell_text(cell: Cell) -> str:
+    return f"{fmt_score(cell.score)} [{fmt_score(cell.ci_low)}, {fmt_score(cell.ci_high)}]"
+
+
+def column_title(col: Column) -> str:
+    return f"{col.task} ({col.metric}{'' if col.higher_is_better else ', lower is better'})"
+
+
+def method_text(n_ci: int, n_test: int, alpha: float) -> str:
+    return (f"Each cell: the task's primary test metric, recomputed from the submitted predictions and the "
+            f"registry's labels, with its {CI_LEVEL:.0%} CI (percentile bootstrap over test items, {n_ci} "
+            f"resamples, seed {SEED}). Bold: best entry on the task. †: not distinguishable from the best "
+            f"(paired bootstrap test against the best, at least {n_test} resamples, Holm-corrected over the task's "
+            f"entries, alpha {alpha}). Mean rank: over the suite's tasks, ties averaged. "
+            f"Protocol: {PROTOCOL}.")
+
+
+def _md(text: Any) -> str:
+    # Table cells: no pipes or line breaks; angle brackets escaped so no HTML reaches the page
+    s = " ".join(str(text).split())
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], figure_prefix: str, *,
+                    n_ci: int, n_test: int, alpha: float) -> str:
+    lines = ["# lsdbench leaderboard", "",
+             "Generated by `lsdbench leaderboard build` from the files in `submissions/`; do not edit by "
+             "hand. How to submit: [CONTRIBUTING.md](../CONTRIBUTING.md). The same tables, sortable: "
+             "`index.html`; as data: `leaderboard.csv`.", "", method_text(n_ci, n_test, alpha), ""]
+    if not tables:
+        lines += ["No submissions yet.", ""]
+    for table in tables:
+        lines += [f"## Suite `{table.suite}`", ""]
+        headers = ["#", "encoder", "probe", "params", "dim", "mean rank"] + [column_title(c) for c in table.columns]
+        rows = []
+        for row in table.rows:
+            e = row.entry
+            cells = []
+            for col in table.columns:
+                c = row.cells[col.task]
+                text = cell_text(c)
+                if c.best:
+                    text = f"**{fmt_score(c.score)}** [{fmt_score(c.ci_low)}, {fmt_score(c.ci_high)}]"
+                cells.append(text + (" †" if c.tied else ""))
+            rows.append([row.position, f"[{_md(e.name)}]({e.encoder['link']})", _md(e.probe),
+                         fmt_params(e.encoder["parameters"]), e.encoder["dim"], f"{row.mean_rank:.2f}", *cells])
+        lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        lines += [f"### Encoders in `{table.suite}`", ""]
+        meta_rows, seen = [], set()
+        for row in sorted(table.rows, key=lambda r: r.entry.key):
+            e = row.entry
+            if e.slug in seen:
+                continue
+            seen.add(e.slug)
+            meta_rows.append([_md(e.name), f"{int(e.encoder['parameters']):,}", e.encoder["dim"],
+                              _md(e.encoder["training_data"]), _md(e.encoder["licence"]),
+                              f"<{e.encoder['link']}>", _md(e.encoder.get("description", "")),
+                              f"`{e.source}`", e.lsdbench_version])
+        lines += [tabulate(meta_rows, headers=["encoder", "parameters", "dim", "training data", "licence", "link",
+                                               "description", "submission", "lsdbench"],
+                           tablefmt="github", disable_numparse=True), ""]
+    if figures:
+        lines += ["## Figures", ""]
+        for rel, _ in figures:
+            lines += [f"![{_md(rel)}]({quote(figure_prefix + rel)})", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_csv(tables: list[SuiteTable]) -> str:
+    """One row per entry; per task: score, CI, rank, best / tied marks, adjusted p against the best."""
+    tasks = [(t.suite, c.task) for t in tables for c in t.columns]
+    header = ["suite", "position", "entry", "encoder", "probe", "parameters", "dim", "training_data", "licence",
+              "link", "mean_rank"]
+    for _, task in tasks:
+        header += [task, f"{task}_ci_low", f"{task}_ci_high", f"{task}_rank", f"{task}_best", f"{task}_tied_best",
+                   f"{task}_p_vs_best"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for table in tables:
+        for row in table.rows:
+            e = row.entry
+            out = [table.suite, row.position, e.key, e.name, e.probe, int(e.encoder["parameters"]), e.encoder["dim"],
+                   e.encoder["training_data"], e.encoder["licence"], e.encoder["link"], f"{row.mean_rank:.4f}"]
+            for suite, task in tasks:
+                c = row.cells.get(task) if suite == table.suite else None
+                if c is None:
+                    out += [""] * 7
+                    continue
+                out += [f"{c.score:.6f}", f"{c.ci_low:.6f}", f"{c.ci_high:.6f}", f"{c.rank:g}", int(c.best),
+                        int(c.tied), "" if c.p_adjusted is None else f"{c.p_adjusted:.6f}"]
+            writer.writerow(out)
+    return buf.getvalue()
+
+
+def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissions",
+                      out_dir: str | os.PathLike = "leaderboard", *, figures_dir: str | os.PathLike | None = None,
+                      loader: TaskLoader | None = None, cache_dir: str | os.PathLike | None = None,
+                      mirror: str | None = None, max_bytes: int = MAX_BYTES, n_ci: int = CI_RESAMPLES,
+                      n_test: int = TEST_RESAMPLES, alpha: float = ALPHA) -> BuildReport:
+    """Validate every submission, rank the valid ones per suite and write the three outputs.
+
+    Invalid files are listed in ``BuildReport.invalid`` and left out, so they never change the
+    leaderboard. Only the fixed names README.md, leaderboard.csv and index.html in ``out_dir`` are
+    written; PNG figures under ``figures_dir`` (default ``out_dir/figures``) are linked from the README
+    and embedded in the page. Tasks are loaded by ``loader``, else from ``cache_dir``/``mirror``.
+    """
+    from .html import render_html
+
+    loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
+    out = Path(out_dir)
+    figures_path = Path(figures_dir) if figures_dir is not None else out / "figures"
+    valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes)
+    by_suite: dict[str, list[Entry]] = {}
+    for sub in valid:
+        by_suite.setdefault(sub.suite, []).extend(entries_of(sub))
+    tables = [rank_suite(suite, by_suite[suite], suite_columns(suite, loader), n_ci=n_ci, n_test=n_test, alpha=alpha)
+              for suite in sorted(by_suite)]
+    figures = find_figures(figures_path)
+    prefix = os.path.relpath(figures_path, out).replace(os.sep, "/").rstrip("/") + "/"
+    report = BuildReport(tables, invalid, figures=[rel for rel, _ in figures])
+    texts = {
+        "README.md": render_markdown(tables, figures, prefix, n_ci=n_ci, n_test=n_test, alpha=alpha),
+        "leaderboard.csv": render_csv(tables),
+        "index.html": render_html(tables, figures, method=method_text(n_ci, n_test, alpha)),
+    }
+    for name in OUTPUT_NAMES:
+        report.written.append(write_text(out / name, texts[name]))
+    return report

@@ -1,0 +1,139 @@
+"""``lsdbench submit`` and ``lsdbench leaderboard validate | build | submit``.
+
+Heavy modules are imported inside the handlers so building the ``lsdbench`` parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..task_commands import data_options, register_user_cards
+
+MIB = 2**20
+
+
+def _loader(args):
+    from .validate import TaskLoader
+
+    register_user_cards(args)
+    return TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
+
+
+def _max_bytes(args) -> int:
+    return int(args.max_mib * MIB)
+
+
+def _summary(sub) -> str:
+    probes = ", ".join(f"{p} ({len(sub.entries[p])} tasks)" for p in sorted(sub.entries))
+    return f"valid: encoder {sub.encoder['name']!r}, suite {sub.suite!r}, probes {probes}"
+
+
+def cmd_validate(args) -> int:
+    from .validate import check_submission
+
+    loader = _loader(args)
+    failed = 0
+    for path in args.file:
+        report = check_submission(path, loader=loader, max_bytes=_max_bytes(args))
+        if report.ok:
+            print(f"{path}: {_summary(report.submission)}")
+        else:
+            failed += 1
+            print(report.message(), file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(args.file)} file(s) invalid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_build(args) -> int:
+    from .build import build_leaderboard
+
+    report = build_leaderboard(args.submissions, args.out, figures_dir=args.figures, loader=_loader(args),
+                               max_bytes=_max_bytes(args))
+    for table in report.tables:
+        print(f"suite {table.suite}: {len(table.rows)} entries, {len(table.columns)} tasks")
+    for name in report.figures:
+        print(f"figure: {name}")
+    for path in report.written:
+        print(f"wrote {path}")
+    for path, problems in sorted(report.invalid.items()):
+        print(f"{path}: left out, invalid submission, {len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+    if report.invalid:
+        print(f"{len(report.invalid)} invalid submission(s) were left out of the leaderboard", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from pathlib import Path
+
+    from .submission import (
+        checked_text,
+        collect_results,
+        make_submission,
+        parse_meta,
+        slugify,
+        submission_filename,
+        write_text,
+    )
+
+    loader = _loader(args)
+    cards = loader.suite_cards(args.suite)
+    results = collect_results(args.results, cards, encoder=args.encoder)
+    submission = make_submission(results, suite=args.suite, name=args.name, meta=parse_meta(args.meta))
+    canonical = submission_filename(slugify(args.name), args.suite)
+    out = Path(args.out) if args.out else Path(canonical)
+    # validate exactly what will be written (the text parsed back), and write only a valid file
+    text, report = checked_text(submission, str(out), loader)
+    if not report.ok:
+        print(report.message(), file=sys.stderr)
+        print(f"{out}: not written", file=sys.stderr)
+        return 1
+    write_text(out, text)
+    print(f"wrote {out}: {_summary(report.submission)}")
+    if out.name != canonical:
+        print(f"note: in leaderboard/submissions/ the file must be named {canonical}")
+    print(f"next: add it as leaderboard/submissions/{canonical} in a pull request (see CONTRIBUTING.md)")
+    return 0
+
+
+def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", required=True, metavar="DIR", help="folder of result files (lsdbench eval --out)")
+    p.add_argument("--suite", default="open", help="suite the submission covers (default: open)")
+    p.add_argument("--name", required=True, help="encoder display name on the leaderboard")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="encoder metadata: parameters, training_data, licence, link (required), description; "
+                        "repeatable")
+    p.add_argument("--encoder", help="take only results of this encoder name (when DIR holds several)")
+    p.add_argument("--out", metavar="FILE", help="submission file to write (default: <slug>.<suite>.json here)")
+    p.set_defaults(func=cmd_submit)
+
+
+def register(subparsers) -> None:
+    common = data_options()
+    size = argparse.ArgumentParser(add_help=False)
+    size.add_argument("--max-mib", type=float, default=64.0,
+                      help="largest submission file accepted, in MiB, checked before reading (default: 64)")
+
+    p = subparsers.add_parser("submit", parents=[common], help="package result files into a leaderboard submission")
+    _add_submit_arguments(p)
+
+    lb = subparsers.add_parser("leaderboard", help="validate submissions and build the leaderboard")
+    sub = lb.add_subparsers(dest="leaderboard_command", metavar="COMMAND", required=True)
+    v = sub.add_parser("validate", parents=[common, size], help="check submission files against the registry")
+    v.add_argument("file", nargs="+", help="submission JSON file(s)")
+    v.set_defaults(func=cmd_validate)
+
+    b = sub.add_parser("build", parents=[common, size],
+                       help="write README.md, leaderboard.csv and index.html from the valid submissions")
+    b.add_argument("--submissions", default="leaderboard/submissions", metavar="DIR",
+                   help="folder of submission files (default: leaderboard/submissions)")
+    b.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: leaderboard)")
+    b.add_argument("--figures", metavar="DIR", help="PNG figures to include (default: OUT/figures)")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("submit", parents=[common], help="same as `lsdbench submit`")
+    _add_submit_arguments(s)

@@ -1,0 +1,276 @@
+"""Submission files: safe bounded reading, packaging result files into a submission, atomic writing.
+
+A submission is untrusted input. It is read with a size bound checked before parsing, parsed with
+plain ``json`` (no pickle, no eval, no object hooks beyond rejecting duplicate keys and NaN), and no
+path or name taken from it is ever used to write: the only name derived from it is its slug, which
+must match :data:`SLUG_RE`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .. import PROTOCOL, __version__
+from . import SCHEMA_ID, SubmissionError
+
+MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SUITE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # as the schema's "suite" pattern
+META_KEYS = ("parameters", "training_data", "licence", "link", "description")
+
+
+@lru_cache(maxsize=1)
+def submission_schema() -> dict[str, Any]:
+    """The JSON Schema of ``lsdbench-submission-1`` (lsdbench/leaderboard/submission_schema.json)."""
+    text = resources.files(__package__).joinpath("submission_schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def slugify(name: str) -> str:
+    """File-name-safe id of an encoder name: lower case, other characters collapsed to '-'.
+
+    Raises SubmissionError when nothing safe is left; the result always matches SLUG_RE.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+    if not SLUG_RE.match(slug):
+        raise SubmissionError(f"encoder name {name!r} gives no usable file name (slug {slug!r} must match "
+                              f"{SLUG_RE.pattern})")
+    return slug
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last duplicate silently; a reviewer reading the first one would be misled.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"duplicate key {key!r} in one object")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (scores and predictions must be finite numbers)")
+
+
+def parse_json_bytes(data: bytes, source: str) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; errors name ``source``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except RecursionError:
+        raise SubmissionError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, over-long integers
+        raise SubmissionError(f"{source}: not valid JSON: {exc}") from None
+
+
+def load_json_file(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, follow_symlinks: bool = True) -> Any:
+    """Parse a JSON file of at most ``max_bytes``, refusing anything but a regular file.
+
+    The size is checked on the file's metadata before reading and again on what was read (the file
+    may grow in between), so an oversized file is never loaded into memory whole.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path) if follow_symlinks else os.lstat(path)
+    except FileNotFoundError:
+        raise SubmissionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SubmissionError(f"{path}: is a symbolic link; submissions must be regular files")
+    if not stat.S_ISREG(st.st_mode):
+        raise SubmissionError(f"{path}: not a regular file")
+    if st.st_size > max_bytes:
+        raise SubmissionError(f"{path}: {st.st_size} bytes is over the limit of {max_bytes} bytes")
+    flags = os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SubmissionError(f"{path}: more than the limit of {max_bytes} bytes")
+    return parse_json_bytes(data, str(path))
+
+
+def dumps_submission(obj: dict[str, Any]) -> str:
+    """Stable text: sorted keys; metadata indented for review, one result object per line."""
+    head = {k: v for k, v in obj.items() if k != "results"}
+    lines = json.dumps(head, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False).splitlines()
+    results = [json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+               for r in obj.get("results", [])]
+    body = ' "results": [\n' + ",\n".join("  " + r for r in results) + "\n ]"
+    # head always has other keys, so its last line is "}" and a comma goes after the previous one
+    return "\n".join(lines[:-1]) + ",\n" + body + "\n}\n"
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomic write (``lsdbench.results.atomic_write_text``), then readable by all like a checked-out file."""
+    from ..results import atomic_write_text
+
+    path = atomic_write_text(path, text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def write_submission(obj: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a submission object as stable text (no validation: see :func:`create_submission`)."""
+    return write_text(path, dumps_submission(obj))
+
+
+def submission_filename(name_slug: str, suite: str) -> str:
+    """The one file name a submission may have in the submissions folder: ``<slug>.<suite>.json``."""
+    if not SLUG_RE.match(name_slug) or not SUITE_RE.match(suite):
+        raise SubmissionError(f"no safe file name for encoder slug {name_slug!r} and suite {suite!r}")
+    return f"{name_slug}.{suite}.json"
+
+
+def parse_meta(pairs: Iterable[str]) -> dict[str, Any]:
+    """``key=value`` strings of the CLI into encoder metadata (``parameters`` as an integer)."""
+    meta: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in META_KEYS:
+            raise SubmissionError(f"--meta {item!r}: expected KEY=VALUE with KEY one of {', '.join(META_KEYS)}")
+        if key == "parameters":
+            try:
+                meta[key] = int(value.strip().replace(",", "_"))
+            except ValueError:
+                raise SubmissionError(f"--meta parameters={value!r}: not an integer parameter count") from None
+        else:
+            meta[key] = value.strip()
+    return meta
+
+
+def collect_results(results_dir: str | os.PathLike, tasks: Iterable[str], *, encoder: str | None = None,
+                    config: dict | None = None, probes: Iterable[str] | None = None) -> list[dict]:
+    """Result files under ``results_dir`` (recursively) for ``tasks``, all from one encoder configuration.
+
+    Files of other tasks or probes are ignored (a results folder often holds more than one suite), and
+    JSON files that are not results (sweep summaries, submissions) too. ``encoder`` (a name) and
+    ``config`` (the encoder's config dict) pick one configuration where the folder holds several;
+    otherwise several configurations are an error. ``probes``: only these probes (default: all found).
+    """
+    from ..results import RESULT_SCHEMA, ResultError, config_hash, validate_result
+
+    wanted = set(tasks)
+    wanted_probes = None if probes is None else set(probes)
+    wanted_config = None if config is None else config_hash(config)
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise SubmissionError(f"{root}: not a directory of result files")
+    found: list[dict] = []
+    for path in sorted(root.rglob("*.json")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        obj = load_json_file(path)  # size-bounded, parsed once
+        if not isinstance(obj, dict) or obj.get("schema") != RESULT_SCHEMA:
+            continue  # not a result file
+        try:
+            result = validate_result(obj, str(path))
+        except ResultError as exc:
+            raise SubmissionError(str(exc)) from None
+        if result["task"]["name"] not in wanted:
+            continue
+        if wanted_probes is not None and result["probe"]["name"] not in wanted_probes:
+            continue
+        if encoder is not None and result["encoder"]["name"] != encoder:
+            continue
+        if wanted_config is not None and config_hash(result["encoder"]["config"]) != wanted_config:
+            continue
+        found.append(result)
+    if not found:
+        raise SubmissionError(f"{root}: no result files for tasks {', '.join(sorted(wanted))}"
+                              + (f" of encoder {encoder!r}" if encoder else "")
+                              + (f" with config {config!r}" if config is not None else ""))
+    keys = sorted({(r["encoder"]["name"], config_hash(r["encoder"]["config"])) for r in found})
+    if len(keys) > 1:
+        names = ", ".join(f"{n} (config {h})" for n, h in keys)
+        raise SubmissionError(f"{root}: results of {len(keys)} encoder configurations ({names}); a submission "
+                              f"holds one: pass --encoder NAME or a folder with one encoder's results")
+    return sorted(found, key=lambda r: (r["probe"]["name"], r["task"]["name"]))
+
+
+def make_submission(results: list[dict], *, suite: str, name: str, meta: dict[str, Any] | None = None) -> dict:
+    """A ``lsdbench-submission-1`` object from result objects and encoder metadata.
+
+    ``dim`` comes from the results; ``training_data``, ``licence``, ``link`` and ``parameters`` must be
+    given in ``meta`` (the leaderboard shows them).
+    """
+    meta = dict(meta or {})
+    unknown = sorted(set(meta) - set(META_KEYS))
+    if unknown:
+        raise SubmissionError(f"unknown encoder metadata {unknown}; allowed: {', '.join(META_KEYS)}")
+    missing = [k for k in ("parameters", "training_data", "licence", "link") if k not in meta]
+    if missing:
+        raise SubmissionError(f"missing encoder metadata: {', '.join(missing)} (give --meta KEY=VALUE)")
+    dims = sorted({r["encoder"].get("dim") for r in results}, key=str)
+    if len(dims) != 1:
+        raise SubmissionError(f"results disagree on the embedding dimension: {dims}")
+    slugify(name)  # fail early on a name the leaderboard cannot use
+    encoder = {"name": name, "dim": dims[0], **meta}
+    ordered = sorted(results, key=lambda r: (r["probe"]["name"], r["task"]["name"]))
+    return {"schema": SCHEMA_ID, "lsdbench_version": __version__, "protocol": PROTOCOL, "suite": suite,
+            "encoder": encoder, "results": ordered}
+
+
+def checked_text(submission: dict[str, Any], source: str, loader=None) -> tuple[str, Any]:
+    """The text a submission is written as, and the validation Report of exactly that text parsed back."""
+    from .validate import check_submission
+
+    text = dumps_submission(submission)
+    data = text.encode("utf-8")
+    if len(data) > MAX_BYTES:
+        raise SubmissionError(f"{source}: the submission would be {len(data)} bytes, over the limit of "
+                              f"{MAX_BYTES}; nothing written")
+    return text, check_submission(parse_json_bytes(data, source), source=source, loader=loader)
+
+
+def create_submission(results_dir: str | os.PathLike, submissions_dir: str | os.PathLike, *, suite: str, name: str,
+                      parameters: int, dim: int, training_data: str, licence: str, link: str,
+                      description: str | None = None, encoder: str | None = None, config: dict | None = None,
+                      probes: Iterable[str] | None = None, loader=None, cache_dir: str | os.PathLike | None = None,
+                      mirror: str | None = None) -> Path:
+    """Package one encoder's result files into a validated submission and write it to the leaderboard.
+
+    Collects the results of ``suite``'s tasks under ``results_dir`` (``encoder``/``config``/``probes``
+    select, see :func:`collect_results`), adds the metadata, validates the submission against the
+    registry (``loader``, else one on ``cache_dir``/``mirror``) and writes it atomically as
+    ``submissions_dir/<slug>.<suite>.json``, the only name the leaderboard accepts; returns that path.
+    Raises SubmissionError (every problem listed) and writes nothing when it is not valid, including
+    when ``dim`` is not the results' embedding dimension.
+    """
+    from .validate import TaskLoader
+
+    loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
+    results = collect_results(results_dir, loader.suite_cards(suite), encoder=encoder, config=config, probes=probes)
+    dims = sorted({r["encoder"]["dim"] for r in results})
+    if dims != [dim]:
+        raise SubmissionError(f"{results_dir}: the results' embedding dimension is {dims}, not the dim={dim} given")
+    meta: dict[str, Any] = {"parameters": int(parameters), "training_data": training_data, "licence": licence,
+                            "link": link}
+    if description is not None:
+        meta["description"] = description
+    submission = make_submission(results, suite=suite, name=name, meta=meta)
+    path = Path(submissions_dir) / submission_filename(slugify(name), suite)
+    text, report = checked_text(submission, str(path), loader)
+    if not report.ok:
+        raise SubmissionError(report.message() + "\nnothing written", report.problems)
+    return write_text(path, text)

@@ -1,0 +1,385 @@
+"""Validate a submission against its schema and the task registry, collecting every problem.
+
+What a valid submission guarantees: the schema holds; the suite is complete (every task of the suite
+exactly once per probe, nothing else); protocol and task versions are the current ones; split hashes
+equal the registry's; the test item ids are exactly the registry's test ids, each once; the file's
+``y_true`` equals the registry's labels; and every claimed test score (mean over seeds, and each
+seed's) equals the score recomputed from the predictions and the REGISTRY's labels within 1e-9.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+
+from .. import PROTOCOL, registry
+from ..cards import CardError
+from . import SCHEMA_ID, SubmissionError
+from .submission import MAX_BYTES, load_json_file, slugify, submission_schema
+
+TOLERANCE = 1e-9  # relative and absolute: scores are recomputed with the same metric code
+MAX_LISTED = 5  # example ids named in one message
+
+
+class TaskLoader:
+    """Suites and loaded tasks of the registry, each task loaded once (validating many files)."""
+
+    def __init__(self, *, cache_dir: str | os.PathLike | None = None, mirror: str | None = None):
+        self.cache_dir, self.mirror = cache_dir, mirror
+        self._tasks: dict[str, Any] = {}
+
+    def suite_cards(self, suite: str) -> dict[str, Any]:
+        """Cards of ``suite`` by name; CardError for an unknown suite."""
+        return {c.name: c for c in registry.list_cards(suite)}
+
+    def task(self, name: str):
+        if name not in self._tasks:
+            self._tasks[name] = registry.load_task(name, cache_dir=self.cache_dir, mirror=self.mirror,
+                                                   progress=False)
+        return self._tasks[name]
+
+
+@dataclass
+class ValidatedSubmission:
+    """A submission that passed every check, with canonical copies of its results.
+
+    ``entries[probe][task]`` is the result with predictions reordered to the registry's test order
+    and ``y_true`` replaced by the registry's labels; ``scores[probe][task]`` the recomputed primary
+    metric. Everything downstream (CIs, paired tests) uses these, never the file's own numbers.
+    """
+
+    source: str
+    data: dict[str, Any]
+    slug: str
+    entries: dict[str, dict[str, dict[str, Any]]]
+    scores: dict[str, dict[str, float]]
+
+    @property
+    def suite(self) -> str:
+        return self.data["suite"]
+
+    @property
+    def encoder(self) -> dict[str, Any]:
+        return self.data["encoder"]
+
+
+@dataclass
+class Report:
+    source: str
+    problems: list[str] = field(default_factory=list)
+    submission: ValidatedSubmission | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.submission is not None
+
+    def message(self) -> str:
+        if self.ok:
+            return f"{self.source}: valid"
+        lines = [f"{self.source}: invalid submission, {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _json_path(error) -> str:
+    path = "$"
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _schema_problems(obj: Any) -> list[tuple[str, list]]:
+    """(message, path) of every schema violation, in a stable order."""
+    validator = Draft202012Validator(submission_schema())
+    errors = sorted(validator.iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    out = []
+    for e in errors:
+        msg = e.message if len(e.message) <= 300 else e.message[:300] + "..."
+        out.append((f"schema: at {_json_path(e)}: {msg}", list(e.absolute_path)))
+    return out
+
+
+def _examples(items) -> str:
+    items = sorted(items)
+    text = ", ".join(repr(i) for i in items[:MAX_LISTED])
+    return text + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+
+
+def _as_array(values, what: str, problems: list[str], ctx: str, *, n: int, width: int | None = None):
+    """A float array of shape (n,) or (n, width), or None after recording why not."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        problems.append(f"{ctx}: {what} is not a list of numbers{' lists' if width else ''}")
+        return None
+    shape = (n,) if width is None else (n, width)
+    if arr.shape != shape:
+        problems.append(f"{ctx}: {what} has shape {arr.shape}, expected {shape} (one per test item)")
+        return None
+    if not np.all(np.isfinite(arr)):
+        problems.append(f"{ctx}: {what} holds non-finite values")
+        return None
+    return arr
+
+
+def _check_seed_predictions(seed_pred: dict, task, ctx: str, problems: list[str]) -> bool:
+    """Shapes and ranges of one seed's y_pred / y_score for the task type."""
+    card, n = task.card, len(task.splits["test"])
+    before = len(problems)
+    y_pred = _as_array(seed_pred.get("y_pred"), "y_pred", problems, ctx, n=n)
+    if y_pred is not None and card.type != "regression":
+        k = card.n_classes
+        if np.any(y_pred != np.round(y_pred)) or np.any(y_pred < 0) or np.any(y_pred >= k):
+            problems.append(f"{ctx}: y_pred must hold class indices 0..{k - 1}")
+    if "y_score" in seed_pred:
+        if card.type == "regression":
+            problems.append(f"{ctx}: y_score is not used for regression tasks (y_pred is the prediction)")
+        else:
+            width = card.n_classes if card.type == "multiclass" else None
+            y_score = _as_array(seed_pred["y_score"], "y_score", problems, ctx, n=n, width=width)
+            if y_score is not None and (np.any(y_score < 0) or np.any(y_score > 1)):
+                problems.append(f"{ctx}: y_score holds values outside [0, 1] (probabilities expected)")
+    return len(problems) == before
+
+
+def _canonical(result: dict, order: np.ndarray, task) -> dict:
+    """The result with predictions in registry test order and the registry's labels as y_true."""
+    test = task.splits["test"]
+    out = copy.deepcopy({k: v for k, v in result.items() if k != "predictions"})
+    per_seed = []
+    for sp in result["predictions"]["per_seed"]:
+        item = {"seed": sp["seed"], "y_pred": [sp["y_pred"][i] for i in order]}
+        if "y_score" in sp:
+            item["y_score"] = [sp["y_score"][i] for i in order]
+        per_seed.append(item)
+    labels = test.labels.tolist()
+    out["predictions"] = {"ids": list(test.ids), "y_true": labels, "per_seed": per_seed}
+    return out
+
+
+def _name_of(obj: Any, key: str) -> Any:
+    part = obj.get(key) if isinstance(obj, dict) else None
+    return part.get("name") if isinstance(part, dict) else None
+
+
+def _result_shape_ok(res: dict) -> bool:
+    """Whether ``res`` follows the lsdbench-result-1 JSON Schema (its consistency aside)."""
+    from ..results import schema
+
+    return not any(True for _ in Draft202012Validator(schema()).iter_errors(res))
+
+
+def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
+                  problems: list[str]) -> tuple[dict, float] | None:
+    """Check one result against the registry; the canonical result and recomputed primary score."""
+    from ..metrics import score_predictions
+    from ..results import ResultError, validate_result
+
+    task_name, probe_name = _name_of(res, "task"), _name_of(res, "probe")
+    ctx = f"results[{i}] (task {str(task_name)[:80]!r}, probe {str(probe_name)[:40]!r})"
+    inconsistent = None  # a consistency finding of validate_result, reported unless the ids explain it
+    try:
+        validate_result(res, ctx)
+    except ResultError as exc:
+        message = f"{ctx}: not a valid lsdbench-result-1 object: {str(exc).removeprefix(f'{ctx}: ')}"
+        if not _result_shape_ok(res):  # wrong shape or types: nothing below can be checked safely
+            problems.append(message)
+            return None
+        inconsistent = message
+    before = len(problems)
+    if res["protocol"] != PROTOCOL:
+        problems.append(f"{ctx}: protocol {res['protocol']!r}, expected {PROTOCOL!r}")
+    if not isinstance(task_name, str) or task_name not in cards:
+        problems.append(f"{ctx}: task {task_name!r} is not in suite {sub['suite']!r} "
+                        f"(its tasks: {', '.join(sorted(cards))})")
+        return None
+    card = cards[task_name]
+    meta = res["task"]
+    for key, expected in (("version", card.version), ("type", card.type), ("primary_metric", card.primary_metric)):
+        if str(meta.get(key)) != str(expected):
+            problems.append(f"{ctx}: task {key} {meta.get(key)!r}, the registry has {expected!r}")
+    if res["encoder"].get("dim") != sub["encoder"]["dim"]:
+        problems.append(f"{ctx}: encoder.dim {res['encoder'].get('dim')!r} differs from the submission's "
+                        f"encoder.dim {sub['encoder']['dim']!r}")
+    task = loader.task(task_name)
+    expected_hashes = task.split_hashes()
+    claimed = meta.get("split_hashes", {})
+    for split in sorted(set(expected_hashes) | set(claimed)):
+        if claimed.get(split) != expected_hashes.get(split):
+            problems.append(f"{ctx}: split hash of {split!r} is {claimed.get(split)!r}, the registry's is "
+                            f"{expected_hashes.get(split)!r} (results from other data cannot be ranked)")
+
+    test = task.splits["test"]
+    pred = res["predictions"]
+    ids = pred["ids"]
+    dup = [k for k, c in Counter(ids).items() if c > 1]
+    if dup:
+        problems.append(f"{ctx}: {len(dup)} test ids appear more than once: {_examples(dup)}")
+    missing, extra = set(test.ids) - set(ids), set(ids) - set(test.ids)
+    if missing:
+        problems.append(f"{ctx}: {len(missing)} of the registry's {len(test)} test ids have no prediction: "
+                        f"{_examples(missing)}")
+    if extra:
+        problems.append(f"{ctx}: {len(extra)} ids are not test items of the registry: {_examples(extra)}")
+    if dup or missing or extra:
+        return None  # these explain any length mismatch validate_result found
+    if inconsistent is not None:
+        problems.append(inconsistent)
+        return None
+    position = {item: k for k, item in enumerate(test.ids)}
+    order_in_file = np.array([position[item] for item in ids])  # registry index of each file row
+    y_true = test.labels[order_in_file]  # registry labels in the file's order: the only labels scored
+    if "y_true" in pred:
+        file_true = _as_array(pred["y_true"], "predictions.y_true", problems, ctx, n=len(test))
+        if file_true is not None:
+            if card.type == "regression":
+                bad = ~np.isclose(file_true, y_true, rtol=TOLERANCE, atol=0.0)
+            else:
+                bad = file_true != y_true
+            if bad.any():
+                problems.append(f"{ctx}: predictions.y_true differs from the registry's labels on "
+                                f"{int(bad.sum())} items, e.g. {_examples(np.asarray(ids)[bad].tolist())}")
+
+    seeds = [sp["seed"] for sp in pred["per_seed"]]
+    if len(set(seeds)) != len(seeds):
+        problems.append(f"{ctx}: predictions.per_seed repeats a seed: {seeds}")
+    shapes_ok = all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems)
+                    for sp in pred["per_seed"])
+    if not shapes_ok:  # other findings above still let the scores be checked: report those too
+        return None
+
+    tp = card.type
+    test_scores = res["scores"].get("test", {})
+    if card.primary_metric not in test_scores:
+        problems.append(f"{ctx}: scores.test has no {card.primary_metric!r} (the task's primary metric)")
+
+    def recompute(metric: str, per_seed: list[dict], where: str) -> float | None:
+        try:
+            value = float(score_predictions(tp, metric, y_true, per_seed))
+        except Exception as exc:  # a metric that cannot be computed from these predictions is a finding
+            problems.append(f"{where}: cannot recompute {metric!r} from the predictions: {exc}")
+            return None
+        return value
+
+    primary = None
+    for metric in sorted(test_scores):
+        value = recompute(metric, pred["per_seed"], ctx)
+        if value is None:
+            continue
+        if metric == card.primary_metric:
+            primary = value
+        if not _close(float(test_scores[metric]), value):
+            problems.append(f"{ctx}: claims test {metric} {test_scores[metric]!r} but its predictions give "
+                            f"{value!r} on the registry's labels")
+    by_seed = {sp["seed"]: sp for sp in pred["per_seed"]}
+    for entry in res.get("per_seed", []):
+        seed_scores = entry.get("test", {}) if isinstance(entry, dict) else {}
+        if not seed_scores:
+            continue
+        if entry.get("seed") not in by_seed:
+            problems.append(f"{ctx}: per_seed claims test scores for seed {entry.get('seed')!r}, which has no "
+                            f"predictions")
+            continue
+        for metric in sorted(seed_scores):
+            value = recompute(metric, [by_seed[entry["seed"]]], f"{ctx} seed {entry['seed']}")
+            if value is not None and not _close(float(seed_scores[metric]), value):
+                problems.append(f"{ctx} seed {entry['seed']}: claims test {metric} {seed_scores[metric]!r} but "
+                                f"its predictions give {value!r}")
+    if len(problems) > before or primary is None:
+        return None
+    inverse = np.empty_like(order_in_file)
+    inverse[order_in_file] = np.arange(len(order_in_file))  # file row of each registry item
+    return _canonical(res, inverse, task), primary
+
+
+def check_submission(obj_or_path: Any, *, source: str | None = None, loader: TaskLoader | None = None,
+                     max_bytes: int = MAX_BYTES, follow_symlinks: bool = True) -> Report:
+    """Every problem of a submission (a path, or an already parsed object) as a Report.
+
+    Registry trouble (no data, no network) raises, since it says nothing about the file.
+    """
+    from ..results import config_hash
+
+    if isinstance(obj_or_path, (str, os.PathLike)):
+        source = source or str(obj_or_path)
+        try:
+            obj = load_json_file(obj_or_path, max_bytes=max_bytes, follow_symlinks=follow_symlinks)
+        except SubmissionError as exc:
+            return Report(source, [str(exc).removeprefix(f"{source}: ")])
+    else:
+        obj, source = obj_or_path, source or "<submission>"
+    loader = loader or TaskLoader()
+    report = Report(source)
+    problems = report.problems
+    schema_errors = _schema_problems(obj)
+    problems += [msg for msg, _ in schema_errors]
+    if not isinstance(obj, dict) or not isinstance(obj.get("results"), list) \
+            or not isinstance(obj.get("encoder"), dict) or obj.get("schema") != SCHEMA_ID:
+        return report  # no frame to check results in (or another format version, whose fields may differ)
+    # results with schema errors are not checked further; every other result still is
+    broken = {path[1] for _, path in schema_errors if len(path) > 1 and path[0] == "results"}
+    if obj.get("protocol") != PROTOCOL:
+        problems.append(f"protocol {obj.get('protocol')!r} is not this lsdbench's {PROTOCOL!r}")
+    slug = None
+    try:
+        slug = slugify(obj["encoder"].get("name", ""))
+    except SubmissionError as exc:
+        problems.append(str(exc))
+    try:
+        cards = loader.suite_cards(str(obj.get("suite")))
+    except CardError as exc:
+        problems.append(f"suite: {exc}")
+        return report
+
+    results = [r for r in obj["results"] if isinstance(r, dict)]
+    encoders = sorted({(r["encoder"].get("name"), config_hash(r["encoder"].get("config", {})))
+                       for r in results if isinstance(r.get("encoder"), dict)}, key=str)
+    if len(encoders) > 1:
+        problems.append(f"results come from {len(encoders)} encoder configurations "
+                        f"({', '.join(f'{n!r} {h[:19]}' for n, h in encoders)}); a submission holds one")
+
+    counts: dict[str, Counter] = {}
+    for r in results:
+        counts.setdefault(str(_name_of(r, "probe")), Counter())[str(_name_of(r, "task"))] += 1
+    for probe in sorted(counts):
+        c = counts[probe]
+        missing = sorted(set(cards) - set(c))
+        if missing:
+            problems.append(f"probe {probe!r}: suite {obj['suite']!r} is incomplete, no result for "
+                            f"{', '.join(missing)}")
+        for task, n in sorted(c.items()):
+            if n > 1:
+                problems.append(f"probe {probe!r}: task {task!r} appears {n} times (once per probe)")
+
+    entries: dict[str, dict[str, dict]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for i, res in enumerate(obj["results"]):
+        if i in broken:
+            continue
+        checked = _check_result(i, res, obj, cards, loader, problems)
+        if checked is not None:
+            probe, task = res["probe"]["name"], res["task"]["name"]
+            entries.setdefault(probe, {})[task] = checked[0]
+            scores.setdefault(probe, {})[task] = checked[1]
+    if not problems:
+        report.submission = ValidatedSubmission(source, obj, slug, entries, scores)
+    return report
+
+
+def validate_submission(obj_or_path: Any, **kwargs) -> ValidatedSubmission:
+    """The validated submission, or SubmissionError listing every problem."""
+    report = check_submission(obj_or_path, **kwargs)
+    if not report.ok:
+        raise SubmissionError(report.message(), report.problems)
+    return report.submission

@@ -1,0 +1,161 @@
+"""Noise-level sweeps: evaluate a one-parameter family of encoders, pick the level on validation,
+test every level against the chosen one and against references, and plot metric against level.
+
+An encoder takes part when it offers ``sweep_param`` (the option's name, e.g. ``t``) and
+``with_param(value)``; with ``encode_sweep`` as well, the shared part of the forward pass (the clean
+latent) is computed once per batch for all levels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .atomic import atomic_write_bytes
+from .embedding import embed_sweep
+from .encoders import EncoderError, policy_for, resolve
+from .evaluate import evaluate_task
+from .metrics import higher_is_better
+from .results import result_filename, write_result
+from .stats import adjust, paired_test
+
+
+def select_level(results: list[dict]) -> int:
+    """Index of the level with the best VALIDATION primary metric (never test); ties -> first level."""
+    metric = results[0]["task"]["primary_metric"]
+    scores = np.array([r["scores"]["valid"][metric] for r in results])
+    best = scores.max() if higher_is_better(metric) else scores.min()
+    return int(np.flatnonzero(scores == best)[0])
+
+
+def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | None = None, probe: str = "linear",
+                  cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> list[dict]:
+    """Results of ``spec`` at each level on one loaded task (one shared pass fills every level's cache)."""
+    base = resolve(spec, **(options or {}))
+    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
+        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
+    variants = [base.with_param(v) for v in values]
+    policy = policy_for(base)
+    seqs, ids = [], []
+    for split in task.splits.values():
+        seqs += split.all_sequences()
+        ids += split.ids + (split.ids if split.is_pair else [])
+    embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
+                batch_residues=batch_residues, progress=progress)
+    return [evaluate_task(v, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
+                          batch_residues=batch_residues) for v in variants]
+
+
+def analyse(spec: str, param: str, values: Sequence[float], results: list[dict], references: dict[str, dict],
+            *, alpha: float = 0.05, correction: str = "holm") -> list[dict[str, Any]]:
+    """One row per level, tested against the validation-selected level; then one row per reference,
+    testing the selected level against it. All tests of one (encoder, task) form one correction family."""
+    metric = results[0]["task"]["primary_metric"]
+    star = select_level(results)
+
+    def row(value, res, versus):
+        return {"encoder": spec, "task": res["task"]["name"], param: value, "metric": metric,
+                "valid": res["scores"]["valid"][metric], "test": res["scores"]["test"][metric],
+                "ci_low": res["test_ci"]["low"], "ci_high": res["test_ci"]["high"],
+                "selected": value == values[star], "versus": versus}
+
+    rows, tests = [], []
+    for i, (value, res) in enumerate(zip(values, results, strict=True)):
+        r = row(value, res, f"{param}*")
+        if i == star:
+            r.update(delta=0.0, p=1.0, p_adjusted=1.0, verdict="selected")
+        else:
+            tests.append((r, paired_test(res, results[star])))
+        rows.append(r)
+    for name, ref in references.items():
+        r = row(values[star], results[star], name)
+        tests.append((r, paired_test(results[star], ref)))
+        rows.append(r)
+    adjusted = adjust([cmp.p_value for _, cmp in tests], method=correction) if tests else []
+    for (r, cmp), p_adj in zip(tests, adjusted, strict=True):
+        verdict = "not distinguishable" if p_adj >= alpha else ("better" if cmp.better else "worse")
+        r.update(delta=cmp.delta, p=cmp.p_value, p_adjusted=float(p_adj), verdict=verdict)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], references: dict[str, dict]) -> None:
+    """Metric against level with 95 % CI bands, one line per encoder; dashed lines for references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    metric = None
+    for i, (spec, rows) in enumerate(sorted(curves.items())):
+        rows = [r for r in rows if r["versus"] == f"{param}*"]
+        metric = rows[0]["metric"]
+        x = np.array([r[param] for r in rows], dtype=float)
+        y = np.array([r["test"] for r in rows])
+        color = f"C{i}"
+        ax.plot(x, y, "o-", color=color, label=spec)
+        ax.fill_between(x, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], color=color, alpha=0.15)
+        star = next(r for r in rows if r["selected"])
+        ax.plot([star[param]], [star["test"]], marker="*", markersize=14, color=color, linestyle="none")
+    for j, (name, ref) in enumerate(sorted(references.items())):
+        m = ref["task"]["primary_metric"]
+        ax.axhline(ref["scores"]["test"][m], linestyle="--", color=f"C{len(curves) + j}", label=f"{name} (reference)")
+    ax.set_xlabel(f"noise level {param}")
+    ax.set_ylabel(f"test {metric} (95 % CI)")
+    ax.set_title(f"{task}: representation quality against noise level")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: identical bytes
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[str] | None = None,
+              suite: str | None = "open", references: Sequence[str] = (), out_dir: str | Path,
+              probe: str = "linear", options: dict | None = None, cache_dir=None, mirror=None,
+              progress: bool = True, alpha: float = 0.05) -> dict[str, list[dict]]:
+    """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task."""
+    out = Path(out_dir)
+    cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
+    table: dict[str, list[dict]] = {}
+    for card in cards:
+        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        refs = {}
+        for ref in references:
+            enc = resolve(ref)
+            res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress)
+            write_result(out / "results" / result_filename(enc.name, enc.config, card.name, probe), res)
+            refs[ref] = res
+        curves = {}
+        for spec in specs:
+            results = sweep_encoder(spec, values, task, options=options, probe=probe, cache_dir=cache_dir,
+                                    progress=progress)
+            for res in results:
+                enc = res["encoder"]
+                write_result(out / "results" / result_filename(enc["name"], enc["config"], card.name, probe), res)
+            param = resolve(spec, **(options or {})).sweep_param
+            curves[spec] = analyse(spec, param, values, results, refs, alpha=alpha)
+        rows = [r for spec in specs for r in curves[spec]]
+        write_csv(out / f"sweep_{card.name}.csv", rows)
+        plot_task(out / f"sweep_{card.name}.png", card.name, param, curves, refs)
+        table[card.name] = rows
+    atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
+    return table

@@ -1,0 +1,87 @@
+"""The main job (`lsdbench run`) end to end on the smoke suite with user-style encoders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lsdbench.benchmark import EntriesError, load_plan, select_suite_level
+from lsdbench.cli import main
+from lsdbench.leaderboard.validate import validate_submission
+
+DATA = Path(__file__).parent / "data"
+
+
+def entries(tmp_path: Path) -> Path:
+    enc = DATA / "user_encoders.py"
+    path = tmp_path / "entries.toml"
+    path.write_text(textwrap.dedent(f"""
+        suite = "smoke"
+        levels = [1.0, 2.0]
+        references = ["{enc}:Composition", "reference_that_does_not_exist"]
+
+        [[entry]]
+        name = "Composition"
+        spec = "{enc}:Composition"
+        parameters = 0
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/composition"
+
+        [[entry]]
+        name = "Family"
+        spec = "{enc}:ScaledFamily"
+        sweep = "scale"
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/family"
+
+        [[entry]]
+        name = "Missing checkpoint"
+        spec = "{tmp_path / 'nowhere.py'}:Model"
+        optional = true
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/missing"
+        """))
+    return path
+
+
+def test_main_job_evaluates_sweeps_submits_and_builds(tmp_path, capsys):
+    out = tmp_path / "run"
+    board = tmp_path / "board"
+    assert main(["run", "--entries", str(entries(tmp_path)), "--out", str(out), "--quiet",
+                 "--publish", str(board)]) == 0
+    text = capsys.readouterr().out
+    assert "Missing checkpoint: skipped" in text and "reference_that_does_not_exist: skipped" in text
+    subs = sorted((out / "submissions").glob("*.json"))
+    assert len(subs) == 2
+    for path in subs:
+        validate_submission(path)
+    assert (out / "figures" / "sweep_human_ppi_example.png").stat().st_size > 1000
+    assert (out / "sweep" / "sweep_human_ppi_example.csv").exists()
+    for name in ("README.md", "leaderboard.csv", "index.html"):
+        assert (out / "leaderboard" / name).exists() and (board / name).exists()
+    assert "Composition" in (board / "README.md").read_text()
+    # a rerun reads every embedding from the cache and reproduces the leaderboard byte for byte
+    before = (out / "leaderboard" / "leaderboard.csv").read_bytes()
+    assert main(["run", "--entries", str(entries(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    assert (out / "leaderboard" / "leaderboard.csv").read_bytes() == before
+
+
+def test_suite_level_is_chosen_on_validation_by_mean_rank():
+    def res(valid, metric="accuracy"):
+        return {"task": {"primary_metric": metric}, "scores": {"valid": {metric: valid}}}
+
+    by_task = {"a": [res(0.5), res(0.7), res(0.6)], "b": [res(0.3, "mae"), res(0.2, "mae"), res(0.1, "mae")]}
+    assert select_suite_level([0.0, 0.5, 0.9], by_task) == 1  # mean ranks 3, 1.5, 1.5 -> first of the tie
+
+
+def test_entries_file_errors_name_the_file_and_entry(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[entry]]\nname = "X"\nspec = "aac"\n')
+    with pytest.raises(EntriesError, match=r"bad.toml: entry 1 \(X\): missing 'training_data'"):
+        load_plan(bad)
+    assert main(["run", "--entries", str(tmp_path / "absent.toml")]) == 2
