@@ -148,7 +148,7 @@ def test_sweep_fills_every_variant_with_one_shared_pass(tmp_path):
     type(base).shared_calls = type(base).calls = 0
     embed_sweep(base, variants, values, SEQS, cache_dir=tmp_path, progress=False)
     assert type(base).shared_calls == 1 and type(base).calls == 0
-    for v, variant in zip(values, variants):
+    for v, variant in zip(values, variants, strict=True):
         got = embed(variant, SEQS, cache_dir=tmp_path, progress=False)  # served from the cache
         np.testing.assert_allclose(got, np.stack([load().encode([s])[0] for s in SEQS]) * v, rtol=1e-6)
     assert type(base).shared_calls == 1
