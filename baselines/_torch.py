@@ -1,0 +1,72 @@
+"""Helpers shared by the torch baselines: weight hashing, thread and device handling, batched encoding."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from lsdbench.embedding import token_budget_batches
+from lsdbench.encoders import EncoderError
+
+from ._seq import as_int
+
+
+def state_dict_sha256(module: torch.nn.Module) -> str:
+    """sha256 over every tensor of the state dict (name, dtype, shape, raw bytes), in sorted name order."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(str(device))
+    except RuntimeError as exc:
+        raise EncoderError(f"option device: {exc}") from None
+
+
+def threads_option(threads) -> int | None:
+    """``threads`` option: None/0 keeps torch's setting (which follows OMP_NUM_THREADS)."""
+    if threads in (None, "", 0, "0"):
+        return None
+    return as_int(threads, "threads", minimum=1)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` intra-op threads inside the block and restore the caller's setting after it."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_lengths(sequences: Sequence[str], max_length: int, name: str) -> None:
+    for i, s in enumerate(sequences):
+        if len(s) > max_length:
+            raise ValueError(f"{name}: sequence {i} has {len(s)} residues, more than max_length={max_length}; "
+                             f"lsdbench windows longer sequences before calling encode")
+
+
+def encode_in_batches(sequences: Sequence[str], budget: int, dim: int,
+                      run: Callable[[list[str]], torch.Tensor]) -> np.ndarray:
+    """Token-budget batches of length-sorted sequences through ``run`` (-> (b, dim) pooled), in input order."""
+    seqs = list(sequences)
+    out = np.zeros((len(seqs), dim), dtype=np.float32)
+    for idx in token_budget_batches([len(s) for s in seqs], budget):
+        out[idx] = run([seqs[i] for i in idx]).float().cpu().numpy()
+    return np.ascontiguousarray(out)
