@@ -17,10 +17,12 @@ the training split only. Labels of classification tasks are class indices 0..n_c
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
@@ -110,7 +112,11 @@ class LinearProbe(BaseEstimator):
         head, best, best_value, best_head, scores = self._head(), -np.inf, None, None, {}
         for value in grid:
             head.set_params(**{self.param_name: value})
-            head.fit(Xs, y)
+            with warnings.catch_warnings():
+                # weak regularization on separable data may stop at max_iter: still deterministic, and
+                # the validation metric decides whether that fit is used
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                head.fit(Xs, y)
             if Xv is None:
                 best_value, best_head = value, copy.deepcopy(head)
                 break
