@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Split:
 class Task:
     """A loaded task: its card plus the train/valid/test splits."""
 
-    card: "TaskCard"  # noqa: F821  (defined in lsdbench.cards; avoid a cycle)
+    card: TaskCard  # noqa: F821  (defined in lsdbench.cards; avoid a cycle)
     splits: dict[str, Split] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,234 @@
+"""The reference models as lsdbench encoders (entry points ``mlm``, ``lsd_tn_latent``, ``lsd_tn_diffusion``...).
+
+Each factory takes keyword options (CLI strings such as ``t="0.3"`` are converted) and returns an object
+with ``name``, ``config``, ``max_length`` and ``encode(sequences) -> (n, d) float32``: the mean over real
+residues (no bos/eos/pad) of a per-residue representation.
+
+- ``mlm``: final hidden states of the MLM.  ``mlm_latent``: the same, standardized per channel (and
+  PCA-projected when the checkpoint was trained with ``latent = "pca"``): the latent its diffusion model sees.
+- ``lsd_tn_latent`` / ``lsd_nm_latent``: the autoencoder's latent of the clean input, standardized.
+- ``*_diffusion``: the clean latent z0 is noised to z_t = alpha(t) z0 + sigma(t) eps and passed through the
+  denoiser; the output of block ``layer`` is pooled. ``draws`` noise draws are averaged, each seeded by the
+  sequence's sha256, so results are deterministic; ``multi_t`` concatenates several noise levels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import alphabet as A
+from . import schedule as S
+from .batching import token_budget_batches
+from .checkpoint import CheckpointError, load_model, load_weights, sha256_file
+from .config import build_model, from_dict
+from .latents import LatentSource
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def _checkpoint_dir(checkpoint, default: str) -> Path:
+    d = Path(checkpoint) if checkpoint else CHECKPOINTS / default
+    if not (d / "meta.json").is_file() or not (d / "model.safetensors").is_file():
+        raise CheckpointError(f"no reference checkpoint at {d} (needs meta.json and model.safetensors); train it "
+                              f"with `lsd-train` (see reference_models/README.md) or pass checkpoint=DIR")
+    return d
+
+
+def _floats(value) -> list[float]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+    if isinstance(value, (int, float)):
+        value = [value]
+    return [float(v) for v in value]
+
+
+def _check_t(t: float) -> float:
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"noise level t must lie in [0, 1], got {t}")
+    return t
+
+
+def _sequence_seed(sequence: str, draw: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{draw}:{sequence}".encode()).digest()[:8], "little")
+
+
+def _mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask[..., None].to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+class _Batched:
+    """Token-budget batching over length-sorted sequences; results come back in input order."""
+
+    batch_residues = 16384
+
+    def _batches(self, sequences: Sequence[str]):
+        seqs = [A.normalize(s) for s in sequences]
+        for idx in token_budget_batches([len(s) for s in seqs], self.batch_residues):
+            yield idx, [seqs[i] for i in idx], A.batch_tokens([seqs[i] for i in idx]).to(self.device)
+
+    @staticmethod
+    def _assemble(n: int, parts: list[tuple[list[int], torch.Tensor]]) -> np.ndarray:
+        dim = parts[0][1].shape[1] if parts else 0
+        out = np.zeros((n, dim), dtype=np.float32)
+        for idx, pooled in parts:
+            out[idx] = pooled.float().cpu().numpy()
+        return np.ascontiguousarray(out)
+
+
+class LatentEncoder(_Batched):
+    """Mean-pooled per-residue representation of a frozen encoder checkpoint (no diffusion)."""
+
+    def __init__(self, name: str, default_dir: str, standardized: bool, checkpoint=None, device: str = "cpu",
+                 batch_residues: int | str | None = None):
+        self.name, self.device, self.standardized = name, str(device), standardized
+        if batch_residues:
+            self.batch_residues = int(batch_residues)
+        directory = _checkpoint_dir(checkpoint, default_dir)
+        self.source = LatentSource(directory, device=self.device)
+        if self.source.kind != default_dir:
+            raise CheckpointError(f"{directory}: encoder {name!r} needs a {default_dir!r} checkpoint, "
+                                  f"found {self.source.kind!r}")
+        self.max_length = int(self.source.meta["train_config"]["max_len"])
+        self._config = {"checkpoint_sha256": self.source.sha256, "kind": self.source.kind, "pooling": "mean",
+                        "representation": "standardized_latent" if standardized else "final_hidden"}
+        if self.source.kind == "mlm" and standardized:
+            self._config["mlm_latent"] = self.source.model.cfg.latent
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def encode(self, sequences: Sequence[str]) -> np.ndarray:
+        parts = []
+        with torch.inference_mode():
+            for idx, _, tokens in self._batches(sequences):
+                if self.standardized:
+                    z, mask = self.source.latents(tokens)
+                else:  # the MLM's final hidden states, as is
+                    z = self.source.model.hidden(tokens)[:, 1:-1]
+                    mask = A.is_residue(tokens[:, 1:-1])
+                parts.append((idx, _mean_pool(z, mask)))
+        return self._assemble(len(sequences), parts)
+
+
+class DiffusionEncoder(_Batched):
+    """Hidden states of a latent denoiser at noise level t, mean-pooled over residues."""
+
+    sweep_param = "t"
+
+    def __init__(self, name: str, default_dir: str, checkpoint=None, latent_checkpoint=None, t=0.0, layer=-1,
+                 draws=1, multi_t=None, device: str = "cpu", batch_residues=None, _shared=None):
+        self.name, self.device, self._default_dir = name, str(device), default_dir
+        if batch_residues:
+            self.batch_residues = int(batch_residues)
+        self.t = _check_t(float(t))
+        self.layer, self.draws = int(layer), int(draws)
+        if self.draws < 1:
+            raise ValueError("draws must be at least 1")
+        self.multi_t = [_check_t(v) for v in _floats(multi_t)] if multi_t not in (None, "", []) else None
+        if _shared is None:
+            _shared = self._load(checkpoint, latent_checkpoint)
+        self._shared = _shared
+        self.model, self.source, self._sha = _shared
+        n_layer = self.model.cfg.backbone.n_layer
+        if not -n_layer <= self.layer < n_layer:
+            raise ValueError(f"layer {self.layer} out of range for a denoiser with {n_layer} blocks")
+        self.max_length = int(self.source.meta["train_config"]["max_len"])
+
+    def _load(self, checkpoint, latent_checkpoint):
+        directory = _checkpoint_dir(checkpoint, self._default_dir)
+        tensors, meta = load_model(directory, kind="diffusion")
+        model = build_model("diffusion", from_dict("diffusion", meta["model_config"]))
+        load_weights(model, tensors, f"{directory}/model.safetensors", prefix="model.")
+        model.to(self.device).eval().requires_grad_(False)
+        src_meta = meta["latent_source"]
+        src_dir = Path(latent_checkpoint) if latent_checkpoint else directory.parent / src_meta["directory_name"]
+        source = LatentSource(_checkpoint_dir(src_dir, src_meta["directory_name"]), device=self.device)
+        if source.sha256 != src_meta["sha256"]:
+            raise CheckpointError(f"{src_dir}/model.safetensors ({source.sha256}) is not the encoder the denoiser "
+                                  f"{directory} was trained on ({src_meta['sha256']})")
+        return model, source, sha256_file(directory / "model.safetensors")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256, "latent_kind": self.source.kind,
+                "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer, "draws": self.draws,
+                "multi_t": self.multi_t, "pooling": "mean", "noise_seed": "sha256(draw:sequence)"}
+
+    def with_param(self, value) -> DiffusionEncoder:
+        """The same encoder at noise level ``value`` (weights shared, not reloaded)."""
+        return DiffusionEncoder(self.name, self._default_dir, t=float(value), layer=self.layer, draws=self.draws,
+                                multi_t=None, device=self.device, batch_residues=self.batch_residues,
+                                _shared=self._shared)
+
+    def _noise(self, seqs: list[str], shape, draw: int) -> torch.Tensor:
+        eps = torch.zeros(shape)
+        for row, s in enumerate(seqs):
+            g = torch.Generator().manual_seed(_sequence_seed(s, draw))
+            eps[row, :len(s)] = torch.randn(len(s), shape[-1], generator=g)
+        return eps.to(self.device)
+
+    def _features(self, z0, mask, noises, t: float) -> torch.Tensor:
+        """Pooled block-``layer`` output at noise level t, averaged over the noise draws."""
+        tt = torch.full((z0.shape[0],), t, device=z0.device)
+        pooled = 0
+        for eps in noises:
+            zt = (S.alpha(tt)[:, None, None] * z0 + S.sigma(tt)[:, None, None] * eps) * mask[..., None]
+            _, blocks = self.model(zt, tt, mask, return_blocks=True)
+            pooled = pooled + _mean_pool(blocks[self.layer], mask)
+        return pooled / len(noises)
+
+    def _levels(self, values) -> list[list[float]]:
+        return [[_check_t(float(v))] for v in values]
+
+    def _run(self, sequences: Sequence[str], level_sets: list[list[float]]) -> list[np.ndarray]:
+        parts: list[list] = [[] for _ in level_sets]
+        with torch.inference_mode():
+            for idx, seqs, tokens in self._batches(sequences):
+                z0, mask = self.source.latents(tokens)  # the clean latent, once per batch
+                noises = [self._noise(seqs, z0.shape, k) for k in range(self.draws)]
+                for j, levels in enumerate(level_sets):
+                    parts[j].append((idx, torch.cat([self._features(z0, mask, noises, t) for t in levels], dim=-1)))
+        return [self._assemble(len(sequences), p) for p in parts]
+
+    def encode(self, sequences: Sequence[str]) -> np.ndarray:
+        return self._run(sequences, [self.multi_t or [self.t]])[0]
+
+    def encode_sweep(self, sequences: Sequence[str], values: Sequence[float]) -> list[np.ndarray]:
+        """One (n, d) array per noise level; the clean latent and the noise are computed once per batch."""
+        return self._run(sequences, self._levels(values))
+
+
+def mlm(**options) -> LatentEncoder:
+    return LatentEncoder("mlm", "mlm", standardized=False, **options)
+
+
+def mlm_latent(**options) -> LatentEncoder:
+    return LatentEncoder("mlm_latent", "mlm", standardized=True, **options)
+
+
+def lsd_tn_latent(**options) -> LatentEncoder:
+    return LatentEncoder("lsd_tn_latent", "lsd_tn", standardized=True, **options)
+
+
+def lsd_nm_latent(**options) -> LatentEncoder:
+    return LatentEncoder("lsd_nm_latent", "lsd_nm", standardized=True, **options)
+
+
+def mlm_diffusion(**options) -> DiffusionEncoder:
+    return DiffusionEncoder("mlm_diffusion", "mlm_diffusion", **options)
+
+
+def lsd_tn_diffusion(**options) -> DiffusionEncoder:
+    return DiffusionEncoder("lsd_tn_diffusion", "lsd_tn_diffusion", **options)
+
+
+def lsd_nm_diffusion(**options) -> DiffusionEncoder:
+    return DiffusionEncoder("lsd_nm_diffusion", "lsd_nm_diffusion", **options)

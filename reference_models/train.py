@@ -1,0 +1,417 @@
+"""``lsd-train``: one CLI for every stage.
+
+    lsd-train data --out DATA                      # Swiss-Prot (or --source FASTA/URL), decontaminated
+    lsd-train mlm|lsd_tn|lsd_nm --config small --data DATA --out RUN [--export DIR]
+    lsd-train diffusion --config small --latent RUN_OF_AN_ENCODER --data DATA --out RUN [--export DIR]
+
+Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m reference_models.train STAGE ...``.
+Re-running the same command resumes from the last checkpoint in RUN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from tqdm import tqdm
+
+from . import alphabet as A
+from . import checkpoint as C
+from . import config as cfgmod
+from . import data as D
+from .autoencoder import noise_mask_plan
+from .batching import EpochPlan
+from .denoiser import diffusion_loss, diffusion_plan
+from .ema import EMA
+from .evaluation import eval_batches, loss_by_t, mlm_metrics, reconstruction_metrics, sample_sequences
+from .latents import LatentSource, latent_statistics
+from .mlm import mask_tokens
+from .model_card import write_model_card
+
+LOG_FIELDS = ["step", "epoch", "lr", "loss", "accuracy", "tokens", "tokens_per_s", "elapsed_s"]
+
+
+class HaltForTest(RuntimeError):
+    """Raised by ``halt_after_step``: simulates a run killed right after a step (used by the tests)."""
+
+
+# ---- what differs between stages ------------------------------------------------------------------
+
+class Stage:
+    """Random draws (made on the global batch, so every process sees the same ones) and the loss."""
+
+    def __init__(self, kind: str, model_cfg, source: LatentSource | None = None):
+        self.kind, self.cfg, self.source = kind, model_cfg, source
+
+    def build(self) -> nn.Module:
+        return cfgmod.build_model(self.kind, self.cfg)
+
+    def draws(self, tokens: torch.Tensor, g: torch.Generator) -> dict:
+        if self.kind == "mlm":
+            inputs, selected = mask_tokens(tokens, self.cfg, g)
+            return {"inputs": inputs, "selected": selected}
+        if self.kind in ("lsd_tn", "lsd_nm"):
+            return noise_mask_plan(tokens, self.cfg.backbone.d_model, self.cfg, g) if self.cfg.noise_masking else {}
+        return diffusion_plan(A.is_residue(tokens[:, 1:-1]), self.cfg.d_latent, self.cfg, g)
+
+    def loss(self, model, tokens, draws):
+        if self.kind != "diffusion":
+            return model.loss(tokens, draws)
+        z0, mask = self.source.latents(tokens)
+        total, _ = diffusion_loss(model, z0, mask, draws["t"], draws["eps"])
+        return total, mask.sum(), {}
+
+
+class LossModule(nn.Module):
+    """Routes the loss through ``forward`` so DistributedDataParallel sees (and syncs) it."""
+
+    def __init__(self, model: nn.Module, stage: Stage):
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, tokens, draws):
+        return self.stage.loss(self.model, tokens, draws)
+
+
+def learning_rate(step: int, tc: cfgmod.TrainConfig) -> float:
+    """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
+    if step < tc.warmup_steps:
+        return tc.lr * (step + 1) / tc.warmup_steps
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps))
+    return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: nn.Module, tc: cfgmod.TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on linear weights only (not on embeddings, norms, biases, Token Norm affines)."""
+    decay = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if id(p) in decay], "weight_decay": tc.weight_decay},
+              {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=(tc.beta1, tc.beta2))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """All randomness of a step comes from (seed, step): resuming and DDP need no other RNG state."""
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f"{seed}:{step}".encode()).digest()[:8], "little"))
+
+
+# ---- distributed ----------------------------------------------------------------------------------
+
+def setup_distributed(device: str) -> tuple[int, int, str]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    dist.init_process_group(backend)
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def all_sum(x: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized():
+        x = x.clone()
+        dist.all_reduce(x)
+    return x
+
+
+# ---- training -------------------------------------------------------------------------------------
+
+def read_data_dir(data_dir) -> tuple[list[str], list[str], dict]:
+    d = Path(data_dir)
+    info = C.read_json(d / "data.json")
+    train = D.read_fasta_text((d / "train.fasta").read_text())
+    heldout = D.read_fasta_text((d / "heldout.fasta").read_text())
+    if D.sequences_hash(train) != info["train_hash"]:
+        raise RuntimeError(f"{d / 'train.fasta'} does not match the hash recorded in {d / 'data.json'}")
+    return train, heldout, info
+
+
+def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, export=None, device: str = "cpu",
+          config_name: str = "", halt_after_step: int | None = None, progress: bool = True) -> Path:
+    if stage_name not in cfgmod.STAGES:
+        raise ValueError(f"unknown stage {stage_name!r}; stages: {', '.join(cfgmod.STAGES)}")
+    rank, world, device = setup_distributed(device)
+    tc = cfgmod.train_config(raw_config, stage_name)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    source = None
+    if stage_name == "diffusion":
+        if latent is None:
+            raise ValueError("the diffusion stage needs --latent: the checkpoint of the frozen encoder")
+        source = LatentSource(latent, device=device)
+        model_cfg = cfgmod.model_config(raw_config, "diffusion", d_latent=source.dim)
+    else:
+        model_cfg = cfgmod.model_config(raw_config, stage_name)
+    stage = Stage(stage_name, model_cfg, source)
+    train_seqs, heldout, data_info = read_data_dir(data_dir)
+    out = Path(out)
+    run_key = {"stage": stage_name, "model_config": cfgmod.to_dict(model_cfg), "train_config": cfgmod.to_dict(tc),
+               "data_hash": data_info["train_hash"], "latent_sha256": source.sha256 if source else None, "world": world}
+
+    torch.manual_seed(tc.seed)  # identical initial weights on every process
+    model = stage.build().to(device)
+    opt = make_optimizer(model, tc)
+    ema = EMA(model, model_cfg.ema_decay) if stage_name == "diffusion" else None
+    step, epoch, index, elapsed, tokens_seen = 0, 0, 0, 0.0, 0
+    resumed = C.load_resume(out)
+    if resumed is not None:
+        tensors, state = resumed
+        if state["run_key"] != json.loads(json.dumps(run_key)):
+            raise RuntimeError(f"{out} holds a run with another config, data or world size; use a new --out")
+        C.load_weights(model, tensors, f"{out}/resume", prefix="model.")
+        C.load_optimizer_state(opt, tensors, state)
+        if ema is not None:
+            C.load_weights(ema.model, tensors, f"{out}/resume", prefix="ema.")
+        step, epoch, index, elapsed, tokens_seen = (state["step"], state["epoch"], state["index"],
+                                                    state["elapsed_s"], state["tokens_seen"])
+    wrapped: nn.Module = LossModule(model, stage)
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(wrapped, broadcast_buffers=False)
+
+    plan = EpochPlan(train_seqs, max_len=tc.max_len, budget=tc.tokens_per_batch, seed=tc.seed, min_rows=world)
+    log_path = out / "log.csv"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _truncate_log(log_path, step)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
+                else contextlib.nullcontext())
+    bar = tqdm(total=tc.steps, initial=step, disable=rank != 0 or not progress, mininterval=5,
+               desc=stage_name, dynamic_ncols=True)
+    started = time.time() - elapsed
+    window_tokens, window_start = 0, time.time()
+    interval_loss = [0.0, 0.0, 0.0]  # loss sum, count, correct
+    while step < tc.steps:
+        batches = plan.epoch(epoch)
+        if index >= len(batches):
+            epoch, index = epoch + 1, 0
+            continue
+        tokens = A.batch_tokens(batches[index])
+        draws = stage.draws(tokens, step_generator(tc.seed, step))
+        local_tokens = tokens[rank::world].to(device)
+        local_draws = {k: v[rank::world].to(device) for k, v in draws.items()}
+        lr = learning_rate(step, tc)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model.train()
+        with autocast:
+            loss_sum, count, extra = wrapped(local_tokens, local_draws)
+        global_count = all_sum(count.detach().float())
+        (loss_sum * world / global_count.clamp(min=1)).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(model, step)
+        step, index = step + 1, index + 1
+        real = int((tokens != A.PAD).sum())
+        tokens_seen += real
+        window_tokens += real
+        stats = all_sum(torch.stack([loss_sum.detach().float(), extra.get("correct", torch.tensor(0)).float().to(device)]))
+        interval_loss[0] += float(stats[0])
+        interval_loss[1] += float(global_count)
+        interval_loss[2] += float(stats[1])
+        if rank == 0 and (step % tc.log_every == 0 or step == tc.steps):
+            now = time.time()
+            row = {"step": step, "epoch": epoch, "lr": f"{lr:.3e}", "loss": interval_loss[0] / max(interval_loss[1], 1),
+                   "accuracy": interval_loss[2] / max(interval_loss[1], 1) if stage_name != "diffusion" else "",
+                   "tokens": tokens_seen, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
+                   "elapsed_s": now - started}
+            _append_log(log_path, row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
+            window_tokens, window_start, interval_loss = 0, now, [0.0, 0.0, 0.0]
+        bar.update(1)
+        out_of_time = tc.max_minutes > 0 and time.time() - started > 60 * tc.max_minutes
+        if step % tc.ckpt_every == 0 or step == tc.steps or out_of_time:
+            if rank == 0:
+                tensors = C.prefixed(model, "model.")
+                if ema is not None:
+                    tensors.update(C.prefixed(ema.model, "ema."))
+                opt_tensors, opt_state = C.optimizer_state(opt)
+                tensors.update(opt_tensors)
+                C.save_resume(out, step, tensors, {**opt_state, "run_key": run_key, "epoch": epoch, "index": index,
+                                                   "elapsed_s": time.time() - started, "tokens_seen": tokens_seen})
+            if world > 1:
+                dist.barrier()
+        if halt_after_step is not None and step >= halt_after_step:
+            bar.close()
+            raise HaltForTest(f"halted after step {step}")
+        if out_of_time:
+            break
+    bar.close()
+    wall = time.time() - started
+    if rank == 0:
+        final = ema.model if ema is not None else model
+        finalize(stage, final, tc, out, export=export, data_info=data_info, train_seqs=train_seqs, heldout=heldout,
+                 step=step, wall=wall, tokens_seen=tokens_seen, config_name=config_name, world=world)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep log rows up to the resumed step, so a resumed run's log equals an uninterrupted one's."""
+    if not path.exists():
+        with open(path, "w", newline="") as f:
+            csv.DictWriter(f, LOG_FIELDS).writeheader()
+        return
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _append_log(path: Path, row: dict) -> None:
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, LOG_FIELDS).writerow(row)
+
+
+def _final_losses(path: Path) -> dict:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    tail = rows[-max(1, len(rows) // 10):]  # last tenth of the logged intervals
+    out = {"train_loss_final": sum(float(r["loss"]) for r in tail) / len(tail)}
+    if tail and tail[-1]["accuracy"]:
+        out["train_accuracy_final"] = sum(float(r["accuracy"]) for r in tail) / len(tail)
+    out["tokens_per_s_mean"] = sum(float(r["tokens_per_s"]) for r in rows) / len(rows)
+    return out
+
+
+@torch.no_grad()
+def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info, train_seqs, heldout, step, wall,
+             tokens_seen, config_name, world) -> None:
+    """Latent statistics, held-out metrics, then weights + meta.json + model card (and the export copy)."""
+    model = model.cpu().eval()
+    kind = stage.kind
+    tensors = C.prefixed(model, "model.")
+    heldout_eval = heldout[:tc.eval_sequences]
+    metrics: dict = {}
+    extra_meta: dict = {}
+    if kind == "diffusion":
+        source = stage.source
+        source.model.cpu()
+        source.mean, source.std = source.mean.cpu(), source.std.cpu()
+        if source.pca is not None:
+            source.pca = tuple(x.cpu() for x in source.pca)
+        metrics["heldout_loss_by_t"] = loss_by_t(model, source, eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+        samples = sample_sequences(model, source, n=4, length=min(64, tc.max_len), steps=50, seed=tc.seed)
+        metrics["samples"] = samples
+        metrics["samples_valid"] = all(s and set(s) <= set(A.RESIDUES) for s in samples)
+        extra_meta["latent_source"] = {"kind": source.kind, "sha256": source.sha256,
+                                       "directory_name": Path(source.directory).name}
+    else:
+        stats_seqs, total = [], 0
+        for s in train_seqs:  # a fixed prefix of the training data
+            stats_seqs.append(s)
+            total += min(len(s), tc.max_len)
+            if total >= tc.stats_residues:
+                break
+        pca_dim = model.cfg.pca_dim if kind == "mlm" and model.cfg.latent == "pca" else None
+        tensors.update(latent_statistics(model, kind, eval_batches(stats_seqs, tc.max_len, tc.tokens_per_batch), pca_dim))
+        batches = list(eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+        metrics.update(mlm_metrics(model, batches, seed=tc.seed) if kind == "mlm" else reconstruction_metrics(model, batches))
+    metrics.update(_final_losses(out / "log.csv"))
+    n_params = sum(p.numel() for p in model.parameters())
+    meta = {
+        "kind": kind, "config_name": config_name,
+        "model_config": cfgmod.to_dict(stage.cfg), "train_config": cfgmod.to_dict(tc),
+        "data": {k: data_info[k] for k in ("source", "train_hash", "heldout_hash", "n_train", "n_heldout", "decontamination")
+                 if k in data_info},
+        "training": {"steps": step, "planned_steps": tc.steps, "wall_time_s": round(wall, 1), "tokens_seen": tokens_seen,
+                     "processes": world, "parameters": n_params, "torch": torch.__version__, "python": platform.python_version()},
+        "metrics": metrics, **extra_meta,
+    }
+    C.save_model(out, tensors, meta)
+    write_model_card(out, meta)
+    if export:
+        export = Path(export)
+        export.mkdir(parents=True, exist_ok=True)
+        for name in (C.WEIGHTS, C.META, "README.md"):
+            shutil.copy2(out / name, export / f".{name}.tmp")
+            os.replace(export / f".{name}.tmp", export / name)
+
+
+# ---- data stage -----------------------------------------------------------------------------------
+
+def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
+                 registry=None) -> dict:
+    """Load, de-duplicate, decontaminate against task valid/test splits, split off a held-out set."""
+    from .decontaminate import evaluation_sequences, remove_overlap
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seqs = D.load_sequences(source)
+    if decontaminate:
+        per_task, report = evaluation_sequences(**(registry or {}))
+        seqs, summary = remove_overlap(seqs, per_task, report)
+    else:
+        summary = {"input": len(seqs), "removed": 0, "kept": len(seqs), "tasks": [], "disabled": True}
+    train_seqs, heldout = D.split_heldout(seqs, heldout_fraction)
+    D.write_fasta(out / "train.fasta", train_seqs, "train")
+    D.write_fasta(out / "heldout.fasta", heldout, "heldout")
+    info = {"source": source, "train_hash": D.sequences_hash(train_seqs), "heldout_hash": D.sequences_hash(heldout),
+            "n_train": len(train_seqs), "n_heldout": len(heldout), "heldout_fraction": heldout_fraction,
+            "decontamination": summary}
+    C.write_json(out / "data.json", info)
+    return info
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="lsd-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="stage", required=True)
+    d = sub.add_parser("data", help="prepare decontaminated pretraining data")
+    d.add_argument("--source", default=D.SWISSPROT, help="'swissprot' (p-scldata), a FASTA file or a URL (.gz ok)")
+    d.add_argument("--out", required=True)
+    d.add_argument("--heldout-fraction", type=float, default=0.02)
+    d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
+    for name in cfgmod.STAGES:
+        s = sub.add_parser(name, help=f"train the {name} stage")
+        s.add_argument("--config", default="small", help="packaged config name (tiny, small, base) or a .toml path")
+        s.add_argument("--data", required=True, help="directory written by `lsd-train data`")
+        s.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+        s.add_argument("--export", help="also copy the final model files to this directory")
+        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        s.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+        s.add_argument("--no-progress", action="store_true")
+        if name == "diffusion":
+            s.add_argument("--latent", required=True, help="model directory of the frozen encoder (mlm, lsd_tn, lsd_nm)")
+    args = p.parse_args(argv)
+    if args.stage == "data":
+        info = prepare_data(args.source, args.out, heldout_fraction=args.heldout_fraction,
+                            decontaminate=not args.no_decontaminate)
+        dec = info["decontamination"]
+        print(f"{info['n_train']} training and {info['n_heldout']} held-out sequences; removed {dec['removed']} "
+              f"of {dec['input']} found in task valid/test splits")
+        for row in dec["tasks"]:
+            print(f"  {row['task']}: {row['status']}" + (f", removed {row['removed']}" if row["status"] == "used"
+                                                         else f" ({row.get('reason', '')[:120]})"))
+        return 0
+    raw = cfgmod.apply_overrides(cfgmod.load_config(args.config), args.set)
+    out = train(args.stage, raw, args.data, args.out, latent=getattr(args, "latent", None), export=args.export,
+                device=args.device, config_name=args.config, progress=not args.no_progress)
+    print(f"model written to {out}" + (f" and {args.export}" if args.export else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Train the committed `small` reference checkpoints on CPU, stage after stage (about 30 minutes on 2
+# cores). Each stage resumes from its last checkpoint when rerun; the final weights are exported to
+# reference_models/checkpoints/<name>/ (safetensors + meta.json + model card).
+#   bash reference_models/train_small.sh [RUN_DIR]      (RUN_DIR default: runs/train_small)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN="${1:-runs/train_small}"
+CK=reference_models/checkpoints
+mkdir -p "$RUN"
+[ -f "$RUN/data/train.fasta" ] || [ -f "$RUN/data/meta.json" ] || lsd-train data --out "$RUN/data"
+for stage in mlm lsd_tn lsd_nm; do
+    lsd-train "$stage" --config small --data "$RUN/data" --out "$RUN/$stage" --export "$CK/$stage" --no-progress
+done
+# one diffusion model per latent space; each reads its frozen encoder from the exported checkpoint
+for latent in lsd_tn lsd_nm mlm; do
+    lsd-train diffusion --config small --set train.steps=600 --set train.warmup_steps=60 --data "$RUN/data" \
+        --latent "$CK/$latent" --out "$RUN/${latent}_diffusion" --export "$CK/${latent}_diffusion" --no-progress
+done

@@ -1,0 +1,595 @@
+"""Reference models (reference_models/): building blocks, tiny end-to-end training of every stage,
+resume-after-kill exactness, DDP == single process, the encoders and decontamination.
+
+Everything trains the ``tiny`` config on a small synthetic FASTA, so the file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from reference_models import alphabet as A
+from reference_models import checkpoint as C
+from reference_models import config as cfgmod
+from reference_models import schedule as S
+from reference_models.autoencoder import Autoencoder, AutoencoderConfig, apply_noise_mask, noise_mask_plan
+from reference_models.batching import EpochPlan, random_crop, token_budget_batches
+from reference_models.checkpoint import CheckpointError
+from reference_models.denoiser import Denoiser, DenoiserConfig, ddim_sample, diffusion_loss
+from reference_models.evaluation import sample_sequences
+from reference_models.latents import LatentSource
+from reference_models.mlm import MLM, MLMConfig, mask_tokens
+from reference_models.token_norm import AnchoredTokenNorm, TokenNorm
+from reference_models.train import HaltForTest, learning_rate, main, prepare_data, train
+from reference_models.transformer import Transformer, TransformerConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_T = TransformerConfig(d_model=16, n_layer=2, n_head=2)
+
+
+def random_sequences(n: int, seed: int, lo: int = 10, hi: int = 70) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list(A.CANONICAL), size=int(rng.integers(lo, hi)))) for _ in range(n)]
+
+
+class FakeFetchError(RuntimeError):
+    pass
+
+
+def fake_registry(eval_seqs: list[str], train_only: list[str]) -> dict:
+    """A registry with one usable task (eval_seqs in its test split) and one that cannot be fetched."""
+    def split(seqs):
+        return SimpleNamespace(all_sequences=lambda: list(seqs))
+
+    cards = [SimpleNamespace(name="toy", suites=("open",)), SimpleNamespace(name="offline", suites=("paper",))]
+
+    def load_task(name):
+        if name == "offline":
+            raise FakeFetchError("could not fetch https://example.invalid/x.zip")
+        return SimpleNamespace(splits={"train": split(train_only), "valid": split(eval_seqs[:2]),
+                                       "test": split(eval_seqs[2:])})
+
+    return {"list_cards": lambda: cards, "load_task": load_task, "fetch_error": FakeFetchError}
+
+
+# ---- alphabet, batching ---------------------------------------------------------------------------
+
+def test_alphabet_roundtrip_and_aliases():
+    assert A.VOCAB_SIZE == 25 and A.N_TYPES == 21
+    assert A.decode(A.encode("ACDEFGHIKLMNPQRSTVWY")) == "ACDEFGHIKLMNPQRSTVWY"
+    assert A.decode(A.encode("bzuoX j")) == "XXXXXJ".replace("J", "X")
+    tokens = A.batch_tokens(["AC", "MKV"])
+    assert tokens.tolist()[0][:4] == [A.BOS, A.encode("A")[0], A.encode("C")[0], A.EOS]
+    assert tokens[0, -1] == A.PAD and tokens[1, -1] == A.EOS
+    with pytest.raises(ValueError, match="not an amino-acid letter"):
+        A.encode("AC*")
+
+
+def test_token_budget_batches_and_crop():
+    lengths = [5, 50, 7, 30, 30, 2, 90]
+    batches = token_budget_batches(lengths, budget=100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 2) <= 100
+    rng = np.random.default_rng(0)
+    crop = random_crop("ACDEFGHIKLMNPQRSTVWY", 5, rng)
+    assert len(crop) == 5 and crop in "ACDEFGHIKLMNPQRSTVWY"
+    plan = EpochPlan(random_sequences(40, 0), max_len=30, budget=200, seed=1)
+    again = EpochPlan(random_sequences(40, 0), max_len=30, budget=200, seed=1)
+    assert plan.epoch(0) == again.epoch(0) and plan.epoch(0) != plan.epoch(1)
+    assert max(len(s) for b in plan.epoch(0) for s in b) <= 30
+
+
+# ---- models ---------------------------------------------------------------------------------------
+
+def test_transformer_padding_does_not_change_real_positions():
+    torch.manual_seed(0)
+    for positions in ("rotary", "learned"):
+        net = Transformer(TransformerConfig(d_model=16, n_layer=2, n_head=2, positions=positions, max_positions=20)).eval()
+        x = torch.randn(1, 6, 16)
+        padded = torch.cat([x, torch.randn(1, 3, 16)], dim=1)
+        mask = torch.tensor([[True] * 6 + [False] * 3])
+        a = net(x, torch.ones(1, 6, dtype=torch.bool))
+        b = net(padded, mask)[:, :6]
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_mlm_masking_and_loss():
+    cfg = MLMConfig(backbone=SMALL_T)
+    tokens = A.batch_tokens(random_sequences(64, 1, 200, 300))
+    inputs, selected = mask_tokens(tokens, cfg, torch.Generator().manual_seed(0))
+    residue = A.is_residue(tokens)
+    assert not (selected & ~residue).any()
+    assert abs(selected.sum() / residue.sum() - 0.15) < 0.01
+    sel_in, sel_orig = inputs[selected], tokens[selected]
+    assert abs((sel_in == A.MASK).float().mean() - 0.8) < 0.03
+    assert abs((sel_in == sel_orig).float().mean() - (0.1 + 0.1 / 20)) < 0.03
+    assert (inputs[~selected] == tokens[~selected]).all()
+    model = MLM(cfg)
+    small = A.batch_tokens(["ACDEFG", "MKV"])
+    assert model(small).shape == (2, 8, A.VOCAB_SIZE)
+    inp, sel = mask_tokens(small, cfg, torch.Generator().manual_seed(1))
+    sel[0, 1] = True
+    ce, n, extra = model.loss(small, {"inputs": inp, "selected": sel})
+    assert n == sel.sum() and torch.isfinite(ce) and abs(ce.item() / n.item() - math.log(A.VOCAB_SIZE)) < 0.5
+
+
+@pytest.mark.parametrize("bottleneck,nm", [("token_norm", False), ("anchored", False), ("none", True)])
+def test_autoencoder_shapes_and_loss(bottleneck, nm):
+    cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck=bottleneck, noise_masking=nm, decoder_layers=1)
+    model = Autoencoder(cfg)
+    tokens = A.batch_tokens(["ACDEFGHIK", "MKV"])
+    draws = noise_mask_plan(tokens, 16, cfg, torch.Generator().manual_seed(0)) if nm else {}
+    z, mask = model.encode(tokens)
+    assert z.shape == (2, 9, 4) and mask.sum() == 12 and (z[~mask] == 0).all()
+    assert model.decode(z, mask).shape == (2, 9, A.VOCAB_SIZE)
+    loss, n, extra = model.loss(tokens, draws)
+    assert n == 12 and abs(loss.item() / 12 - math.log(A.VOCAB_SIZE)) < 1.5
+    loss.backward()
+    assert model.embed.weight.grad is not None
+
+
+def test_token_norm_gives_per_type_zero_mean_unit_variance():
+    torch.manual_seed(0)
+    tn = TokenNorm(n_types=5, dim=3, momentum=1.0).train()
+    types = torch.arange(5).repeat_interleave(200)
+    z = torch.randn(1000, 3) * torch.arange(1, 6).repeat_interleave(200)[:, None] + 10 * types[:, None]
+    out = tn.normalize(z, types)
+    for k in range(5):
+        rows = out[types == k]
+        torch.testing.assert_close(rows.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+        torch.testing.assert_close(rows.var(0, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
+    # momentum 1: running stats are exactly this batch's, so eval mode normalizes the same way
+    tn.eval()
+    torch.testing.assert_close(tn.normalize(z, types), out, atol=1e-2, rtol=0)
+    # the affine is per type
+    with torch.no_grad():
+        tn.gamma.fill_(2.0)
+        tn.beta.copy_(torch.arange(5.0)[:, None].expand(5, 3))
+    torch.testing.assert_close(tn(z, types)[types == 3].mean(0), torch.full((3,), 3.0), atol=1e-2, rtol=0)
+
+
+def test_anchored_token_norm_stays_within_radius_of_its_anchor():
+    tn = AnchoredTokenNorm(n_types=21, dim=8, radius=2.0)
+    types = torch.randint(0, 21, (500,))
+    out = tn(torch.randn(500, 8) * 50, types)
+    assert ((out - tn.anchors[types]).norm(dim=-1) <= 2.0 + 1e-5).all()
+    assert torch.pdist(tn.anchors).min() >= 4.0  # balls of radius 2 do not overlap
+
+
+def test_noise_masking_corrupts_only_selected_positions_at_the_drawn_level():
+    cfg = AutoencoderConfig(backbone=SMALL_T, bottleneck="none", noise_masking=True)
+    tokens = A.batch_tokens(random_sequences(8, 3, 20, 40))
+    plan = noise_mask_plan(tokens, 16, cfg, torch.Generator().manual_seed(0))
+    sel, level = plan["nm_selected"], plan["nm_level"]
+    assert not (sel & ~A.is_residue(tokens)).any()  # bos/eos/pad are never corrupted
+    assert ((level >= 0) & (level <= 1)).all() and level.std() > 0  # one level per sequence
+    emb = torch.randn(*tokens.shape, 16)
+    out = apply_noise_mask(emb, sel, level, plan["nm_noise"])
+    assert torch.equal(out[~sel], emb[~sel])
+    s = level[:, None, None].expand(-1, tokens.shape[1], 1)[sel]
+    expected = torch.sqrt(1 - s * s) * emb[sel] + s * plan["nm_noise"][sel]
+    torch.testing.assert_close(out[sel], expected)
+    # the corrupted fraction is drawn per sequence as well
+    frac = sel.sum(1) / A.is_residue(tokens).sum(1)
+    assert frac.max() - frac.min() > 0.2
+
+
+def test_schedule_endpoints_and_parameterizations():
+    zero, one = torch.tensor(0.0), torch.tensor(1.0)
+    assert S.alpha(zero) == 1 and S.sigma(zero) == 0
+    assert abs(S.alpha(one)) < 1e-7 and abs(S.sigma(one) - 1) < 1e-7
+    t = torch.linspace(0.01, 0.99, 50)
+    torch.testing.assert_close(S.alpha(t) ** 2 + S.sigma(t) ** 2, torch.ones(50))
+    assert (S.snr(t).diff() < 0).all() and S.snr(torch.tensor(0.5)).item() == pytest.approx(1.0)
+    torch.testing.assert_close(S.log_snr(t), torch.log(S.snr(t)))
+    assert torch.equal(S.loss_weight(t, "v"), torch.ones(50))
+    z0, eps = torch.randn(50, 4), torch.randn(50, 4)
+    zt = S.diffuse(z0, eps, t[:, None])
+    for p in S.PARAMETERIZATIONS:
+        pred = S.target(z0, eps, t[:, None], p)
+        torch.testing.assert_close(S.x0_from_prediction(zt, pred, t[:, None], p), z0, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(S.eps_from_prediction(zt, pred, t[:, None], p), eps, atol=1e-3, rtol=1e-3)
+
+
+def test_denoiser_shapes_loss_and_ddim():
+    cfg = DenoiserConfig(backbone=TransformerConfig(d_model=16, n_layer=2, n_head=2, cond_dim=16), d_latent=4)
+    model = Denoiser(cfg)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    z0 = torch.randn(2, 5, 4) * mask[..., None]
+    pred, blocks = model(z0, torch.tensor([0.2, 0.9]), mask, return_blocks=True)
+    assert pred.shape == (2, 5, 4) and len(blocks) == 2 and blocks[-1].shape == (2, 5, 16)
+    total, err = diffusion_loss(model, z0, mask, torch.tensor([0.2, 0.9]), torch.randn(2, 5, 4))
+    # zero-initialized output: v-prediction loss = E|v|^2 = 1 per channel in expectation
+    assert err.shape == (2, 5) and torch.isfinite(total)
+    for p in S.PARAMETERIZATIONS:
+        m = Denoiser(DenoiserConfig(backbone=cfg.backbone, d_latent=4, parameterization=p))
+        z = ddim_sample(m, mask, steps=5, generator=torch.Generator().manual_seed(0))
+        assert z.shape == (2, 5, 4) and torch.isfinite(z).all() and (z[~mask] == 0).all()
+
+
+def test_learning_rate_warmup_and_cosine():
+    tc = cfgmod.TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(0, tc) == pytest.approx(0.1)
+    assert learning_rate(9, tc) == pytest.approx(1.0)
+    assert learning_rate(10, tc) == pytest.approx(1.0)
+    assert learning_rate(100, tc) == pytest.approx(0.1)
+    lrs = [learning_rate(s, tc) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_configs_build_every_stage():
+    for name in ("tiny", "small", "base"):
+        raw = cfgmod.load_config(name)
+        for stage in ("mlm", "lsd_tn", "lsd_nm"):
+            cfgmod.build_model(stage, cfgmod.model_config(raw, stage)) if name != "base" else cfgmod.model_config(raw, stage)
+        cfgmod.model_config(raw, "diffusion", d_latent=32)
+        cfgmod.train_config(raw, "diffusion")
+    raw = cfgmod.apply_overrides(cfgmod.load_config("tiny"), ["train.steps=3", "lsd_tn.bottleneck=anchored"])
+    assert cfgmod.train_config(raw, "mlm").steps == 3
+    assert cfgmod.model_config(raw, "lsd_tn").bottleneck == "anchored"
+    with pytest.raises(ValueError, match="unknown AutoencoderConfig keys"):
+        cfgmod.model_config(cfgmod.apply_overrides(raw, ["lsd_nm.typo=1"]), "lsd_nm")
+    with pytest.raises(FileNotFoundError, match="packaged configs"):
+        cfgmod.load_config("nonexistent")
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+TRAIN_SEQS = random_sequences(160, 7)
+EVAL_SEQS = TRAIN_SEQS[:5]  # present in the pretraining FASTA: must be removed
+
+
+def write_fasta(path: Path, seqs: list[str]) -> Path:
+    path.write_text("".join(f">s{i} some description\n{s[:30]}\n{s[30:]}\n" for i, s in enumerate(seqs)))
+    return path
+
+
+def test_decontamination_removes_task_sequences(tmp_path):
+    fasta = write_fasta(tmp_path / "pre.fasta", TRAIN_SEQS + [TRAIN_SEQS[10]] + ["acdefbz"])
+    info = prepare_data(str(fasta), tmp_path / "data", registry=fake_registry(EVAL_SEQS, TRAIN_SEQS[5:8]))
+    dec = info["decontamination"]
+    assert dec["input"] == 161 and dec["removed"] == 5 and dec["kept"] == 156
+    rows = {r["task"]: r for r in dec["tasks"]}
+    assert rows["toy"]["status"] == "used" and rows["toy"]["removed"] == 5
+    assert rows["offline"]["status"] == "skipped" and "could not fetch" in rows["offline"]["reason"]
+    from reference_models.data import read_fasta_text
+    kept = read_fasta_text((tmp_path / "data" / "train.fasta").read_text())
+    kept += read_fasta_text((tmp_path / "data" / "heldout.fasta").read_text())
+    assert not set(EVAL_SEQS) & set(kept)
+    assert set(TRAIN_SEQS[5:8]) <= set(kept)  # train-split sequences of tasks may stay
+    assert "ACDEFXX" in kept and len(kept) == 156 and info["n_heldout"] == round(0.02 * 156)
+
+
+def test_swissprot_source_is_available():
+    pytest.importorskip("scldata")
+    from reference_models.data import swissprot_sequences
+    seqs = swissprot_sequences()
+    assert len(seqs) > 10000 and all(isinstance(s, str) and s for s in seqs[:100])
+
+
+# ---- tiny end-to-end training ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Data + every stage trained with the tiny config (seconds); model directories as lsd-train writes."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tiny")
+    fasta = write_fasta(root / "pre.fasta", TRAIN_SEQS)
+    prepare_data(str(fasta), root / "data", registry=fake_registry(EVAL_SEQS, []), heldout_fraction=0.05)
+    raw = cfgmod.load_config("tiny")
+    for stage in ("mlm", "lsd_tn", "lsd_nm"):
+        train(stage, raw, root / "data", root / "runs" / stage, export=root / "ck" / stage, config_name="tiny",
+              progress=False)
+    for latent in ("mlm", "lsd_tn", "lsd_nm"):
+        train("diffusion", raw, root / "data", root / "runs" / f"{latent}_diffusion", latent=root / "ck" / latent,
+              export=root / "ck" / f"{latent}_diffusion", config_name="tiny", progress=False)
+    return SimpleNamespace(root=root, data=root / "data", ck=root / "ck", raw=raw)
+
+
+@pytest.mark.parametrize("name", ["mlm", "lsd_tn", "lsd_nm", "mlm_diffusion", "lsd_tn_diffusion", "lsd_nm_diffusion"])
+def test_tiny_training_writes_checkpoint_and_card(tiny, name):
+    d = tiny.ck / name
+    assert sorted(p.name for p in d.iterdir()) == ["README.md", "meta.json", "model.safetensors"]
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["format"] == C.FORMAT and meta["training"]["steps"] == 6
+    assert meta["data"]["decontamination"]["removed"] == 5
+    m = meta["metrics"]
+    assert math.isfinite(m["train_loss_final"])
+    if name == "mlm":
+        assert 0 <= m["heldout_masked_accuracy"] <= 1 and m["heldout_perplexity"] > 1
+    elif name.startswith("lsd"):
+        if not name.endswith("diffusion"):
+            assert 0 <= m["heldout_reconstruction_accuracy"] <= 1
+    if name.endswith("diffusion"):
+        assert len(m["heldout_loss_by_t"]) == 10 and m["samples_valid"] is True
+        assert meta["latent_source"]["directory_name"] == name[:-len("_diffusion")]
+    else:
+        tensors = load_file(str(d / "model.safetensors"))
+        assert "latent.mean" in tensors and "latent.std" in tensors
+    card = (d / "README.md").read_text()
+    assert "wall time" in card and meta["data"]["train_hash"] in card
+    log = (tiny.root / "runs" / name / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,") and len(log) == 7
+
+
+def test_training_loss_decreases_over_a_few_more_steps(tmp_path, tiny):
+    raw = cfgmod.apply_overrides(tiny.raw, ["train.steps=40", "train.warmup_steps=4", "train.log_every=20",
+                                            "train.ckpt_every=100"])
+    out = train("lsd_tn", raw, tiny.data, tmp_path / "run", progress=False)
+    rows = (out / "log.csv").read_text().splitlines()[1:]
+    first, last = (float(r.split(",")[3]) for r in (rows[0], rows[-1]))
+    assert last < first
+
+
+def test_standardized_latents_have_unit_scale(tiny):
+    from reference_models.data import read_fasta_text
+    from reference_models.evaluation import eval_batches
+    seqs, total = [], 0
+    for s in read_fasta_text((tiny.data / "train.fasta").read_text()):  # the prefix the statistics came from
+        seqs.append(s)
+        total += min(len(s), 48)
+        if total >= 2000:
+            break
+    for name in ("mlm", "lsd_tn", "lsd_nm"):
+        src = LatentSource(tiny.ck / name)
+        rows = torch.cat([z[m] for z, m in (src.latents(t) for t in eval_batches(seqs, 48, 400))])
+        torch.testing.assert_close(rows.mean(0), torch.zeros(src.dim), atol=1e-3, rtol=0)
+        torch.testing.assert_close(rows.std(0), torch.ones(src.dim), atol=2e-2, rtol=0)
+
+
+def test_ddim_samples_decode_to_valid_sequences(tiny):
+    for name in ("mlm", "lsd_tn", "lsd_nm"):
+        src = LatentSource(tiny.ck / name)
+        tensors, meta = C.load_model(tiny.ck / f"{name}_diffusion", kind="diffusion")
+        model = cfgmod.build_model("diffusion", cfgmod.from_dict("diffusion", meta["model_config"]))
+        C.load_weights(model, tensors, "x", prefix="model.")
+        samples = sample_sequences(model.eval(), src, n=3, length=20, steps=10, seed=1)
+        assert len(samples) == 3
+        assert all(len(s) == 20 and set(s) <= set(A.RESIDUES) for s in samples)
+
+
+def _tensors_equal(a: Path, b: Path) -> None:
+    ta, tb = load_file(str(a)), load_file(str(b))
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+@pytest.mark.parametrize("stage", ["lsd_nm", "diffusion"])
+def test_resume_after_kill_is_exact(tmp_path, tiny, stage):
+    latent = tiny.ck / "lsd_tn" if stage == "diffusion" else None
+    full = train(stage, tiny.raw, tiny.data, tmp_path / "full", latent=latent, progress=False)
+    with pytest.raises(HaltForTest):  # killed after step 4; the last checkpoint is step 3
+        train(stage, tiny.raw, tiny.data, tmp_path / "killed", latent=latent, halt_after_step=4, progress=False)
+    assert (tmp_path / "killed" / "resume" / "latest").read_text() == "step-00000003"
+    (tmp_path / "killed" / "resume" / ".step-00000006.tmp").mkdir()  # debris of a write cut short
+    resumed = train(stage, tiny.raw, tiny.data, tmp_path / "killed", latent=latent, progress=False)
+    _tensors_equal(full / "model.safetensors", resumed / "model.safetensors")
+    def rows(run):  # step, epoch, lr, loss, accuracy, tokens (timings aside)
+        return [r.split(",")[:6] for r in (run / "log.csv").read_text().splitlines()]
+    assert rows(full) == rows(resumed) and len(rows(full)) == 7
+
+
+def test_resume_after_sigkill_is_exact(tmp_path, tiny):
+    """A real ``kill -9`` of ``lsd-train`` at an arbitrary moment; rerunning the command finishes the run
+    with exactly the weights of an uninterrupted one."""
+    args = ["lsd_nm", "--config", "tiny", "--data", str(tiny.data), "--no-progress", "--device", "cpu",
+            "--set", "train.steps=60", "--set", "train.ckpt_every=5", "--set", "train.log_every=5"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "reference_models.train"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + args + ["--out", str(killed)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (killed / "resume" / "latest").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (killed / "resume" / "latest").exists() and not (killed / "meta.json").exists()
+    subprocess.run(cmd + args + ["--out", str(killed)], cwd=REPO, env=env, check=True, capture_output=True)
+    raw = cfgmod.apply_overrides(tiny.raw, ["train.steps=60", "train.ckpt_every=5", "train.log_every=5"])
+    full = train("lsd_nm", raw, tiny.data, tmp_path / "full", progress=False)
+    _tensors_equal(full / "model.safetensors", killed / "model.safetensors")
+
+
+def test_resume_refuses_another_config(tmp_path, tiny):
+    with pytest.raises(HaltForTest):
+        train("mlm", tiny.raw, tiny.data, tmp_path / "run", halt_after_step=3, progress=False)
+    other = cfgmod.apply_overrides(tiny.raw, ["train.lr=0.5"])
+    with pytest.raises(RuntimeError, match="another config"):
+        train("mlm", other, tiny.data, tmp_path / "run", progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun(stage: str, data: Path, out: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "reference_models.train", stage,
+           "--config", "tiny", "--data", str(data), "--out", str(out), "--device", "cpu", "--no-progress"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "meta.json").read_text())["training"]["processes"] == 2
+
+
+def _log(run: Path) -> list[list[float]]:  # step, epoch, lr, loss, accuracy, tokens
+    return [[float(x) for x in r.split(",")[:6]] for r in (run / "log.csv").read_text().splitlines()[1:]]
+
+
+def test_ddp_two_processes_match_one_process(tmp_path, tiny):
+    """torchrun with 2 CPU processes (gloo) reproduces the single-process run on the same global batches.
+
+    lsd_nm: the per-sequence Noise Masking draws are made on the global batch and sharded, so weights match
+    to float precision. lsd_tn: Token Norm's per-type statistics are all-reduced (forward and backward), so
+    the losses match step by step; its weights are compared loosely because AdamW turns reduction-order
+    noise in directions the normalization makes (almost) flat, such as ``to_latent.bias``, into lr-sized steps.
+    """
+    single = train("lsd_nm", tiny.raw, tiny.data, tmp_path / "single", progress=False)
+    _torchrun("lsd_nm", tiny.data, tmp_path / "ddp")
+    a, b = load_file(str(single / "model.safetensors")), load_file(str(tmp_path / "ddp" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4, msg=k)
+    np.testing.assert_allclose(_log(single), _log(tmp_path / "ddp"), rtol=1e-5)
+
+    single = train("lsd_tn", tiny.raw, tiny.data, tmp_path / "single_tn", progress=False)
+    _torchrun("lsd_tn", tiny.data, tmp_path / "ddp_tn")
+    one, two = np.array(_log(single)), np.array(_log(tmp_path / "ddp_tn"))
+    np.testing.assert_array_equal(one[:, [0, 1, 5]], two[:, [0, 1, 5]])  # same steps, epochs, tokens
+    np.testing.assert_allclose(one[:, 3], two[:, 3], rtol=5e-5)  # same losses
+    a, b = load_file(str(single / "model.safetensors")), load_file(str(tmp_path / "ddp_tn" / "model.safetensors"))
+    for k in a:
+        if k.startswith("model."):  # 6 AdamW steps of lr <= 1e-3 bound any divergence
+            torch.testing.assert_close(a[k], b[k], atol=1e-2, rtol=0, msg=k)
+
+
+def test_cli_runs_a_stage(tmp_path, tiny, capsys):
+    assert main(["mlm", "--config", "tiny", "--data", str(tiny.data), "--out", str(tmp_path / "run"),
+                 "--set", "train.steps=2", "--no-progress", "--export", str(tmp_path / "export")]) == 0
+    assert (tmp_path / "export" / "model.safetensors").is_file()
+    assert "model written" in capsys.readouterr().out
+
+
+# ---- encoders -------------------------------------------------------------------------------------
+
+ENC_SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "ACDEFGHIKLMNPQRSTVWY", "GG", "MXBZUO", "W" * 60]
+
+
+@pytest.mark.parametrize("name", ["mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent"])
+def test_latent_encoders_load_and_are_deterministic(tiny, name):
+    from lsdbench.encoders import resolve
+    directory = tiny.ck / ("mlm" if name.startswith("mlm") else name[:-len("_latent")])
+    enc = resolve(name, checkpoint=str(directory))
+    x = enc.encode(ENC_SEQS)
+    expected_dim = 32 if name.startswith("mlm") else 8
+    assert x.shape == (5, expected_dim) and x.dtype == np.float32 and np.isfinite(x).all()
+    np.testing.assert_array_equal(x, resolve(name, checkpoint=str(directory)).encode(ENC_SEQS))
+    # batch composition does not matter beyond float noise
+    np.testing.assert_allclose(enc.encode(ENC_SEQS[::-1])[::-1], x, atol=1e-5)
+    np.testing.assert_allclose(enc.encode(ENC_SEQS[1:2])[0], x[1], atol=1e-5)
+    json.dumps(enc.config)
+    assert enc.config["checkpoint_sha256"].startswith("sha256:") and enc.max_length == 48
+
+
+@pytest.mark.parametrize("name", ["mlm_diffusion", "lsd_tn_diffusion", "lsd_nm_diffusion"])
+def test_diffusion_encoders_options_and_sweep(tiny, name):
+    from lsdbench.encoders import parse_options, resolve
+    d = str(tiny.ck / name)
+    enc = resolve(name, checkpoint=d, **parse_options(["t=0.3"]))
+    x = enc.encode(ENC_SEQS)
+    assert x.shape == (5, 32) and np.isfinite(x).all()
+    np.testing.assert_array_equal(x, resolve(name, checkpoint=d, t=0.3).encode(ENC_SEQS))  # seeded noise
+    assert not np.allclose(x, resolve(name, checkpoint=d, t=0.3, draws=2).encode(ENC_SEQS))
+    assert enc.config["t"] == 0.3 and enc.config["layer"] == 1
+    assert enc.config != resolve(name, checkpoint=d, t=0.5).config
+    layer0 = resolve(name, checkpoint=d, t=0.3, layer=0)
+    assert layer0.config["layer"] == 0 and not np.allclose(layer0.encode(ENC_SEQS), x)
+    multi = resolve(name, checkpoint=d, **parse_options(["multi_t=0.1,0.3"]))
+    assert multi.encode(ENC_SEQS).shape == (5, 64)
+    np.testing.assert_allclose(multi.encode(ENC_SEQS)[:, 32:], x, atol=1e-5)
+    # the sweep contract of lsdbench.sweep / lsdbench.embedding.embed_sweep
+    assert enc.sweep_param == "t"
+    values = [0.0, 0.3, 0.9]
+    variants = [enc.with_param(v) for v in values]
+    assert [v.config["t"] for v in variants] == values and all(v.name == enc.name for v in variants)
+    for out, v in zip(enc.encode_sweep(ENC_SEQS, values), variants, strict=True):
+        np.testing.assert_allclose(out, v.encode(ENC_SEQS), atol=1e-5)
+    np.testing.assert_allclose(variants[1].encode(ENC_SEQS), x, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        resolve(name, checkpoint=d, t=1.5)
+    with pytest.raises(ValueError, match="layer"):
+        resolve(name, checkpoint=d, layer=7)
+
+
+def test_embed_sweep_through_the_harness(tiny, tmp_path):
+    from lsdbench.embedding import embed, embed_sweep
+    from lsdbench.encoders import resolve
+    base = resolve("lsd_tn_diffusion", checkpoint=str(tiny.ck / "lsd_tn_diffusion"))
+    values = [0.1, 0.6]
+    variants = [base.with_param(v) for v in values]
+    seqs = ENC_SEQS[:4]  # within max_length (48): the harness windows longer ones
+    embed_sweep(base, variants, values, seqs, cache_dir=tmp_path, progress=False)
+    for v in variants:
+        np.testing.assert_allclose(embed(v, seqs, cache_dir=tmp_path, progress=False), v.encode(seqs), atol=1e-5)
+
+
+def test_encoders_reject_missing_and_mismatched_checkpoints(tiny, tmp_path):
+    from reference_models import encoders as E
+    with pytest.raises(CheckpointError, match="no reference checkpoint at .*lsd-train"):
+        E.lsd_tn_latent(checkpoint=str(tmp_path / "nowhere"))
+    with pytest.raises(CheckpointError, match="needs a 'lsd_tn' checkpoint, found 'lsd_nm'"):
+        E.lsd_tn_latent(checkpoint=str(tiny.ck / "lsd_nm"))
+    with pytest.raises(CheckpointError, match="holds a 'lsd_tn' model, expected 'diffusion'"):
+        E.lsd_tn_diffusion(checkpoint=str(tiny.ck / "lsd_tn"))
+    # weights that do not fit the stored config
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny.ck / "lsd_tn", bad)
+    tensors = load_file(str(bad / "model.safetensors"))
+    tensors["model.to_latent.weight"] = torch.zeros(3, 3)
+    del tensors["model.head.bias"]
+    save_file(tensors, str(bad / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="missing .*model.head.bias|head.bias.*shape mismatch|shape mismatch"):
+        E.lsd_tn_latent(checkpoint=str(bad))
+    # not a safetensors file (e.g. a pickle): refused, never unpickled
+    (bad / "model.safetensors").write_bytes(b"\x80\x04\x95 pickle")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        E.lsd_tn_latent(checkpoint=str(bad))
+    # a denoiser whose latent encoder is not the one it was trained on
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny.ck / "lsd_tn_diffusion", mixed / "lsd_tn_diffusion")
+    shutil.copytree(tiny.ck / "lsd_tn", mixed / "lsd_tn")
+    tensors = load_file(str(mixed / "lsd_tn" / "model.safetensors"))
+    tensors["model.head.bias"] += 1e-3  # same architecture, other weights
+    save_file(tensors, str(mixed / "lsd_tn" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="is not the encoder the denoiser"):
+        E.lsd_tn_diffusion(checkpoint=str(mixed / "lsd_tn_diffusion"))
+
+
+def test_registered_entry_points_point_here():
+    from lsdbench.encoders import registered
+    names = {"mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent", "mlm_diffusion", "lsd_tn_diffusion",
+             "lsd_nm_diffusion"}
+    eps = registered()
+    assert names <= set(eps)
+    assert all(eps[n].value == f"reference_models.encoders:{n}" for n in names)
+
+
+# ---- the committed small checkpoints (skipped until they are in the tree) ---------------------------
+
+@pytest.mark.parametrize("name", ["mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent", "mlm_diffusion",
+                                  "lsd_tn_diffusion", "lsd_nm_diffusion"])
+def test_committed_small_checkpoints_load_as_encoders(name):
+    from lsdbench.encoders import resolve
+    from reference_models.encoders import CHECKPOINTS
+    directory = CHECKPOINTS / ("mlm" if name.startswith("mlm") and not name.endswith("diffusion")
+                               else name.replace("_latent", ""))
+    if not (directory / "meta.json").is_file():
+        pytest.skip(f"no committed checkpoint at {directory}")
+    assert (directory / "README.md").is_file() and (directory / "model.safetensors").stat().st_size < 10 * 2**20
+    options = {"t": 0.3} if name.endswith("diffusion") else {}
+    enc = resolve(name, **options)
+    x = enc.encode(ENC_SEQS[:3])
+    assert x.shape[0] == 3 and np.isfinite(x).all()
+    assert json.loads((directory / "meta.json").read_text())["config_name"] == "small"
