@@ -12,9 +12,12 @@ bench: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+	LSDBENCH_BENCH_SMOKE=1 $(PYTHON) -m pytest -q benchmarks --benchmark-disable
 
 benchmarks: setup
-	$(PYTHON) -m pytest benchmarks -q --benchmark-only
+	mkdir -p runs
+	$(PYTHON) -m pytest benchmarks -q --benchmark-only --benchmark-json runs/benchmarks.json
+	$(PYTHON) benchmarks/report.py runs/benchmarks.json > runs/benchmark_tables.md
 
 leaderboard: setup
 	$(PYTHON) -m lsdbench leaderboard build

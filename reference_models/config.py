@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 10
     num_threads: int = 0  # torch CPU threads; 0 keeps torch's default
     max_minutes: float = 0.0  # > 0: stop early (and finish normally) after this wall time
+    compile: bool = False  # torch.compile the training step; falls back to eager if compilation fails
     stats_residues: int = 200_000  # residues of training data used for latent standardization statistics
     eval_sequences: int = 500  # held-out sequences used for the model card's metrics
 

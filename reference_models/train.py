@@ -21,6 +21,7 @@ import platform
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -73,6 +74,30 @@ class Stage:
         z0, mask = self.source.latents(tokens)
         total, _ = diffusion_loss(model, z0, mask, draws["t"], draws["eps"])
         return total, mask.sum(), {}
+
+
+class EagerFallback(nn.Module):
+    """A ``torch.compile``d module that falls back to eager mode, with a warning, when compiling fails.
+
+    Compilation needs a working C++ toolchain on CPU and can fail on new torch/platform pairs; a
+    training run should then go on, only slower.
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+        self.compiled = torch.compile(module, dynamic=True)
+        self.active = True
+
+    def forward(self, *args, **kwargs):
+        if self.active:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # any backend failure: keep training in eager mode
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); continuing in eager mode",
+                              RuntimeWarning, stacklevel=2)
+                self.active = False
+        return self.module(*args, **kwargs)
 
 
 class LossModule(nn.Module):
@@ -181,6 +206,8 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
         step, epoch, index, elapsed, tokens_seen = (state["step"], state["epoch"], state["index"],
                                                     state["elapsed_s"], state["tokens_seen"])
     wrapped: nn.Module = LossModule(model, stage)
+    if tc.compile:
+        wrapped = EagerFallback(wrapped)
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(wrapped, broadcast_buffers=False)
 

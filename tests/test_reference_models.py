@@ -593,3 +593,22 @@ def test_committed_small_checkpoints_load_as_encoders(name):
     x = enc.encode(ENC_SEQS[:3])
     assert x.shape[0] == 3 and np.isfinite(x).all()
     assert json.loads((directory / "meta.json").read_text())["config_name"] == "small"
+
+
+def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    from reference_models.train import EagerFallback
+
+    def broken_compile(module, **kwargs):
+        def run(*args, **kw):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    layer = torch.nn.Linear(3, 2)
+    wrapped = EagerFallback(layer)
+    x = torch.randn(4, 3)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*no C\\+\\+ compiler"):
+        out = wrapped(x)
+    assert not wrapped.active
+    torch.testing.assert_close(out, layer(x))
+    torch.testing.assert_close(wrapped(x), layer(x))  # stays eager, no second warning needed

@@ -1,0 +1,74 @@
+"""Shared fixtures of the performance benchmarks (see benchmarks/README.md).
+
+``LSDBENCH_BENCH_SMOKE=1`` shrinks every benchmark to a few sequences and steps, so CI runs each one
+once as a smoke test (``pytest benchmarks --benchmark-disable``); the figures in RESULTS.md come from
+the full run (``make benchmarks``). Each benchmark stores its measured quantities and ratios in
+``benchmark.extra_info``, which ``benchmarks/report.py`` turns into the RESULTS.md tables.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from lsdbench import registry
+
+SMOKE = os.environ.get("LSDBENCH_BENCH_SMOKE", "") not in ("", "0")
+
+
+def sized(full: int, smoke: int) -> int:
+    return smoke if SMOKE else full
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads():
+    # the same thread count for every figure, so ratios compare like with like
+    torch.set_num_threads(int(os.environ.get("LSDBENCH_BENCH_THREADS", os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+@pytest.fixture(scope="session")
+def deeploc_test() -> list[str]:
+    """Sequences of the DeepLoc test set (the real length distribution), a seeded subsample."""
+    seqs = registry.load_task("subcellular_localization_small", progress=False).splits["test"].sequences
+    rng = np.random.default_rng(0)
+    n = sized(512, 24)
+    return [seqs[i] for i in rng.choice(len(seqs), size=min(n, len(seqs)), replace=False)]
+
+
+def reference_encoder(name: str, **options):
+    """A committed reference encoder, or a skip when its checkpoint is not in this checkout."""
+    from lsdbench.encoders import resolve
+    try:
+        return resolve(name, **options)
+    except Exception as exc:  # CheckpointError, or reference_models not installed
+        pytest.skip(f"reference encoder {name} unavailable: {exc}")
+
+
+def matmul_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
+    """The machine's dense float32 matmul rate (FLOP/s), measured now: the MFU denominator."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - start, out
