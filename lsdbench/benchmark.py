@@ -1,7 +1,8 @@
 """The main job (``lsdbench run``): the default benchmark end to end, driven by an entries file.
 
 suite -> fetch, verify, describe -> evaluate every entry -> noise-level sweeps (validation-selected
-level) -> one submission per entry -> leaderboard (README.md, leaderboard.csv, index.html, figures).
+level) -> one submission per entry -> leaderboard (README.md, leaderboard.csv, index.html, figures)
+-> the entries file's hypotheses ("A beats B"), tested per task with Holm over the family.
 
 Entries name encoders by spec only (registered names, ``module:attr``, ``file.py:attr``), so the
 default benchmark plugs in baselines and reference models exactly as any user's package would. An
@@ -23,6 +24,7 @@ from . import registry
 from .cards import CardError
 from .encoders import EncoderError, resolve
 from .evaluate import evaluate
+from .hypotheses import Hypothesis, check_hypotheses, summarize, write_report
 from .metrics import higher_is_better
 from .results import read_result, result_filename, write_result
 
@@ -52,6 +54,7 @@ class Plan:
     levels: tuple[float, ...]
     references: tuple[str, ...]
     entries: tuple[Entry, ...]
+    hypotheses: tuple[Hypothesis, ...] = ()
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -71,8 +74,20 @@ def load_plan(path: str | Path) -> Plan:
                              optional=bool(raw.get("optional", False)), sweep=raw.get("sweep")))
     if not entries:
         raise EntriesError(f"{path}: no [[entry]] tables")
+    names = {e.name for e in entries}
+    hypotheses = []
+    for i, raw in enumerate(data.get("hypothesis", [])):
+        where = f"{path}: hypothesis {i + 1}"
+        for key in ("claim", "better", "than"):
+            if key not in raw:
+                raise EntriesError(f"{where}: missing {key!r}")
+        than = [raw["than"]] if isinstance(raw["than"], str) else list(raw["than"])
+        unknown = [n for n in [raw["better"], *than] if n not in names]
+        if unknown:
+            raise EntriesError(f"{where}: {', '.join(map(repr, unknown))} is not the name of an [[entry]]")
+        hypotheses.append(Hypothesis(claim=str(raw["claim"]), better=raw["better"], than=tuple(than)))
     return Plan(suite=data.get("suite", "open"), levels=tuple(float(t) for t in data.get("levels", [])),
-                references=tuple(data.get("references", [])), entries=tuple(entries))
+                references=tuple(data.get("references", [])), entries=tuple(entries), hypotheses=tuple(hypotheses))
 
 
 def parameter_count(encoder) -> int | None:
@@ -143,6 +158,7 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     if sweeping:
         _sweep(sweeping, plan, out, cards, cache_dir=cache_dir, mirror=mirror, progress=progress, summary=summary)
     sub_dir = out / "submissions"
+    by_entry: dict[str, dict[str, dict]] = {}
     for entry in entries:
         _say(f"\n== {entry.name} ({entry.spec}) ==")
         res_dir = out / "results" / slugify(entry.name)
@@ -159,6 +175,7 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
             encoder = encoders[entry.name]
             results = evaluate(entry.spec, [c.name for c in cards], encoder_options=entry.options, out_dir=res_dir,
                                cache_dir=cache_dir, mirror=mirror, progress=progress)
+        by_entry[entry.name] = {r["task"]["name"]: r for r in results}
         meta = dict(entry.meta)
         n = parameter_count(encoder)
         create_submission(res_dir, sub_dir, suite=plan.suite, name=entry.name,
@@ -173,6 +190,17 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     if report.invalid:
         raise EntriesError(f"invalid submissions were produced: {sorted(report.invalid)}")
     _say(f"\nleaderboard: {', '.join(summary['leaderboard'])}")
+    testable = [h for h in plan.hypotheses if h.better in by_entry and any(t in by_entry for t in h.than)]
+    for h in plan.hypotheses:
+        if h not in testable:
+            _say(f"-- hypothesis {h.claim!r}: skipped (its entries were not evaluated)")
+    if testable:
+        rows = check_hypotheses(testable, by_entry)
+        written = write_report(rows, out / "leaderboard")
+        summary["leaderboard"] += [str(p) for p in written]
+        summary["hypotheses"] = summarize(rows)
+        for claim, counts in summary["hypotheses"].items():
+            _say(f"hypothesis {claim!r}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return summary
 
 
@@ -221,6 +249,10 @@ def publish(out_dir: str | Path, leaderboard_dir: str | Path) -> list[Path]:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)
                 copied.append(dest)
+    for path in sorted((out / "leaderboard").glob("hypotheses.*")):
+        dest = board / path.name
+        shutil.copyfile(path, dest)
+        copied.append(dest)
     sweep = out / "sweep"
     for path in sorted(sweep.glob("sweep_*.csv")) + sorted(sweep.glob("sweep_*.json")) + \
             sorted((sweep / "results").glob("*.json")):
@@ -238,7 +270,7 @@ def cmd_run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.suite:
-        plan = Plan(args.suite, plan.levels, plan.references, plan.entries)
+        plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses)
     try:
         summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
                                 progress=not args.quiet, only=args.only or None)

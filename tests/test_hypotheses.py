@@ -1,0 +1,89 @@
+"""Hypotheses of the entries file: parsing, paired verdicts with Holm, the report, and the main job."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from test_benchmark import entries
+from test_stats import make_result
+
+from lsdbench.benchmark import EntriesError, load_plan
+from lsdbench.cli import main
+from lsdbench.hypotheses import Hypothesis, check_hypotheses, summarize, write_report
+from lsdbench.stats import holm, paired_test
+
+
+def classifier(rng, y, acc, name, task):
+    pred = np.where(rng.random(len(y)) < acc, y, 1 - y)
+    return make_result(y, [pred], task_type="binary", metric="accuracy", encoder=name, task=task)
+
+
+def test_verdicts_follow_paired_tests_with_holm_over_the_family():
+    rng = np.random.default_rng(0)
+    results = {"A": {}, "B": {}, "C": {}}
+    for task in ("t1", "t2"):
+        y = rng.integers(0, 2, 600)
+        results["A"][task] = classifier(rng, y, 0.9, "A", task)
+        results["B"][task] = classifier(rng, y, 0.6, "B", task)
+        results["C"][task] = dict(results["A"][task], encoder={**results["A"][task]["encoder"], "name": "C"})
+    hyps = [Hypothesis("A beats B", "A", ("B",)), Hypothesis("B beats A and C", "B", ("A", "C"))]
+    rows = check_hypotheses(hyps, results, n_resamples=500)
+    assert len(rows) == 6
+    by = {(r["better"], r["than"], r["task"]): r for r in rows}
+    assert by["A", "B", "t1"]["verdict"] == "holds" and by["B", "A", "t2"]["verdict"] == "reversed"
+    # the adjusted p-values are Holm's over all six raw p-values, which are paired_test's own
+    raw = [paired_test(results[r["better"]][r["task"]], results[r["than"]][r["task"]], n_resamples=500).p_value
+           for r in rows]
+    assert [r["p"] for r in rows] == raw
+    np.testing.assert_allclose([r["p_holm"] for r in rows], holm(raw))
+    assert summarize(rows)["A beats B"] == {"holds": 2, "reversed": 0, "not distinguishable": 0}
+
+
+def test_identical_results_are_not_distinguishable(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    a = classifier(rng, y, 0.8, "A", "t")
+    rows = check_hypotheses([Hypothesis("A beats its copy", "A", ("A2",))], {"A": {"t": a}, "A2": {"t": a}},
+                            n_resamples=200)
+    assert rows[0]["verdict"] == "not distinguishable" and rows[0]["delta"] == 0
+    md, js = write_report(rows, tmp_path)
+    assert "## A beats its copy" in md.read_text() and "not distinguishable" in md.read_text()
+    assert json.loads(js.read_text())[0]["task"] == "t"
+
+
+def test_entries_file_hypotheses_are_checked_against_entry_names(tmp_path):
+    path = entries(tmp_path)
+    text = path.read_text()
+    path.write_text(text + textwrap.dedent("""
+        [[hypothesis]]
+        claim = "families beat compositions"
+        better = "Family"
+        than = "Composition"
+        """))
+    plan = load_plan(path)
+    assert plan.hypotheses == (Hypothesis("families beat compositions", "Family", ("Composition",)),)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text + '\n[[hypothesis]]\nclaim = "x"\nbetter = "Family"\nthan = ["Nobody"]\n')
+    with pytest.raises(EntriesError, match=r"bad.toml: hypothesis 1: 'Nobody' is not the name of an \[\[entry\]\]"):
+        load_plan(bad)
+
+
+def test_main_job_writes_and_publishes_the_hypotheses_report(tmp_path, capsys):
+    path = entries(tmp_path)
+    path.write_text(path.read_text() + textwrap.dedent("""
+        [[hypothesis]]
+        claim = "families beat compositions"
+        better = "Family"
+        than = ["Composition", "Missing checkpoint"]
+        """))
+    board = tmp_path / "board"
+    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "run"), "--quiet",
+                 "--publish", str(board)]) == 0
+    assert "hypothesis 'families beat compositions': " in capsys.readouterr().out
+    rows = json.loads((board / "hypotheses.json").read_text())
+    assert [(r["better"], r["than"], r["task"]) for r in rows] == [("Family", "Composition", "human_ppi_example")]
+    assert rows[0]["verdict"] in ("holds", "reversed", "not distinguishable")
+    assert (board / "hypotheses.md").read_text() == (tmp_path / "run" / "leaderboard" / "hypotheses.md").read_text()
