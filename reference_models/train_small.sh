@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the committed `small` reference checkpoints on CPU, stage after stage (about 30 minutes on 2
+# Train the committed `small` reference checkpoints on CPU, stage after stage (about 45 minutes on 2
 # cores). Each stage resumes from its last checkpoint when rerun; the final weights are exported to
 # reference_models/checkpoints/<name>/ (safetensors + meta.json + model card).
 #   bash reference_models/train_small.sh [RUN_DIR]      (RUN_DIR default: runs/train_small)
