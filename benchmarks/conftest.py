@@ -43,7 +43,7 @@ def deeploc_test() -> list[str]:
     """Sequences of the DeepLoc test set (the real length distribution), a seeded subsample."""
     seqs = registry.load_task("subcellular_localization_small", progress=False).splits["test"].sequences
     rng = np.random.default_rng(0)
-    n = sized(512, 24)
+    n = sized(256, 24)
     return [seqs[i] for i in rng.choice(len(seqs), size=min(n, len(seqs)), replace=False)]
 
 

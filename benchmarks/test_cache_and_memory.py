@@ -1,0 +1,68 @@
+"""A whole suite evaluated cold, then again from the cache, each in a fresh ``lsdbench eval`` process:
+peak memory (RSS) of both, the cached run's wall time against the cold run's, and the number of
+forward passes of a cached re-evaluation (must be 0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from conftest import SMOKE, reference_encoder
+
+from lsdbench.evaluate import evaluate
+
+SUITE = "smoke" if SMOKE else "open"
+# a parent whose only child is the eval, so RUSAGE_CHILDREN is the eval's own peak (KiB on Linux)
+PEAK = ("import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:]); "
+        "print(json.dumps({'rc': r.returncode, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+
+
+def eval_process(name: str, cache, out) -> tuple[float, float]:
+    """Wall seconds and peak MiB of ``lsdbench eval --encoder NAME --suite SUITE`` in a new process."""
+    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "lsdbench", "eval", "--encoder", name, "--suite", SUITE,
+           "--cache-dir", str(cache), "--out", str(out), "--quiet"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rc"] == 0, done.stderr[-2000:]
+    return elapsed, report["peak_kib"] / 1024
+
+
+class Counting:
+    """Delegates to an encoder and counts its encode calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+        self.name, self.max_length = inner.name, inner.max_length
+        self.batch_residues = getattr(inner, "batch_residues", None)
+
+    @property
+    def config(self):
+        return self.inner.config
+
+    def encode(self, sequences):
+        self.calls += 1
+        return self.inner.encode(sequences)
+
+
+def test_cold_and_cached_suite_evaluation(benchmark, tmp_path, machine):
+    name = "mlm"
+    encoder = Counting(reference_encoder(name))
+    cache = tmp_path / "cache"
+    cold_s, cold_mib = eval_process(name, cache, tmp_path / "cold")
+    cached_s, cached_mib = benchmark.pedantic(eval_process, args=(name, cache, tmp_path / "cached"), rounds=1,
+                                              iterations=1)
+    results = evaluate(encoder, suite=SUITE, cache_dir=cache, progress=False)  # in process, counted
+    assert encoder.calls == 0, "a cached re-evaluation ran a forward pass"
+    written = {p.name: json.loads(p.read_text())["scores"] for p in (tmp_path / "cold").glob("*.json")}
+    assert sorted(written.values(), key=str) == sorted((r["scores"] for r in results), key=str)
+    benchmark.extra_info.update({
+        "encoder": name, "suite": SUITE, "tasks": len(results), "cold_s": round(cold_s, 2), "cached_s": round(cached_s, 2),
+        "cached_over_cold": round(cached_s / cold_s, 4), "cached_encode_calls": encoder.calls,
+        "cached_probe_fit_s": round(sum(r["timings"]["fit_s"] for r in results), 2),
+        "cold_peak_mib": round(cold_mib, 1), "cached_peak_mib": round(cached_mib, 1), "machine": machine})
