@@ -105,6 +105,11 @@ class LatentEncoder(_Batched):
     def config(self) -> dict[str, Any]:
         return dict(self._config)
 
+    @property
+    def n_parameters(self) -> int:
+        """Parameters of the encoder whose representation this is (for leaderboard metadata)."""
+        return sum(p.numel() for p in self.source.model.parameters())
+
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
         parts = []
         with torch.inference_mode():
@@ -161,6 +166,11 @@ class DiffusionEncoder(_Batched):
         return {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256, "latent_kind": self.source.kind,
                 "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer, "draws": self.draws,
                 "multi_t": self.multi_t, "pooling": "mean", "noise_seed": "sha256(draw:sequence)"}
+
+    @property
+    def n_parameters(self) -> int:
+        """Denoiser plus the frozen encoder it needs: both run to produce the representation."""
+        return sum(p.numel() for m in (self.model, self.source.model) for p in m.parameters())
 
     def with_param(self, value) -> DiffusionEncoder:
         """The same encoder at noise level ``value`` (weights shared, not reloaded)."""

@@ -659,3 +659,22 @@ def test_page_renders_and_sorts_in_headless_chromium(board, loader, tmp_path):
     assert (width, height) == (1280, 900)
     if os.environ.get("LSDBENCH_SCREENSHOT_DIR"):  # keep it for a human to look at
         shutil.copy(shot, Path(os.environ["LSDBENCH_SCREENSHOT_DIR"]) / "leaderboard.png")
+
+
+def test_committed_leaderboard_validates_and_equals_a_rebuild(tmp_path):
+    """The committed tables are what `lsdbench leaderboard build` makes from the committed submissions."""
+    board = Path(__file__).resolve().parent.parent / "leaderboard"
+    subs = sorted((board / "submissions").glob("*.json"))
+    for path in subs:
+        validate_submission(path)
+    out = tmp_path / "board"
+    shutil.copytree(board / "submissions", out / "submissions")
+    if (board / "figures").is_dir():
+        shutil.copytree(board / "figures", out / "figures")
+    report = build_leaderboard(out / "submissions", out)
+    assert not report.invalid
+    for name in ("README.md", "leaderboard.csv", "index.html"):
+        assert (out / name).read_bytes() == (board / name).read_bytes(), f"leaderboard/{name} is stale: rebuild it"
+    names = {json.loads(p.read_text())["encoder"]["name"] for p in subs}
+    for entry in names:
+        assert entry in (board / "README.md").read_text()

@@ -592,7 +592,14 @@ def test_committed_small_checkpoints_load_as_encoders(name):
     enc = resolve(name, **options)
     x = enc.encode(ENC_SEQS[:3])
     assert x.shape[0] == 3 and np.isfinite(x).all()
-    assert json.loads((directory / "meta.json").read_text())["config_name"] == "small"
+    meta = json.loads((directory / "meta.json").read_text())
+    assert meta["config_name"] == "small"
+    # the leaderboard's parameter count: the encoder, plus the denoiser for diffusion representations
+    from lsdbench.benchmark import parameter_count
+    expected = sum(p.numel() for p in enc.source.model.parameters())
+    if name.endswith("diffusion"):
+        expected += sum(p.numel() for p in enc.model.parameters())
+    assert parameter_count(enc) == expected > 500_000
 
 
 def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
