@@ -60,13 +60,15 @@ def test_training_throughput(benchmark, stage_name, deeploc_test, machine):
     steps, warmup = sized(10, 1), sized(3, 1)
     eager = tokens_per_second(stage_name, deeploc_test, compile=False, steps=steps, warmup=warmup)
     info = {"stage": stage_name, "config": "small", "eager": eager, "machine": machine}
-    if not SMOKE:  # compiling takes minutes on CPU; the smoke run checks the eager path only
+    # compiling takes minutes on CPU: measured for the two architectures (the encoder backbone shared by
+    # mlm / lsd_tn / lsd_nm, and the adaLN denoiser); the smoke run checks the eager path only
+    if not SMOKE and stage_name in ("mlm", "diffusion"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            compiled = tokens_per_second(stage_name, deeploc_test, compile=True, steps=steps, warmup=warmup + 3)
+            compiled = tokens_per_second(stage_name, deeploc_test, compile=True, steps=steps, warmup=warmup + 6)
         info["compile"] = compiled
         info["compile_speedup"] = round(compiled["tokens_per_s"] / eager["tokens_per_s"], 2)
-        info["compile_warnings"] = [str(w.message)[:200] for w in caught if "torch.compile" in str(w.message)]
+        info["compile_warnings"] = [str(w.message)[:200] for w in caught if str(w.message).startswith("torch.compile failed")]
     benchmark.extra_info.update(info)
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert eager["tokens_per_s"] > 0
