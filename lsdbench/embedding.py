@@ -111,7 +111,7 @@ def embed(encoder: Encoder, sequences: Sequence[str], *, ids: Sequence[str] | No
     """Pooled float32 embeddings (n, d) of ``sequences``, in order, computing only what the cache lacks."""
     ids = list(ids) if ids is not None else [f"#{i}" for i in range(len(sequences))]
     policy = policy or LongSequencePolicy(max_length=getattr(encoder, "max_length", None))
-    cache = cache or cache_for(encoder, policy, cache_dir)
+    cache = cache if cache is not None else cache_for(encoder, policy, cache_dir)  # an empty cache is falsy
     _fill([cache], [encoder.name], lambda batch: [encoder.encode(batch)], sequences, ids, task=task,
           policy=policy, budget=_budget(encoder, batch_residues), progress=progress)
     return cache.get([sequence_key(s) for s in sequences])

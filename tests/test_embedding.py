@@ -152,3 +152,18 @@ def test_sweep_fills_every_variant_with_one_shared_pass(tmp_path):
         got = embed(variant, SEQS, cache_dir=tmp_path, progress=False)  # served from the cache
         np.testing.assert_allclose(got, np.stack([load().encode([s])[0] for s in SEQS]) * v, rtol=1e-6)
     assert type(base).shared_calls == 1
+
+
+def test_an_empty_cache_passed_in_is_the_one_filled(tmp_path, monkeypatch):
+    """Regression: an empty EmbeddingCache is falsy (len 0) and was once replaced by the default cache."""
+    monkeypatch.setenv("LSDBENCH_CACHE_DIR", str(tmp_path / "default"))
+    enc = resolve("aac")
+    cache = EmbeddingCache(enc.name, {"k": 1}, cache_dir=tmp_path / "mine")
+    embed(enc, ["ACDEQQ", "MKVW"], cache=cache, progress=False)
+    assert len(EmbeddingCache(enc.name, {"k": 1}, cache_dir=tmp_path / "mine")) == 2
+    assert not (tmp_path / "default" / "embeddings").exists()
+    # and the cache_dir given to evaluate is where the embeddings go
+    from lsdbench.evaluate import evaluate
+    evaluate("aac", ["human_ppi_example"], cache_dir=tmp_path / "eval", progress=False)
+    assert any((tmp_path / "eval" / "embeddings").rglob("shard-*.npz"))
+    assert not (tmp_path / "default" / "embeddings").exists()
