@@ -7,7 +7,7 @@ import json
 
 from tabulate import tabulate
 
-from . import embed_cache
+from . import embed_cache, probe_cache
 from .encoders import parse_options
 from .task_commands import data_options, register_user_cards
 
@@ -34,7 +34,7 @@ def cmd_eval(args) -> int:
     results = evaluate(args.encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=args.out,
                        encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
                        mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
-                       batch_residues=args.batch_residues, progress=not args.quiet)
+                       batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit)
     if not results:  # a helper rank under torchrun: rank 0 reports
         return 0
     print(summary_table(results))
@@ -51,7 +51,7 @@ def cmd_sweep(args) -> int:
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
                       references=args.reference, out_dir=args.out, probe=args.probe,
                       options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
-                      progress=not args.quiet, alpha=args.alpha)
+                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit)
     for task, rows in table.items():
         print(f"\n## {task}")
         print(tabulate([[r["encoder"], r.get("t", ""), r["versus"], f"{r['valid']:.4f}", f"{r['test']:.4f}",
@@ -70,13 +70,17 @@ def cmd_cache_info(args) -> int:
     print(tabulate(rows, headers=["encoder", "config", "sequences", "MiB"], tablefmt="github"))
     from .settings import cache_dir
 
-    print(f"\ncache: {cache_dir(args.cache_dir)}")
+    n, size = probe_cache.count(args.cache_dir)
+    print(f"\nprobe outcomes: {n} ({size / 2**20:.1f} MiB)")
+    print(f"cache: {cache_dir(args.cache_dir)}")
     return 0
 
 
 def cmd_cache_clear(args) -> int:
     n = embed_cache.clear(args.cache_dir, args.encoder)
     print(f"removed {n} cached encoder configuration(s)")
+    if args.encoder is None or args.probes:  # outcomes are keyed by content, not by encoder name
+        print(f"removed {probe_cache.clear(args.cache_dir)} cached probe outcome(s)")
     return 0
 
 
@@ -91,6 +95,8 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="sequences longer than the encoder's max_length: overlapping windows averaged "
                         "(default) or cropped to the first max_length residues")
     p.add_argument("--batch-residues", type=int, help="token budget per encode call")
+    p.add_argument("--refit", action="store_true",
+                   help="fit probes again even where the probe cache holds the outcome for these features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -114,12 +120,14 @@ def register(subparsers) -> None:
     add_eval_options(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = subparsers.add_parser("cache", help="the embedding cache")
+    p = subparsers.add_parser("cache", help="the embedding and probe-outcome caches")
     sub = p.add_subparsers(dest="cache_command", required=True)
     i = sub.add_parser("info", parents=[common], help="list cached encoders")
     i.set_defaults(func=cmd_cache_info)
     c = sub.add_parser("clear", parents=[common], help="delete cached embeddings")
     c.add_argument("--encoder", help="only this encoder name")
+    c.add_argument("--probes", action="store_true",
+                   help="also delete every cached probe outcome (always done without --encoder)")
     c.set_defaults(func=cmd_cache_clear)
 
     from .benchmark import cmd_run

@@ -36,7 +36,8 @@ def select_level(results: list[dict]) -> int:
 
 
 def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | None = None, probe: str = "linear",
-                  cache_dir=None, progress: bool = True, batch_residues: int | None = None) -> list[dict]:
+                  cache_dir=None, progress: bool = True, batch_residues: int | None = None,
+                  reuse_probe: bool = True) -> list[dict]:
     """Results of ``spec`` at each level on one loaded task (one shared pass fills every level's cache)."""
     base = resolve(spec, **(options or {}))
     if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
@@ -50,7 +51,7 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
     embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
                 batch_residues=batch_residues, progress=progress)
     return [evaluate_task(v, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
-                          batch_residues=batch_residues) for v in variants]
+                          batch_residues=batch_residues, reuse_probe=reuse_probe) for v in variants]
 
 
 def analyse(spec: str, param: str, values: Sequence[float], results: list[dict], references: dict[str, dict],
@@ -131,7 +132,7 @@ def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], 
 def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[str] | None = None,
               suite: str | None = "open", references: Sequence[str] = (), out_dir: str | Path,
               probe: str = "linear", options: dict | None = None, cache_dir=None, mirror=None,
-              progress: bool = True, alpha: float = 0.05) -> dict[str, list[dict]]:
+              progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True) -> dict[str, list[dict]]:
     """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task."""
     out = Path(out_dir)
     cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
@@ -141,13 +142,14 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         refs = {}
         for ref in references:
             enc = resolve(ref)
-            res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress)
+            res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
+                                reuse_probe=reuse_probe)
             write_result(out / "results" / result_filename(enc.name, enc.config, card.name, probe), res)
             refs[ref] = res
         curves = {}
         for spec in specs:
             results = sweep_encoder(spec, values, task, options=options, probe=probe, cache_dir=cache_dir,
-                                    progress=progress)
+                                    progress=progress, reuse_probe=reuse_probe)
             for res in results:
                 enc = res["encoder"]
                 write_result(out / "results" / result_filename(enc["name"], enc["config"], card.name, probe), res)

@@ -1,0 +1,105 @@
+"""A content-addressed cache of probe outcomes: a re-evaluation from cached embeddings fits nothing.
+
+The probe protocol is deterministic given its inputs, so the key is a sha256 over exactly what the
+probe sees: the feature matrices and labels of every split, the test ids, the task type, metric and
+number of classes, the probe with its parameters and seeds, the protocol, and the versions of the
+libraries that do the fitting. Anything that changes an embedding (encoder config, long-sequence
+policy, a new task version) changes the features and therefore the key; nothing needs invalidating.
+
+Layout: ``CACHE/probes/<key[:2]>/<key>.json``, one ``ProbeOutcome`` each, written atomically. A
+file that does not parse or does not match its key is reported, deleted and refitted. Plain JSON:
+nothing in the cache is executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import PROTOCOL, settings
+from .atomic import atomic_write_text
+from .probing import ProbeOutcome
+
+log = logging.getLogger(__name__)
+SCHEMA = "lsdbench-probe-outcome-1"
+# the fit's numerics depend on these; an upgrade refits rather than reusing an outcome it might not reproduce
+_FITTING_LIBRARIES = ("numpy", "scipy", "scikit-learn", "torch")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in _FITTING_LIBRARIES:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "-"
+    return out
+
+
+def _update_array(h, name: str, array) -> None:
+    a = np.ascontiguousarray(array)
+    h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.tobytes())
+
+
+def outcome_key(task_type: str, primary_metric: str, features: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                test_ids: Sequence[str], *, probe: str, probe_params: dict | None, seeds: Sequence[int] | None,
+                n_classes: int | None) -> str:
+    """sha256 of everything ``probing.fit_and_score`` reads."""
+    h = hashlib.sha256()
+    meta = {"schema": SCHEMA, "protocol": PROTOCOL, "task_type": task_type, "metric": primary_metric,
+            "probe": probe, "params": probe_params or {}, "seeds": None if seeds is None else [int(s) for s in seeds],
+            "n_classes": n_classes, "versions": _versions(), "splits": sorted(features)}
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    for split in sorted(features):
+        _update_array(h, f"X_{split}", np.asarray(features[split], np.float32))
+        _update_array(h, f"y_{split}", np.asarray(labels[split]))
+    h.update("\x1f".join(map(str, test_ids)).encode())
+    return h.hexdigest()
+
+
+def _path(key: str, cache_dir=None) -> Path:
+    return settings.cache_dir(cache_dir) / "probes" / key[:2] / f"{key}.json"
+
+
+def load(key: str, cache_dir=None) -> ProbeOutcome | None:
+    """The stored outcome of ``key``, or None (also when the file is unreadable: it is deleted)."""
+    path = _path(key, cache_dir)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA or data.get("key") != key:
+            raise ValueError("schema or key does not match the file name")
+        fields = data["outcome"]
+        fields["ci"] = tuple(fields["ci"])
+        return ProbeOutcome(**fields)
+    except Exception as exc:  # truncated, edited or foreign file: refit
+        log.warning("probe cache entry %s is unreadable (%s); deleting it, the probe will be fitted again", path, exc)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def store(key: str, outcome: ProbeOutcome, cache_dir=None) -> Path:
+    payload = {"schema": SCHEMA, "key": key, "outcome": dataclasses.asdict(outcome)}
+    return atomic_write_text(_path(key, cache_dir), json.dumps(payload, sort_keys=True))
+
+
+def count(cache_dir=None) -> tuple[int, int]:
+    """Number of stored outcomes and their bytes."""
+    files = list((settings.cache_dir(cache_dir) / "probes").glob("*/*.json"))
+    return len(files), sum(f.stat().st_size for f in files)
+
+
+def clear(cache_dir=None) -> int:
+    n, _ = count(cache_dir)
+    shutil.rmtree(settings.cache_dir(cache_dir) / "probes", ignore_errors=True)
+    return n
