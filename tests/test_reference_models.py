@@ -108,6 +108,24 @@ def test_transformer_padding_does_not_change_real_positions():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def test_rotary_is_the_pairwise_rotation_bit_for_bit_and_relative():
+    """The fused form equals rotating each pair (x1, x2) by its angle, to the last bit; q.k depends on offsets only."""
+    from reference_models.transformer import apply_rotary, rotary_tables
+
+    L, H, Dh = 9, 2, 8
+    x = torch.randn(3, L, 2, H, Dh, generator=torch.Generator().manual_seed(0))
+    cos_full, sin_signed = rotary_tables(L, Dh, "cpu")
+    inv_freq = 1.0 / 10000.0 ** (torch.arange(0, Dh, 2, dtype=torch.float32) / Dh)
+    angles = torch.outer(torch.arange(L, dtype=torch.float32), inv_freq)[:, None, None, :]
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    expected = torch.stack((x1 * angles.cos() - x2 * angles.sin(), x1 * angles.sin() + x2 * angles.cos()), -1)
+    assert torch.equal(apply_rotary(x, cos_full, sin_signed), expected.flatten(-2))
+    # the same vector at positions (i, j) and (i + 2, j + 2): equal dot products
+    v = torch.randn(Dh, generator=torch.Generator().manual_seed(1)).expand(1, L, 2, 1, Dh)
+    r = apply_rotary(v, cos_full, sin_signed)[0, :, 0, 0]
+    torch.testing.assert_close(r[1] @ r[4], r[3] @ r[6])
+
+
 def test_mlm_masking_and_loss():
     cfg = MLMConfig(backbone=SMALL_T)
     tokens = A.batch_tokens(random_sequences(64, 1, 200, 300))
