@@ -2,8 +2,8 @@
 
 The probe protocol is deterministic given its inputs, so the key is a sha256 over exactly what the
 probe sees: the feature matrices and labels of every split, the test ids, the task type, metric and
-number of classes, the probe with its parameters and seeds, the protocol, and the versions of the
-libraries that do the fitting. Anything that changes an embedding (encoder config, long-sequence
+number of classes, the probe with its parameters and seeds, the protocol, the versions of the
+libraries that do the fitting and the linear probe's thread count. Anything that changes an embedding (encoder config, long-sequence
 policy, a new task version) changes the features and therefore the key; nothing needs invalidating.
 
 Layout: ``CACHE/probes/<key[:2]>/<key>.json``, one ``ProbeOutcome`` each, written atomically. A
@@ -26,7 +26,7 @@ import numpy as np
 
 from . import PROTOCOL, settings
 from .atomic import atomic_write_text
-from .probing import ProbeOutcome
+from .probing import LINEAR_PROBE_THREADS, ProbeOutcome
 
 log = logging.getLogger(__name__)
 SCHEMA = "lsdbench-probe-outcome-1"
@@ -57,7 +57,8 @@ def outcome_key(task_type: str, primary_metric: str, features: dict[str, np.ndar
     h = hashlib.sha256()
     meta = {"schema": SCHEMA, "protocol": PROTOCOL, "task_type": task_type, "metric": primary_metric,
             "probe": probe, "params": probe_params or {}, "seeds": None if seeds is None else [int(s) for s in seeds],
-            "n_classes": n_classes, "versions": _versions(), "splits": sorted(features)}
+            "n_classes": n_classes, "versions": _versions(), "splits": sorted(features),
+            "linear_probe_threads": LINEAR_PROBE_THREADS}
     h.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for split in sorted(features):
         _update_array(h, f"X_{split}", np.asarray(features[split], np.float32))

@@ -9,7 +9,8 @@ the training split only. Labels of classification tasks are class indices 0..n_c
   validation split (ties: the strongest regularization, i.e. the first grid value), and the final
   model is the one fitted on train at that strength. The grid is walked from the strongest
   regularization with warm starts (logistic), so the result depends on nothing but the data and the
-  grid: deterministic, and reproducible by a plain scikit-learn loop.
+  grid: deterministic, and reproducible by a plain scikit-learn loop. ``probing.fit_and_score`` runs
+  it on one BLAS/OpenMP thread, so the fitted bits do not depend on the machine's core count.
 - ``MLPProbe``: one hidden layer (torch), early stopping on the validation metric, one seed per
   instance; ``lsdbench.probing`` runs it for K seeds and reports mean and std.
 """

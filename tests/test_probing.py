@@ -112,6 +112,31 @@ def test_fit_and_score_mlp_reports_mean_and_std_over_seeds():
     assert set(out.test) == {"accuracy", "auroc", "mcc", "macro_f1"}
 
 
+def test_linear_probe_fits_on_one_blas_thread_whatever_the_process_allows(monkeypatch):
+    """The pin makes results independent of the core count (and avoids 15x thread overhead on small fits)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    real_fit = LinearProbe.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(max(p["num_threads"] for p in threadpool_info()))
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinearProbe, "fit", recording_fit)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 32)).astype(np.float32)
+    y = (X[:, :3].sum(axis=1) + rng.normal(size=300) > 0).astype(int) + (X[:, 3] > 1)
+    outcomes = []
+    for threads in (2, 1):
+        with threadpool_limits(threads):
+            outcomes.append(fit_and_score("multiclass", "accuracy", X[:200], y[:200], X[200:250], y[200:250],
+                                          X[250:], y[250:], [str(i) for i in range(50)], n_classes=3))
+    assert seen == [1, 1]
+    a, b = (o.result_fields() for o in outcomes)
+    assert a == b
+
+
 def test_bootstrap_ci_is_seeded_and_brackets_the_score():
     y = np.tile([0, 1], 100)
     pred = [{"seed": 0, "y_pred": np.where(np.arange(200) % 5 == 0, 1 - y, y).tolist()}]
