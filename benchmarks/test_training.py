@@ -15,7 +15,14 @@ from reference_models import config as cfgmod
 from reference_models.batching import EpochPlan
 from reference_models.encoders import CHECKPOINTS
 from reference_models.latents import LatentSource
-from reference_models.train import EagerFallback, LossModule, Stage, make_optimizer, step_generator
+from reference_models.train import (
+    EagerFallback,
+    LossModule,
+    Stage,
+    make_optimizer,
+    optimizer_step,
+    step_generator,
+)
 
 
 def tokens_per_second(stage_name: str, sequences: list[str], *, compile: bool, steps: int, warmup: int) -> dict:
@@ -37,18 +44,12 @@ def tokens_per_second(stage_name: str, sequences: list[str], *, compile: bool, s
     if compile:
         step_fn = EagerFallback(step_fn)
     batches = EpochPlan(sequences, max_len=tc.max_len, budget=tc.tokens_per_batch, seed=0).epoch(0)
-    model.train()
     tokens, start = 0, None
     for step in range(warmup + steps):
         if step == warmup:
             tokens, start = 0, time.perf_counter()
         batch = A.batch_tokens(batches[step % len(batches)])
-        draws = stage.draws(batch, step_generator(0, step))
-        loss_sum, count, _ = step_fn(batch, draws)
-        (loss_sum / count.clamp(min=1)).backward()
-        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(step_fn, model, opt, batch, stage.draws(batch, step_generator(0, step)), grad_clip=tc.grad_clip)
         tokens += int((batch != A.PAD).sum())
     elapsed = time.perf_counter() - start
     return {"tokens_per_s": round(tokens / elapsed), "s_per_step": round(elapsed / steps, 3),

@@ -157,6 +157,23 @@ def all_sum(x: torch.Tensor) -> torch.Tensor:
 
 # ---- training -------------------------------------------------------------------------------------
 
+def optimizer_step(step_fn: nn.Module, model: nn.Module, opt, tokens, draws, *, grad_clip: float, world: int = 1,
+                   autocast=None):
+    """One step: loss, backward (mean over every rank's counted positions), clip, update.
+
+    Returns the local loss sum, the global count and the stage's extra outputs, for logging.
+    """
+    model.train()
+    with autocast if autocast is not None else contextlib.nullcontext():
+        loss_sum, count, extra = step_fn(tokens, draws)
+    global_count = all_sum(count.detach().float())
+    (loss_sum * world / global_count.clamp(min=1)).backward()
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss_sum, global_count, extra
+
+
 def read_data_dir(data_dir) -> tuple[list[str], list[str], dict]:
     d = Path(data_dir)
     info = C.read_json(d / "data.json")
@@ -235,14 +252,8 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
         lr = learning_rate(step, tc)
         for group in opt.param_groups:
             group["lr"] = lr
-        model.train()
-        with autocast:
-            loss_sum, count, extra = wrapped(local_tokens, local_draws)
-        global_count = all_sum(count.detach().float())
-        (loss_sum * world / global_count.clamp(min=1)).backward()
-        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        loss_sum, global_count, extra = optimizer_step(wrapped, model, opt, local_tokens, local_draws,
+                                                       grad_clip=tc.grad_clip, world=world, autocast=autocast)
         if ema is not None:
             ema.update(model, step)
         step, index = step + 1, index + 1
