@@ -146,6 +146,35 @@ def test_torchrun_two_processes_give_the_single_process_result(tmp_path):
     assert len(list((tmp_path / "c2").rglob("*.npz"))) >= 2
 
 
+def test_torchrun_shards_of_a_batched_reference_encoder_agree_to_float_rounding(tmp_path):
+    """A batched neural encoder sees other batch compositions on each rank: its embeddings may differ in the
+    last bits (matmul and attention summation order), never by more than float rounding."""
+    from reference_models.encoders import CHECKPOINTS
+
+    if not (CHECKPOINTS / "mlm" / "model.safetensors").is_file():
+        pytest.skip("no committed mlm checkpoint")
+    from lsdbench import registry
+    from lsdbench.embed_cache import sequence_key
+    from lsdbench.embedding import cache_for
+    from lsdbench.encoders import policy_for, resolve
+
+    args = ["-m", "lsdbench", "eval", "--encoder", "mlm", "--task", "human_ppi_example", "--quiet"]
+    run_cli(*args[2:], "--out", str(tmp_path / "one"), env={"LSDBENCH_CACHE_DIR": str(tmp_path / "c1")})
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args,
+                           "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LSDBENCH_CACHE_DIR": str(tmp_path / "c2"), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    encoder = resolve("mlm")
+    seqs = sorted({s for split in registry.load_task("human_ppi_example", progress=False).splits.values()
+                   for s in split.all_sequences()})
+    keys = [sequence_key(s) for s in seqs]
+    single, sharded = (cache_for(encoder, policy_for(encoder), tmp_path / c).get(keys) for c in ("c1", "c2"))
+    assert single.shape == sharded.shape == (len(seqs), 128)
+    np.testing.assert_allclose(sharded, single, rtol=1e-5, atol=1e-6)
+    [one], [two] = (list((tmp_path / d).glob("*.json")) for d in ("one", "two"))
+    assert read_result(one)["task"] == read_result(two)["task"]
+
+
 def test_results_json_is_plain_and_complete(tmp_path):
     [result] = evaluate("aac", ["human_ppi_example"], cache_dir=tmp_path, progress=False, out_dir=tmp_path / "r")
     text = next((tmp_path / "r").glob("*.json")).read_text()
