@@ -89,9 +89,15 @@ def load(key: str, cache_dir=None) -> ProbeOutcome | None:
         return None
 
 
-def store(key: str, outcome: ProbeOutcome, cache_dir=None) -> Path:
+def store(key: str, outcome: ProbeOutcome, cache_dir=None) -> Path | None:
+    """Write the outcome; a cache that cannot be written costs a refit next time, never this result."""
     payload = {"schema": SCHEMA, "key": key, "outcome": dataclasses.asdict(outcome)}
-    return atomic_write_text(_path(key, cache_dir), json.dumps(payload, sort_keys=True))
+    path = _path(key, cache_dir)
+    try:
+        return atomic_write_text(path, json.dumps(payload, sort_keys=True))
+    except OSError as exc:
+        log.warning("could not write the probe cache entry %s (%s); the outcome is used but not cached", path, exc)
+        return None
 
 
 def count(cache_dir=None) -> tuple[int, int]:

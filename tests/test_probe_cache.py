@@ -112,6 +112,14 @@ def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch,
     assert json.loads(entry.read_text())["key"] == entry.stem  # rewritten whole
 
 
+def test_an_unwritable_probe_cache_costs_a_refit_not_the_result(tmp_path, composition, caplog):
+    (tmp_path / "probes").write_text("a file where the cache folder should be")
+    with caplog.at_level("WARNING"):
+        [result] = evaluate(composition(), TASKS[:1], cache_dir=tmp_path, progress=False)
+    assert result["timings"]["probe_reused"] is False
+    assert "could not write the probe cache entry" in caplog.text and "probes" in caplog.text
+
+
 def test_cli_refit_and_cache_clear(tmp_path):
     import os
     import subprocess
