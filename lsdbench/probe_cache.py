@@ -82,7 +82,9 @@ def load(key: str, cache_dir=None) -> ProbeOutcome | None:
             raise ValueError("schema or key does not match the file name")
         fields = data["outcome"]
         fields["ci"] = tuple(fields["ci"])
-        return ProbeOutcome(**fields)
+        outcome = ProbeOutcome(**fields)
+        outcome.result_fields()  # every field a result needs is there
+        return outcome
     except Exception as exc:  # truncated, edited or foreign file: refit
         log.warning("probe cache entry %s is unreadable (%s); deleting it, the probe will be fitted again", path, exc)
         path.unlink(missing_ok=True)

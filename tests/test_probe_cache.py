@@ -90,7 +90,7 @@ def test_key_covers_features_labels_and_probe():
     assert len({key, *others}) == 6
 
 
-@pytest.mark.parametrize("damage", ["truncate", "foreign_key", "not_json"])
+@pytest.mark.parametrize("damage", ["truncate", "foreign_key", "not_json", "missing_field"])
 def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch, composition, caplog, damage):
     [first] = evaluate(composition(), TASKS[:1], cache_dir=tmp_path, progress=False)
     [entry] = (tmp_path / "probes").glob("*/*.json")
@@ -100,6 +100,10 @@ def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch,
     elif damage == "foreign_key":
         data = json.loads(text)
         data["key"] = "0" * 64
+        entry.write_text(json.dumps(data))
+    elif damage == "missing_field":
+        data = json.loads(text)
+        data["outcome"]["per_seed"] = []
         entry.write_text(json.dumps(data))
     else:
         entry.write_bytes(b"\x80\x04\x95 not json")  # e.g. a pickle dropped in: never loaded as one
