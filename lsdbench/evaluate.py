@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,8 @@ from .embed_cache import sequence_key
 from .embedding import cache_for, embed
 from .encoders import policy_for, resolve
 from .probing import fit_and_score, pair_features
-from .results import result_filename, validate_result, write_result
+from .results import RESULT_SCHEMA, environment, result_filename, validate_result, write_result
 from .types import Encoder, Task
-
-RESULT_SCHEMA = "lsdbench-result-1"
-
-
-def environment() -> dict[str, str]:
-    """Library versions that can change a score, recorded in every result."""
-    env = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
-    for dist in ("numpy", "scipy", "scikit-learn", "torch"):
-        try:
-            env[dist.replace("scikit-learn", "sklearn")] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return env
 
 
 def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, progress: bool = True,

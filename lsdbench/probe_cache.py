@@ -2,9 +2,11 @@
 
 The probe protocol is deterministic given its inputs, so the key is a sha256 over exactly what the
 probe sees: the feature matrices and labels of every split, the test ids, the task type, metric and
-number of classes, the probe with its parameters and seeds, the protocol, the versions of the
-libraries that do the fitting and the linear probe's thread count. Anything that changes an embedding (encoder config, long-sequence
-policy, a new task version) changes the features and therefore the key; nothing needs invalidating.
+number of classes, the probe with its parameters and seeds, the protocol, the linear probe's thread
+count and the environment every result records (``results.environment``: library versions that can
+change a score; an upgrade refits rather than reusing an outcome it might not reproduce). Anything
+that changes an embedding (encoder config, long-sequence policy, a new task version) changes the
+features and therefore the key; nothing needs invalidating.
 
 Layout: ``CACHE/probes/<key[:2]>/<key>.json``, one ``ProbeOutcome`` each, written atomically. A
 file that does not parse or does not match its key is reported, deleted and refitted. Plain JSON:
@@ -19,7 +21,6 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +28,10 @@ import numpy as np
 from . import PROTOCOL, settings
 from .atomic import atomic_write_text
 from .probing import LINEAR_PROBE_THREADS, ProbeOutcome
+from .results import environment
 
 log = logging.getLogger(__name__)
 SCHEMA = "lsdbench-probe-outcome-1"
-# the fit's numerics depend on these; an upgrade refits rather than reusing an outcome it might not reproduce
-_FITTING_LIBRARIES = ("numpy", "scipy", "scikit-learn", "torch")
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in _FITTING_LIBRARIES:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "-"
-    return out
 
 
 def _update_array(h, name: str, array) -> None:
@@ -57,7 +47,7 @@ def outcome_key(task_type: str, primary_metric: str, features: dict[str, np.ndar
     h = hashlib.sha256()
     meta = {"schema": SCHEMA, "protocol": PROTOCOL, "task_type": task_type, "metric": primary_metric,
             "probe": probe, "params": probe_params or {}, "seeds": None if seeds is None else [int(s) for s in seeds],
-            "n_classes": n_classes, "versions": _versions(), "splits": sorted(features),
+            "n_classes": n_classes, "environment": environment(), "splits": sorted(features),
             "linear_probe_threads": LINEAR_PROBE_THREADS}
     h.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for split in sorted(features):

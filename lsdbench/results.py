@@ -10,10 +10,11 @@ import hashlib
 import json
 import math
 import os
+import platform
 import re
 from collections import Counter
 from functools import lru_cache
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ MAX_BYTES = 64 * 1024 * 1024  # a result holds a few thousand predictions; anyth
 
 class ResultError(ValueError):
     """A result file or object does not follow lsdbench-result-1."""
+
+
+def environment() -> dict[str, str]:
+    """Library versions that can change a score, recorded in every result."""
+    env = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
+    for dist in ("numpy", "scipy", "scikit-learn", "torch"):
+        try:
+            env[dist.replace("scikit-learn", "sklearn")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return env
 
 
 @lru_cache(maxsize=1)
