@@ -28,8 +28,8 @@ CI_SEED = 0
 SCORE_DECIMALS = 6
 DEFAULT_SEEDS = {"linear": (0,), "mlp": (0, 1, 2)}
 # Linear probes run on one BLAS/OpenMP thread: on probe-sized matrices extra threads only add
-# synchronisation (a 10-class lbfgs path took 38 s on 2 threads, 2.6 s on one), and a fixed thread
-# count makes the fitted bits independent of the machine's core count.
+# synchronisation (the open suite's fits: 5x slower on two threads, benchmarks/test_probe.py), and a
+# fixed thread count makes the fitted bits independent of the machine's core count.
 LINEAR_PROBE_THREADS = 1
 
 
