@@ -21,6 +21,9 @@ METRICS_BY_TYPE = {
     "multiclass": ("accuracy", "macro_f1"),
 }
 FORMATS = ("tsv", "csv", "fasta", "lmdb")
+PARTITION_BY = ("protein", "pair")
+PAIR_POLICIES = {"duplicate_pairs": ("keep", "drop"), "self_pairs": ("keep", "drop")}
+DICTIONARY_FIELDS = {"source", "kind", "columns", "header", "header_regex", "id", "sequence"}
 
 
 class CardError(ValueError):
@@ -53,6 +56,16 @@ class SplitSpec:
 
 
 @dataclass(frozen=True)
+class Partition:
+    """All three splits drawn from one source by hashing: proteins (disjoint splits) or pairs (leaky)."""
+
+    source: str
+    by: str  # "protein": each distinct sequence goes to one split, pairs straddling splits are dropped
+    seed: int
+    fractions: dict[str, float]  # train/valid/test shares of the hashed items; the rest is left out
+
+
+@dataclass(frozen=True)
 class TaskCard:
     name: str
     version: str
@@ -72,6 +85,8 @@ class TaskCard:
     unit: str | None = None
     expected_sizes: dict[str, int] = field(default_factory=dict)
     notes: str = ""
+    partition: Partition | None = None  # replaces per-split specs: splits is then empty
+    expected_hashes: dict[str, str] = field(default_factory=dict)  # split content hashes, checked at load
     path: Path | None = None  # file the card was read from
 
     @property
@@ -122,12 +137,16 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
     fmt = dict(_require(data, "format", ctx))
     if fmt.get("kind") not in FORMATS:
         raise CardError(f"{ctx}: format.kind must be one of {FORMATS}, got {fmt.get('kind')!r}")
-    if ttype == "pair_binary" and "sequence_b" not in fmt:
-        raise CardError(f"{ctx}: a pair_binary task needs format.sequence_b")
+    _check_pair_format(fmt, ttype, sources, ctx)
 
     splits: dict[str, SplitSpec] = {}
-    raw_splits = _require(data, "splits", ctx)
-    for split_name in SPLIT_NAMES:
+    partition = None
+    if "partition" in data:
+        if "splits" in data:
+            raise CardError(f"{ctx}: give either [splits] or [partition], not both")
+        partition = _parse_partition(dict(data["partition"]), ttype, sources, ctx)
+    raw_splits = {} if partition else _require(data, "splits", ctx)
+    for split_name in SPLIT_NAMES if partition is None else ():
         if split_name not in raw_splits:
             raise CardError(f"{ctx}: missing split {split_name!r} (carve valid with carve_from = 'train')")
         s = dict(raw_splits[split_name])
@@ -166,8 +185,94 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         label_names=label_names, label_map=label_map,
         exclude_labels=tuple(str(x) for x in data.get("exclude_labels", ())), unit=data.get("unit"),
         expected_sizes={k: int(v) for k, v in data.get("expected_sizes", {}).items()},
-        notes=str(data.get("notes", "")).strip(), path=path,
+        notes=str(data.get("notes", "")).strip(), partition=partition,
+        expected_hashes=_expected_hashes(data.get("expected_hashes", {}), ctx), path=path,
     )
+
+
+def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Source], ctx: str) -> None:
+    """Pairs name their sequences directly (sequence, sequence_b) or by id through a dictionary join."""
+    joined = "id_a" in fmt or "id_b" in fmt or "dictionary" in fmt
+    if ttype != "pair_binary":
+        if joined:
+            raise CardError(f"{ctx}: format.id_a / id_b / [format.dictionary] apply to pair_binary tasks only")
+        for key in PAIR_POLICIES:
+            if key in fmt:
+                raise CardError(f"{ctx}: format.{key} applies to pair_binary tasks only")
+        return
+    for key, allowed in PAIR_POLICIES.items():
+        if fmt.get(key, "keep") not in allowed:
+            raise CardError(f"{ctx}: format.{key} must be one of {allowed}, got {fmt[key]!r}")
+    if not joined:
+        if "sequence_b" not in fmt:
+            raise CardError(f"{ctx}: a pair_binary task needs format.sequence_b (or format.id_a, "
+                            f"format.id_b and a [format.dictionary] join)")
+        return
+    if "sequence" in fmt or "sequence_b" in fmt:
+        raise CardError(f"{ctx}: format names sequences both directly (sequence / sequence_b) and by id "
+                        f"(id_a / id_b); use one")
+    for key in ("id_a", "id_b", "dictionary"):
+        if key not in fmt:
+            raise CardError(f"{ctx}: a dictionary join needs format.id_a, format.id_b and [format.dictionary] "
+                            f"(missing {key!r})")
+    columns = fmt.get("columns")
+    for key in ("id_a", "id_b"):
+        if columns is not None and fmt[key] not in columns:
+            raise CardError(f"{ctx}: format.{key} = {fmt[key]!r} is not one of format.columns {columns}")
+    table = fmt["dictionary"]
+    if not isinstance(table, dict):
+        raise CardError(f"{ctx}: format.dictionary must be a table ([format.dictionary])")
+    unknown = sorted(set(table) - DICTIONARY_FIELDS)
+    if unknown:
+        raise CardError(f"{ctx}: [format.dictionary] has unknown fields {unknown} (allowed: {sorted(DICTIONARY_FIELDS)})")
+    for key in ("source", "id", "sequence"):
+        if key not in table:
+            raise CardError(f"{ctx}: [format.dictionary] needs {key!r} (the source, its id column and its "
+                            f"sequence column)")
+    if table["source"] not in sources:
+        raise CardError(f"{ctx}: [format.dictionary] reads unknown source {table['source']!r}")
+    if table.get("kind", fmt["kind"]) not in FORMATS:
+        raise CardError(f"{ctx}: [format.dictionary] kind must be one of {FORMATS}, got {table['kind']!r}")
+    dcols = table.get("columns")
+    for key in ("id", "sequence"):
+        if dcols is not None and table[key] not in dcols:
+            raise CardError(f"{ctx}: [format.dictionary] {key} = {table[key]!r} is not one of its columns {dcols}")
+
+
+def _parse_partition(table: dict[str, Any], ttype: str, sources: dict[str, Source], ctx: str) -> Partition:
+    unknown = sorted(set(table) - {"source", "by", "seed", "fractions"})
+    if unknown:
+        raise CardError(f"{ctx}: [partition] has unknown fields {unknown}")
+    source = _require(table, "source", f"{ctx} [partition]")
+    if source not in sources:
+        raise CardError(f"{ctx}: [partition] reads unknown source {source!r}")
+    by = table.get("by")
+    if by not in PARTITION_BY:
+        raise CardError(f"{ctx}: [partition] by must be one of {PARTITION_BY}, got {by!r}")
+    if ttype != "pair_binary":
+        raise CardError(f"{ctx}: [partition] splits pairs; it needs a pair_binary task")
+    fractions = dict(_require(table, "fractions", f"{ctx} [partition]"))
+    if set(fractions) != set(SPLIT_NAMES):
+        raise CardError(f"{ctx}: [partition] fractions must name exactly {SPLIT_NAMES}, got {sorted(fractions)}")
+    try:
+        fractions = {k: float(fractions[k]) for k in SPLIT_NAMES}
+    except (TypeError, ValueError):
+        raise CardError(f"{ctx}: [partition] fractions must be numbers") from None
+    if not all(0.0 < f < 1.0 for f in fractions.values()) or sum(fractions.values()) > 1.0 + 1e-9:
+        raise CardError(f"{ctx}: [partition] fractions must each be in (0, 1) and sum to at most 1, "
+                        f"got {fractions}")
+    seed = table.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise CardError(f"{ctx}: [partition] seed must be an integer, got {seed!r}")
+    return Partition(source=str(source), by=by, seed=seed, fractions=fractions)
+
+
+def _expected_hashes(table: dict[str, Any], ctx: str) -> dict[str, str]:
+    hashes = {str(k): str(v) for k, v in table.items()}
+    for name, value in hashes.items():
+        if name not in SPLIT_NAMES or not value.startswith("sha256:") or len(value) != 7 + 64:
+            raise CardError(f"{ctx}: expected_hashes.{name} must be a split name with a 'sha256:<64 hex>' value")
+    return hashes
 
 
 def load_card(path: str | Path) -> TaskCard:

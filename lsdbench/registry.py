@@ -156,10 +156,14 @@ def _subset(split: Split, index: list[int], name: str) -> Split:
 
 def _build_split(card: TaskCard, name: str, rows: list[dict], display: str) -> Split:
     spec = card.splits[name]
+    kept = [row for row in rows
+            if _matches(row, spec.where) and not (spec.where_not and _matches(row, spec.where_not))]
+    return _make_split(card, name, kept, display)
+
+
+def _make_split(card: TaskCard, name: str, rows: list[dict], display: str) -> Split:
     ids, seqs, seqs_b, labels = [], [], [], []
     for row in rows:
-        if not _matches(row, spec.where) or (spec.where_not and _matches(row, spec.where_not)):
-            continue
         if row.get("label") in card.exclude_labels:
             continue
         record = row["id"]
@@ -175,25 +179,162 @@ def _build_split(card: TaskCard, name: str, rows: list[dict], display: str) -> S
                  sequences_b=seqs_b if card.type == "pair_binary" else None)
 
 
+def _join_dictionary(card: TaskCard, rows: list[dict], display: str, *, cache_dir, mirror, progress) -> None:
+    """Fill ``sequence`` / ``sequence_b`` of pair rows from the card's id -> sequence dictionary."""
+    table = card.format["dictionary"]
+    dfmt = {k: v for k, v in table.items() if k != "source"}
+    dfmt.setdefault("kind", card.format["kind"])
+    path = source_path(card, table["source"], cache_dir=cache_dir, mirror=mirror, progress=progress)
+    src = card.sources[table["source"]]
+    ddisplay = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
+    lookup: dict[str, str] = {}
+    for entry in formats.read_rows(path, dfmt, prefix=table["source"], display=ddisplay):
+        pid = entry["id"]
+        seq = normalize(entry.get("sequence", ""), source=ddisplay, record=pid)
+        if lookup.get(pid, seq) != seq:
+            raise TaskError(f"task {card.name!r}: {ddisplay}: protein id {pid!r} appears twice with different "
+                            f"sequences")
+        lookup[pid] = seq
+    id_a, id_b = card.format["id_a"], card.format["id_b"]
+    for row in rows[:1]:
+        for column in (id_a, id_b):
+            if column not in row:
+                raise formats.FormatError(f"{display}: no column {column!r} (format.id_a / id_b) among {sorted(row)}")
+    missing = sorted({row[c] for row in rows for c in (id_a, id_b)} - set(lookup))
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise TaskError(f"task {card.name!r}: {len(missing)} protein id(s) named in {display} are not in the "
+                        f"dictionary {ddisplay}: {shown}")
+    for row in rows:
+        row["sequence"], row["sequence_b"] = lookup[row[id_a]], lookup[row[id_b]]
+
+
+def _pair_checks(card: TaskCard, rows: list[dict], display: str) -> tuple[list[dict], dict]:
+    """Count (and, as the card says, drop) duplicated pairs, A-B and B-A alike, and self-pairs.
+
+    Pairs are compared by their normalised sequences, so two ids of one sequence count as one protein.
+    Of duplicated pairs the first in file order is kept; duplicates whose labels disagree cannot be
+    dropped silently and stop the load.
+    """
+    dup_policy = card.format.get("duplicate_pairs", "keep")
+    self_policy = card.format.get("self_pairs", "keep")
+    first: dict[tuple[str, str], dict] = {}
+    kept, n_dup, n_self, conflicts = [], 0, 0, []
+    for row in rows:
+        a = row["sequence"] = normalize(row.get("sequence", ""), source=display, record=row["id"])
+        b = row["sequence_b"] = normalize(row.get("sequence_b", ""), source=display, record=row["id"])
+        if a == b:
+            n_self += 1
+            if self_policy == "drop":
+                continue
+        key = (min(a, b), max(a, b))
+        if key in first:
+            n_dup += 1
+            if first[key].get("label") != row.get("label"):
+                conflicts.append((first[key]["id"], row["id"]))
+            if dup_policy == "drop":
+                continue
+        else:
+            first[key] = row
+        kept.append(row)
+    if conflicts and dup_policy == "drop":
+        shown = ", ".join(f"{x!r} and {y!r}" for x, y in conflicts[:5])
+        raise TaskError(f"task {card.name!r}: {display}: {len(conflicts)} duplicated pair(s) carry different "
+                        f"labels ({shown}{' ...' if len(conflicts) > 5 else ''}); cannot pick one")
+    return kept, {"rows": len(rows), "pairs": len(kept), "duplicate_pairs": n_dup,
+                  "duplicate_pairs_policy": dup_policy, "conflicting_duplicates": len(conflicts),
+                  "self_pairs": n_self, "self_pairs_policy": self_policy}
+
+
+def _pair_key(row: dict) -> str:
+    a, b = row["sequence"], row["sequence_b"]
+    return f"{min(a, b)}:{max(a, b)}"
+
+
+def _assign(items: set[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Rank items by sha256(seed:item) and cut consecutive blocks: test, valid, train; the rest unassigned."""
+    ranked = sorted(items, key=lambda item: (_carve_key(seed, item), item))
+    n = len(ranked)
+    counts = {name: int(round(fractions[name] * n)) for name in SPLIT_NAMES}
+    if abs(sum(fractions.values()) - 1.0) < 1e-9:
+        counts["train"] = n - counts["valid"] - counts["test"]
+    where, start = {}, 0
+    for name in ("test", "valid", "train"):
+        for item in ranked[start:start + counts[name]]:
+            where[item] = name
+        start += counts[name]
+    return where
+
+
+def partition(card: TaskCard, rows: list[dict]) -> tuple[dict[str, list[dict]], dict]:
+    """Split pair rows as ``card.partition`` says; return rows per split and what was kept and dropped.
+
+    ``by = "protein"``: every distinct sequence goes to one split; a pair is kept when both its proteins
+    are in the same split, so no protein of a test pair is in any train or valid pair. ``by = "pair"``:
+    each pair (unordered) goes to one split: the leaky random-pair split.
+    """
+    spec = card.partition
+    out: dict[str, list[dict]] = {name: [] for name in SPLIT_NAMES}
+    straddling = left_out = 0
+    if spec.by == "protein":
+        where = _assign({s for row in rows for s in (row["sequence"], row["sequence_b"])}, spec.fractions,
+                        spec.seed)
+        for row in rows:
+            a, b = where.get(row["sequence"]), where.get(row["sequence_b"])
+            if a is None or b is None:
+                left_out += 1
+            elif a != b:
+                straddling += 1
+            else:
+                out[a].append(row)
+        proteins = {name: sum(1 for v in where.values() if v == name) for name in SPLIT_NAMES}
+    else:
+        where = _assign({_pair_key(row) for row in rows}, spec.fractions, spec.seed)
+        for row in rows:
+            name = where.get(_pair_key(row))
+            if name is None:
+                left_out += 1
+            else:
+                out[name].append(row)
+        proteins = None
+    report = {"by": spec.by, "seed": spec.seed, "fractions": dict(spec.fractions), "pairs": len(rows),
+              "kept": {name: len(v) for name, v in out.items()}, "dropped_straddling": straddling,
+              "dropped_unassigned": left_out}
+    if proteins is not None:
+        report["proteins_assigned"] = proteins
+    return out, report
+
+
 def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None, progress: bool = True) -> Task:
     """Fetch (verified), parse and split a task. ``task`` is a registered name, a card path or a card."""
     card = get_card(task)
-    rows_by_source: dict[str, list[dict]] = {}
-    splits: dict[str, Split] = {}
-    for name in SPLIT_NAMES:
-        spec = card.splits[name]
-        if spec.source is None:
-            continue
-        if spec.source not in rows_by_source:
-            path = source_path(card, spec.source, cache_dir=cache_dir, mirror=mirror, progress=progress)
-            src = card.sources[spec.source]
+    loaded: dict[str, tuple[list[dict], str]] = {}
+    report: dict = {}
+
+    def rows_of(source: str) -> tuple[list[dict], str]:
+        if source not in loaded:
+            path = source_path(card, source, cache_dir=cache_dir, mirror=mirror, progress=progress)
+            src = card.sources[source]
             display = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
-            rows_by_source[spec.source] = formats.read_rows(path, card.format, prefix=spec.source,
-                                                            display=display)
-        src = card.sources[spec.source]
-        display = f"{src.url or src.path}" + (f" [{src.member}]" if src.member else "")
-        splits[name] = _build_split(card, name, rows_by_source[spec.source], display)
-    for name in SPLIT_NAMES:
+            rows = formats.read_rows(path, card.format, prefix=source, display=display)
+            if "dictionary" in card.format:
+                _join_dictionary(card, rows, display, cache_dir=cache_dir, mirror=mirror, progress=progress)
+            if card.type == "pair_binary":
+                rows, report.setdefault("sources", {})[source] = _pair_checks(card, rows, display)
+            loaded[source] = rows, f"{src.url or src.path}" + (f" [{src.member}]" if src.member else "")
+        return loaded[source]
+
+    splits: dict[str, Split] = {}
+    if card.partition is not None:
+        rows, display = rows_of(card.partition.source)
+        parts, report["partition"] = partition(card, rows)
+        for name in SPLIT_NAMES:
+            splits[name] = _make_split(card, name, parts[name], display)
+    for name in SPLIT_NAMES if card.partition is None else ():
+        spec = card.splits[name]
+        if spec.source is not None:
+            splits[name] = _build_split(card, name, *rows_of(spec.source))
+    for name in SPLIT_NAMES if card.partition is None else ():
         spec = card.splits[name]
         if spec.carve_from is not None:
             if spec.carve_from not in splits:
@@ -205,7 +346,12 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
         if name in splits and len(splits[name]) != expected:
             raise TaskError(f"task {card.name!r}: split {name!r} has {len(splits[name])} items but the card "
                             f"expects {expected}; the source data or its parsing changed")
+    for name, expected in card.expected_hashes.items():
+        actual = splits[name].content_hash()
+        if actual != expected:
+            raise TaskError(f"task {card.name!r}: split {name!r} has content hash {actual} but the card expects "
+                            f"{expected}; the source data, its parsing or the split procedure changed")
     for name, split in splits.items():
         if split.sequences_b is None and card.type == "pair_binary":
             raise TaskError(f"task {card.name!r}: split {name!r} has no second sequences")
-    return Task(card=card, splits={n: splits[n] for n in SPLIT_NAMES})
+    return Task(card=card, splits={n: splits[n] for n in SPLIT_NAMES}, report=report)

@@ -91,7 +91,25 @@ def describe(task) -> dict:
     for i, a in enumerate(SPLIT_NAMES):
         for b in SPLIT_NAMES[i + 1:]:
             info["shared_sequences"][f"{a}/{b}"] = len(seqsets[a] & seqsets[b])
+    if card.type == "pair_binary":
+        _describe_pairs(task, info, seqsets)
+    if task.report:
+        info["load_report"] = task.report
     return info
+
+
+def _describe_pairs(task, info: dict, seqsets: dict) -> None:
+    """Pair tasks: distinct proteins (sequences) per split, and how many pairs touch an earlier split's
+    proteins (Park & Marcotte: a pair with both proteins seen in training is C1, one is C2, none C3)."""
+    for name in task.splits:
+        info["splits"][name]["proteins"] = len(seqsets[name])
+    info["pairs_touching"] = {}
+    for later, earlier in (("valid", "train"), ("test", "train"), ("test", "valid")):
+        seen = seqsets[earlier]
+        split = task.splits[later]
+        hits = [(a in seen) + (b in seen) for a, b in zip(split.sequences, split.sequences_b, strict=True)]
+        info["pairs_touching"][f"{later}/{earlier}"] = {"one": hits.count(1), "both": hits.count(2),
+                                                        "pairs": len(hits)}
 
 
 def cmd_info(args) -> int:
@@ -106,16 +124,34 @@ def cmd_info(args) -> int:
     print(info["description"] + "\n")
     if info["notes"]:
         print(info["notes"] + "\n")
+    pairs = info["type"] == "pair_binary"
     rows = []
     for name, e in info["splits"].items():
         ln = e["length"]
         label = ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in e["label"].items())
-        rows.append([name, e["items"], e["hash"], f"{ln['min']}/{ln['median']:.0f}/{ln['p95']:.0f}/{ln['max']}",
-                     label])
-    print(tabulate(rows, headers=["split", "items", "content hash", "length min/median/p95/max", "labels"],
-                   tablefmt="github"))
-    print("\nsequences shared between splits: "
+        rows.append([name, e["items"], *([e["proteins"]] if pairs else []), e["hash"],
+                     f"{ln['min']}/{ln['median']:.0f}/{ln['p95']:.0f}/{ln['max']}", label])
+    print(tabulate(rows, headers=["split", "pairs" if pairs else "items", *(["proteins"] if pairs else []),
+                                  "content hash", "length min/median/p95/max", "labels"], tablefmt="github"))
+    print(f"\n{'proteins' if pairs else 'sequences'} shared between splits: "
           + ", ".join(f"{k} {v}" for k, v in info["shared_sequences"].items()))
+    if pairs:
+        print("pairs with one / both proteins in an earlier split's pairs: " + ", ".join(
+            f"{k} {v['one']} / {v['both']} of {v['pairs']}" for k, v in info["pairs_touching"].items()))
+    for source, r in info.get("load_report", {}).get("sources", {}).items():
+        print(f"source {source!r}: {r['rows']} rows; {r['duplicate_pairs']} duplicated pairs "
+              f"({'dropped' if r['duplicate_pairs_policy'] == 'drop' else 'kept'}"
+              + (f", {r['conflicting_duplicates']} with another label" if r["conflicting_duplicates"] else "")
+              + f"); {r['self_pairs']} self-pairs "
+              f"({'dropped' if r['self_pairs_policy'] == 'drop' else 'kept'}); {r['pairs']} pairs used")
+    part = info.get("load_report", {}).get("partition")
+    if part:
+        shares = " / ".join(f"{part['fractions'][n]:g}" for n in SPLIT_NAMES)
+        unit = "proteins" if part["by"] == "protein" else "pairs"
+        print(f"partition by {part['by']} (seed {part['seed']}; train / valid / test shares of the {unit} "
+              f"{shares}): of {part['pairs']} pairs, " + " / ".join(str(part["kept"][n]) for n in SPLIT_NAMES)
+              + f" kept, {part['dropped_straddling']} dropped as straddling two splits, "
+              f"{part['dropped_unassigned']} left out")
     print(f"\ncitation:\n{info['citation']}")
     return 0
 

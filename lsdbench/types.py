@@ -68,6 +68,9 @@ class Task:
 
     card: TaskCard  # noqa: F821  (defined in lsdbench.cards; avoid a cycle)
     splits: dict[str, Split] = field(default_factory=dict)
+    # what loading found and did: per source, duplicated pairs and self-pairs; with a [partition],
+    # items per split and the pairs it dropped (see lsdbench.registry.partition)
+    report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
