@@ -19,6 +19,7 @@ SIZES = {
     "thermostability_flip2021": (2646, 294, 1504),
     "subcellular_localization_small": (1510, 168, 2768),
     "binary_localization_small": (918, 103, 1746),
+    "ppi_yeast": (3977, 254, 707),  # protein-disjoint pairs: tests/test_ppi.py
 }
 
 
