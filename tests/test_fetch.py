@@ -125,7 +125,11 @@ def test_cli_tasks_and_info(capsys):
     out = capsys.readouterr().out
     task = registry.load_task("human_ppi_example", progress=False)
     assert task.splits["test"].content_hash() in out
-    assert "sequences shared between splits" in out
+    # a pair task counts proteins (distinct sequences) shared between splits, and pairs touching them
+    assert "proteins shared between splits: train/valid 4, train/test 6, valid/test 0" in out
+    assert "test/train 0 / 36 of 36" in out
+    assert main(["info", "metal_ion_binding"]) == 0
+    assert "sequences shared between splits" in capsys.readouterr().out
 
 
 def test_cli_error_is_one_line(capsys, tmp_path, monkeypatch):
