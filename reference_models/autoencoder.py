@@ -3,9 +3,16 @@
 encoder (transformer over bos + residues + eos) -> per-residue linear map to ``d_latent`` -> bottleneck
 -> decoder (shallow transformer, or a per-position linear head) -> residue logits.
 
-- LSD-TN (homogeneous): bottleneck = Token Norm (or its anchored variant); clean inputs.
+- LSD-TN (homogeneous): bottleneck = Token Norm, per-type standardization with no per-type affine (or the
+  anchored variant, or the collapsible affine control); clean inputs.
 - LSD-NM (inhomogeneous): no Token Norm; in training a random subset of input embeddings gets Gaussian
   noise, ``e <- sqrt(1 - s^2) e + s * eps``, with the level s and the corrupted fraction drawn per sequence.
+  The default levels (s ~ U(0.9, 1) on a fraction ~ U(0.4, 1)) are where noise on 128-d unit-RMS
+  embeddings actually erases identity: below s ~ 0.94 nearest-embedding decoding is still almost exact.
+Both: in training a fraction ``latent_mask_rate`` of residue latents is replaced by Gaussian noise of the
+latent's own scale before decoding (latent masking). The decoder must then rebuild those residues from
+the neighbours' latents, so every latent has to carry context, not only its own residue's identity: without
+it the optimum of a clean-input autoencoder is a residue-type lookup table.
 The loss is reconstruction cross-entropy on all residues, plus an optional KL-style penalty
 ``kl_weight * 0.5 * |z|^2 / d_latent`` (the KL to N(0, I) of a unit-variance Gaussian centred on z).
 The representation is always the latent of the clean input.
@@ -23,30 +30,37 @@ from . import alphabet as A
 from .token_norm import AnchoredTokenNorm, TokenNorm
 from .transformer import Transformer, TransformerConfig
 
+BOTTLENECKS = ("token_norm", "token_norm_affine", "anchored", "none")
+
 
 @dataclass
 class AutoencoderConfig:
     backbone: TransformerConfig = field(default_factory=TransformerConfig)
     d_latent: int = 32
-    bottleneck: str = "token_norm"  # "token_norm" | "anchored" | "none"
+    bottleneck: str = "token_norm"  # "token_norm" | "token_norm_affine" (collapsible control) | "anchored" | "none"
     tn_momentum: float = 0.01
     anchor_radius: float = 2.0
     decoder: str = "transformer"  # "transformer" | "linear" (per-position head)
     decoder_layers: int = 2
     noise_masking: bool = False
-    nm_level_min: float = 0.0  # s ~ U(nm_level_min, nm_level_max) per sequence
+    nm_level_min: float = 0.9  # s ~ U(nm_level_min, nm_level_max) per sequence
     nm_level_max: float = 1.0
-    nm_fraction_min: float = 0.0  # corrupted fraction ~ U(nm_fraction_min, nm_fraction_max) per sequence
+    nm_fraction_min: float = 0.4  # corrupted fraction ~ U(nm_fraction_min, nm_fraction_max) per sequence
     nm_fraction_max: float = 1.0
+    latent_mask_rate: float = 0.15  # residue latents replaced by noise before decoding (training only)
     kl_weight: float = 0.0
 
     def __post_init__(self):
-        if self.bottleneck not in ("token_norm", "anchored", "none"):
-            raise ValueError(f"bottleneck must be token_norm, anchored or none, not {self.bottleneck!r}")
+        if self.bottleneck not in BOTTLENECKS:
+            raise ValueError(f"bottleneck must be one of {', '.join(BOTTLENECKS)}, not {self.bottleneck!r}")
         if self.decoder not in ("transformer", "linear"):
             raise ValueError(f"decoder must be transformer or linear, not {self.decoder!r}")
         if not (0 <= self.nm_level_min <= self.nm_level_max <= 1):
             raise ValueError("noise-masking levels must satisfy 0 <= min <= max <= 1")
+        if not (0 <= self.nm_fraction_min <= self.nm_fraction_max <= 1):
+            raise ValueError("noise-masking fractions must satisfy 0 <= min <= max <= 1")
+        if not 0 <= self.latent_mask_rate < 1:
+            raise ValueError("latent_mask_rate must be in [0, 1)")
 
 
 def noise_mask_plan(tokens: torch.Tensor, d_model: int, cfg: AutoencoderConfig, generator: torch.Generator) -> dict:
@@ -57,6 +71,20 @@ def noise_mask_plan(tokens: torch.Tensor, d_model: int, cfg: AutoencoderConfig, 
     selected = (torch.rand(B, L, generator=generator) < fraction[:, None]) & A.is_residue(tokens)
     noise = torch.randn(B, L, d_model, generator=generator)
     return {"nm_selected": selected, "nm_level": level, "nm_noise": noise}
+
+
+def latent_mask_plan(tokens: torch.Tensor, d_latent: int, rate: float, generator: torch.Generator) -> dict:
+    """Which residue latents are replaced by noise before decoding (over residue slots), and the noise."""
+    inner = tokens[:, 1:-1]
+    selected = (torch.rand(inner.shape, generator=generator) < rate) & A.is_residue(inner)
+    return {"lm_selected": selected, "lm_noise": torch.randn(*inner.shape, d_latent, generator=generator)}
+
+
+def apply_latent_mask(z: torch.Tensor, mask: torch.Tensor, selected: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Selected latents -> Gaussian noise with the per-channel scale of the batch's latents (no gradient
+    through the scale, so the encoder cannot shrink it to make masked slots recognisable)."""
+    scale = z[mask].detach().float().std(0).clamp(min=1e-6) if mask.any() else torch.ones(z.shape[-1])
+    return torch.where(selected[..., None], (noise * scale).to(z.dtype), z)
 
 
 def apply_noise_mask(emb: torch.Tensor, selected: torch.Tensor, level: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -75,8 +103,9 @@ class Autoencoder(nn.Module):
         nn.init.normal_(self.embed.weight, std=1.0)
         self.encoder = Transformer(cfg.backbone)
         self.to_latent = nn.Linear(d, cfg.d_latent)
-        if cfg.bottleneck == "token_norm":
-            self.bottleneck = TokenNorm(A.N_TYPES, cfg.d_latent, momentum=cfg.tn_momentum)
+        if cfg.bottleneck in ("token_norm", "token_norm_affine"):
+            self.bottleneck = TokenNorm(A.N_TYPES, cfg.d_latent, momentum=cfg.tn_momentum,
+                                        affine=cfg.bottleneck == "token_norm_affine")
         elif cfg.bottleneck == "anchored":
             self.bottleneck = AnchoredTokenNorm(A.N_TYPES, cfg.d_latent, radius=cfg.anchor_radius)
         else:
@@ -88,23 +117,49 @@ class Autoencoder(nn.Module):
             self.decoder = Transformer(dec)
         self.head = nn.Linear(d, A.VOCAB_SIZE)
 
-    def encode(self, tokens: torch.Tensor, corruption: dict | None = None):
-        """(latent (B, L, d_latent) over residue slots, residue mask (B, L)); bos/eos are dropped."""
+    def pre_bottleneck(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(latent before the bottleneck (B, L, d_latent) over residue slots, residue mask (B, L))."""
         # Unit-RMS embeddings, so the noise level s keeps its meaning however the embedding table grows.
         emb = F.rms_norm(self.embed(tokens), (self.embed.embedding_dim,))
         if corruption is not None and "nm_selected" in corruption:
             emb = apply_noise_mask(emb, corruption["nm_selected"], corruption["nm_level"], corruption["nm_noise"])
         h = self.encoder(emb, tokens != A.PAD)[:, 1:-1]
-        inner = tokens[:, 1:-1]
-        mask = A.is_residue(inner)
-        z = self.to_latent(h)
+        return self.to_latent(h), A.is_residue(tokens[:, 1:-1])
+
+    def encode(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(latent (B, L, d_latent) over residue slots, residue mask (B, L)); bos/eos are dropped."""
+        z, mask = self.pre_bottleneck(tokens, corruption)
         if self.bottleneck is not None:
             zb = torch.zeros_like(z)
-            zb[mask] = self.bottleneck(z[mask], A.residue_types(inner[mask])).to(z.dtype)
+            zb[mask] = self.bottleneck(z[mask], A.residue_types(tokens[:, 1:-1][mask])).to(z.dtype)
             z = zb
         else:
             z = z * mask[..., None].to(z.dtype)  # nothing at bos/eos/pad slots, as with Token Norm
         return z, mask
+
+    @torch.no_grad()
+    def precise_token_norm_statistics(self, batches) -> None:
+        """Token Norm's eval statistics computed exactly over ``batches`` of clean data ("precise BN").
+
+        Running averages lag the weights (momentum 0.01 remembers the last ~100 steps, and a short run
+        never forgets the initial zeros and ones); exact per-type moments of the final encoder do not.
+        """
+        if not isinstance(self.bottleneck, TokenNorm):
+            return
+        n_types, d = self.bottleneck.running_mean.shape
+        sums = torch.zeros(n_types, 2 * d + 1, dtype=torch.float64)
+        for tokens in batches:
+            z, mask = self.pre_bottleneck(tokens)
+            types = A.residue_types(tokens[:, 1:-1][mask])
+            rows = z[mask].double()
+            onehot = F.one_hot(types, n_types).double()
+            sums += torch.cat([onehot.T @ rows, onehot.T @ rows.pow(2), onehot.sum(0)[:, None]], dim=1)
+        count = sums[:, -1:]
+        seen = count[:, 0] >= 2
+        mean = sums[:, :d] / count.clamp(min=1)
+        var = (sums[:, d:2 * d] - count * mean.pow(2)) / (count - 1).clamp(min=1)
+        self.bottleneck.running_mean[seen] = mean[seen].float()
+        self.bottleneck.running_var[seen] = var[seen].clamp(min=0).float()
 
     def decode(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Residue logits (B, L, vocab) from latents over residue slots."""
@@ -116,7 +171,8 @@ class Autoencoder(nn.Module):
     def loss(self, tokens: torch.Tensor, batch: dict):
         """(sum over residues of cross-entropy (+ KL-style penalty), number of residues, correct count)."""
         z, mask = self.encode(tokens, batch if self.cfg.noise_masking else None)
-        logits = self.decode(z, mask)
+        zd = apply_latent_mask(z, mask, batch["lm_selected"], batch["lm_noise"]) if "lm_selected" in batch else z
+        logits = self.decode(zd, mask)
         target = tokens[:, 1:-1][mask]
         ce = F.cross_entropy(logits[mask].float(), target, reduction="sum")
         total = ce

@@ -29,6 +29,13 @@ def raw_latents(model, kind: str, tokens: torch.Tensor, pca: tuple | None = None
 
 
 @torch.no_grad()
+def standardized_latents(model, kind: str, tokens: torch.Tensor, mean, std, pca: tuple | None = None):
+    """(standardized latents (B, L, d), zero outside residues; residue mask (B, L)): what diffusion sees."""
+    z, mask = raw_latents(model, kind, tokens, pca)
+    return ((z - mean) / std) * mask[..., None], mask
+
+
+@torch.no_grad()
 def latent_statistics(model, kind: str, batches, pca_dim: int | None = None) -> dict[str, torch.Tensor]:
     """Per-channel mean and std (and PCA for MLM ``latent = "pca"``) over the residues of ``batches``."""
     rows = []
@@ -74,8 +81,7 @@ class LatentSource:
 
     @torch.no_grad()
     def latents(self, tokens: torch.Tensor):
-        z, mask = raw_latents(self.model, self.kind, tokens, self.pca)
-        return ((z - self.mean) / self.std) * mask[..., None], mask
+        return standardized_latents(self.model, self.kind, tokens, self.mean, self.std, self.pca)
 
     @torch.no_grad()
     def logits(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,17 @@
 """Token Norm: the LSD-TN bottleneck.
 
-Each residue's latent is normalized with the statistics of its own amino-acid type (batch norm whose
-groups are residue types: batch statistics in training, running ones in eval), then mapped by that
-type's affine (gamma_type, beta_type). Residues of one type therefore share one latent distribution and
-the per-type offsets separate the types. Under DDP the per-type sums are all-reduced (as SyncBatchNorm),
-so a multi-process run computes exactly the statistics of the global batch.
+Each residue's latent is standardized with the statistics of its own amino-acid type (batch norm whose
+groups are residue types: batch statistics in training, running ones in eval). Every type then has mean 0
+and variance 1 in every channel: residues of one type are identically distributed in the first two moments,
+and the type cannot be read off an offset, so whatever the decoder reconstructs it must take from how the
+latent varies *within* a type (and from the neighbours). Under DDP the per-type sums are all-reduced (as
+SyncBatchNorm), so a multi-process run computes exactly the statistics of the global batch.
+
+``affine=True`` adds a per-type affine (gamma_type, beta_type) after the standardization. That is the
+literal "normalize, then per-type affine" reading, and it collapses: the encoder drives the within-type
+variance below eps and the latent becomes beta[type], a residue-type lookup table (measured on the first
+committed LSD-TN). It is kept as ``bottleneck = "token_norm_affine"``, a control that the health
+diagnostics must flag.
 
 ``AnchoredTokenNorm`` is the variant with fixed per-type anchors plus a norm-bounded contextual part:
 z = anchor_type + r * tanh(|u| / r) * u / |u|, so every latent lies within radius r of its type's anchor
@@ -39,14 +46,16 @@ def per_type_moments(z: torch.Tensor, types: torch.Tensor, n_types: int):
 
 
 class TokenNorm(nn.Module):
-    def __init__(self, n_types: int, dim: int, momentum: float = 0.01, eps: float = 1e-5, offset_std: float = 1.0):
+    def __init__(self, n_types: int, dim: int, momentum: float = 0.01, eps: float = 1e-5, affine: bool = False,
+                 offset_std: float = 1.0):
         super().__init__()
-        self.n_types, self.momentum, self.eps = n_types, momentum, eps
+        self.n_types, self.momentum, self.eps, self.affine = n_types, momentum, eps, affine
         self.register_buffer("running_mean", torch.zeros(n_types, dim))
         self.register_buffer("running_var", torch.ones(n_types, dim))
-        self.gamma = nn.Parameter(torch.ones(n_types, dim))
-        # Spread the types apart from the start; the decoder can then read the type off the offset.
-        self.beta = nn.Parameter(torch.randn(n_types, dim) * offset_std)
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(n_types, dim))
+            # Spread the types apart from the start (the collapsible control: see the module docstring).
+            self.beta = nn.Parameter(torch.randn(n_types, dim) * offset_std)
 
     def normalize(self, z: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """Per-type standardization of rows z (N, d); updates running statistics in training."""
@@ -66,7 +75,8 @@ class TokenNorm(nn.Module):
         return ((z.float() - mean[types]) * torch.rsqrt(var[types] + self.eps)).to(z.dtype)
 
     def forward(self, z: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        return self.normalize(z, types) * self.gamma[types] + self.beta[types]
+        out = self.normalize(z, types)
+        return out * self.gamma[types] + self.beta[types] if self.affine else out
 
 
 def spread_anchors(n_types: int, dim: int, radius: float, seed: int = 0) -> torch.Tensor:
