@@ -63,6 +63,13 @@ def _mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def _health_summary(meta: dict) -> dict | None:
+    health = meta.get("health")
+    if not isinstance(health, dict) or "passed" not in health:
+        return None  # trained before health diagnostics existed
+    return {"passed": bool(health["passed"]), "missed": list(health.get("missed", [])), "kind": meta.get("kind")}
+
+
 class _Batched:
     """Token-budget batching over length-sorted sequences; results come back in input order."""
 
@@ -104,6 +111,12 @@ class LatentEncoder(_Batched):
     @property
     def config(self) -> dict[str, Any]:
         return dict(self._config)
+
+    @property
+    def health(self) -> dict | None:
+        """The checkpoint's health summary (reference_models/health.py), as written at the end of training;
+        lsdbench marks an entry that missed a target and reports the claims it feeds as not testable."""
+        return _health_summary(self.source.meta)
 
     @property
     def n_parameters(self) -> int:
@@ -166,6 +179,12 @@ class DiffusionEncoder(_Batched):
         return {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256, "latent_kind": self.source.kind,
                 "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer, "draws": self.draws,
                 "multi_t": self.multi_t, "pooling": "mean", "noise_seed": "sha256(draw:sequence)"}
+
+    @property
+    def health(self) -> dict | None:
+        """The health of the latent space the denoiser works on: the denoiser has no targets of its own
+        (its loss per t bucket is in its model card), and a collapsed latent makes its features moot."""
+        return _health_summary(self.source.meta)
 
     @property
     def n_parameters(self) -> int:

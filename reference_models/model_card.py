@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .health import render_rows
+
 TITLES = {"mlm": "MLM (ESM-style masked language model)", "lsd_tn": "LSD-TN autoencoder (Token Norm)",
           "lsd_nm": "LSD-NM autoencoder (Noise Masking)", "diffusion": "Latent diffusion denoiser"}
 
@@ -21,7 +23,7 @@ def render(meta: dict) -> str:
              f"| config | `{meta.get('config_name', '')}` |",
              f"| parameters | {tr['parameters']:,} |",
              f"| steps | {tr['steps']} (planned {tr['planned_steps']}) |",
-             f"| tokens seen | {tr['tokens_seen']:,} |",
+             f"| tokens seen | {tr['tokens_seen']:,} ({tr.get('epochs', '?')} epochs of the cropped training data) |",
              f"| wall time | {tr['wall_time_s'] / 60:.1f} min on {tr['processes']} process(es), torch {tr['torch']} |",
              f"| data | {meta['data'].get('source')}: {meta['data'].get('n_train')} training sequences, "
              f"hash `{meta['data'].get('train_hash')}` |"]
@@ -34,9 +36,16 @@ def render(meta: dict) -> str:
         lines.append(f"| latent source | `{src['directory_name']}` ({src['kind']}), `{src['sha256']}` |")
     lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
     for key, value in m.items():
-        if key in ("heldout_loss_by_t", "samples"):
+        if key in ("heldout_loss_by_t", "samples") or value is None:
             continue
         lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    health = meta.get("health")
+    if health:
+        verdict = "passes every target" if health["passed"] else f"MISSES {', '.join(health['missed'])}"
+        lines += ["", f"## Health: {verdict}", "",
+                  "Is the latent more than residue identity? Is the MLM well below unigram perplexity? "
+                  "(`reference_models/health.py`; `lsd-train health DIR` recomputes it.)", ""]
+        lines += render_rows(health)
     if "heldout_loss_by_t" in m:
         lines += ["", "Held-out diffusion loss against the noise level t (per residue, model's parameterization):", "",
                   "| t | loss |", "|---|---|"] + [f"| {r['t']:.2f} | {r['loss']:.4f} |" for r in m["heldout_loss_by_t"]]

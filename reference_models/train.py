@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,12 +34,13 @@ from . import alphabet as A
 from . import checkpoint as C
 from . import config as cfgmod
 from . import data as D
-from .autoencoder import noise_mask_plan
+from . import health as H
+from .autoencoder import latent_mask_plan, noise_mask_plan
 from .batching import EpochPlan
 from .denoiser import diffusion_loss, diffusion_plan
-from .ema import EMA
-from .evaluation import eval_batches, loss_by_t, mlm_metrics, reconstruction_metrics, sample_sequences
-from .latents import LatentSource, latent_statistics
+from .ema import EMA, effective_decay
+from .evaluation import eval_batches, loss_by_t, reconstruction_metrics, sample_sequences
+from .latents import LatentSource, latent_statistics, standardized_latents
 from .mlm import mask_tokens
 from .model_card import write_model_card
 
@@ -65,7 +67,10 @@ class Stage:
             inputs, selected = mask_tokens(tokens, self.cfg, g)
             return {"inputs": inputs, "selected": selected}
         if self.kind in ("lsd_tn", "lsd_nm"):
-            return noise_mask_plan(tokens, self.cfg.backbone.d_model, self.cfg, g) if self.cfg.noise_masking else {}
+            draws = noise_mask_plan(tokens, self.cfg.backbone.d_model, self.cfg, g) if self.cfg.noise_masking else {}
+            if self.cfg.latent_mask_rate > 0:
+                draws.update(latent_mask_plan(tokens, self.cfg.d_latent, self.cfg.latent_mask_rate, g))
+            return draws
         return diffusion_plan(A.is_residue(tokens[:, 1:-1]), self.cfg.d_latent, self.cfg, g)
 
     def loss(self, model, tokens, draws):
@@ -303,6 +308,27 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
     return out
 
 
+def encoder_health(model, kind: str, tensors: dict, train_seqs, heldout_eval, tc) -> dict:
+    """Latent diagnostics of an encoder's standardized latent (and, for the MLM, of its final hidden states)."""
+    pca = (tensors["latent.pca_mean"], tensors["latent.pca_components"]) if "latent.pca_components" in tensors else None
+    fit_seqs = train_seqs[-3 * tc.eval_sequences:]  # the end of the training data; statistics used its start
+
+    def batches(seqs):
+        return eval_batches(seqs, tc.max_len, tc.tokens_per_batch)
+
+    def latents(tokens):
+        return standardized_latents(model, kind, tokens, tensors["latent.mean"], tensors["latent.std"], pca)
+
+    crop = [s[:tc.max_len] for s in fit_seqs], [s[:tc.max_len] for s in heldout_eval]
+    out = H.latent_health(latents, batches(fit_seqs), batches(heldout_eval), *crop)
+    if kind == "mlm":  # the `mlm` encoder's representation: the final hidden states as they are
+        def hidden(tokens):
+            return model.hidden(tokens)[:, 1:-1], A.is_residue(tokens[:, 1:-1])
+        full = H.latent_health(hidden, batches(fit_seqs), batches(heldout_eval), *crop)
+        out.update({f"final_hidden_{k}": v for k, v in full.items() if isinstance(v, float)})
+    return out
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Keep log rows up to the resumed step, so a resumed run's log equals an uninterrupted one's."""
     if not path.exists():
@@ -343,16 +369,28 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
     heldout_eval = heldout[:tc.eval_sequences]
     metrics: dict = {}
     extra_meta: dict = {}
+    health_metrics: dict = {}
     if kind == "diffusion":
         source = stage.source
         source.model.cpu()
         source.mean, source.std = source.mean.cpu(), source.std.cpu()
         if source.pca is not None:
             source.pca = tuple(x.cpu() for x in source.pca)
-        metrics["heldout_loss_by_t"] = loss_by_t(model, source, eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+        by_t = loss_by_t(model, source, eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+        metrics["heldout_loss_by_t"] = by_t
+        health_metrics.update({f"loss_t{r['t']:g}": r["loss"] for r in by_t})
         samples = sample_sequences(model, source, n=4, length=min(64, tc.max_len), steps=50, seed=tc.seed)
         metrics["samples"] = samples
-        metrics["samples_valid"] = all(s and set(s) <= set(A.RESIDUES) for s in samples)
+        # Samples always decode to valid residues (argmax over residue logits), so validity says nothing;
+        # how far their composition is from the training data's does.
+        metrics["samples_composition_l1"] = float(abs(H.composition(["".join(samples)])[0]
+                                                      - H.composition(["".join(train_seqs[:2000])])[0]).sum())
+        metrics["samples_max_residue_share"] = float(H.composition(["".join(samples)])[0].max())
+        decay = effective_decay(stage.cfg.ema_decay, step - 1)
+        metrics["ema_decay_reached"] = decay
+        if decay < stage.cfg.ema_decay:
+            print(f"warning: EMA decay reached only {decay:.4f} of the configured {stage.cfg.ema_decay} in {step} steps",
+                  flush=True)
         extra_meta["latent_source"] = {"kind": source.kind, "sha256": source.sha256,
                                        "directory_name": Path(source.directory).name}
     else:
@@ -363,9 +401,23 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
             if total >= tc.stats_residues:
                 break
         pca_dim = model.cfg.pca_dim if kind == "mlm" and model.cfg.latent == "pca" else None
+        if kind != "mlm":
+            model.precise_token_norm_statistics(eval_batches(stats_seqs, tc.max_len, tc.tokens_per_batch))
+            tensors = C.prefixed(model, "model.")
         tensors.update(latent_statistics(model, kind, eval_batches(stats_seqs, tc.max_len, tc.tokens_per_batch), pca_dim))
         batches = list(eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
-        metrics.update(mlm_metrics(model, batches, seed=tc.seed) if kind == "mlm" else reconstruction_metrics(model, batches))
+        if kind == "mlm":
+            health_metrics.update(H.mlm_health(model, batches, train_seqs, seed=tc.seed))
+            metrics.update({k: health_metrics[k] for k in ("heldout_masked_accuracy", "heldout_perplexity",
+                                                            "unigram_perplexity", "heldout_masked_tokens")})
+        else:
+            metrics.update(reconstruction_metrics(model, batches))
+            if model.cfg.noise_masking:
+                health_metrics.update(H.identity_loss(model, batches, seed=tc.seed))
+        health_metrics.update(encoder_health(model, kind, tensors, train_seqs, heldout_eval, tc))
+    health = H.summarize(kind, health_metrics)
+    H.warn_if_unhealthy(str(out), health)
+    extra_meta["health"] = health
     metrics.update(_final_losses(out / "log.csv"))
     n_params = sum(p.numel() for p in model.parameters())
     meta = {
@@ -374,6 +426,8 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
         "data": {k: data_info[k] for k in ("source", "train_hash", "heldout_hash", "n_train", "n_heldout", "decontamination")
                  if k in data_info},
         "training": {"steps": step, "planned_steps": tc.steps, "wall_time_s": round(wall, 1), "tokens_seen": tokens_seen,
+                     # passes over the (cropped) training data: crops are random, so this counts tokens, not sequences
+                     "epochs": round(tokens_seen / max(1, sum(min(len(s), tc.max_len) + 2 for s in train_seqs)), 2),
                      "processes": world, "parameters": n_params, "torch": torch.__version__, "python": platform.python_version()},
         "metrics": metrics, **extra_meta,
     }
@@ -412,6 +466,42 @@ def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontamin
     return info
 
 
+# ---- health of any checkpoint ---------------------------------------------------------------------
+
+@torch.no_grad()
+def checkpoint_health(directory, data_dir, *, eval_sequences: int | None = None) -> dict:
+    """Recompute the health diagnostics of a checkpoint directory (encoder or denoiser) on a data dir."""
+    directory = Path(directory)
+    tensors, meta = C.load_model(directory)
+    kind = meta.get("kind")
+    known = {f.name for f in dataclasses.fields(cfgmod.TrainConfig)}
+    tc = cfgmod.TrainConfig(**{k: v for k, v in meta["train_config"].items() if k in known})
+    if eval_sequences:
+        tc.eval_sequences = int(eval_sequences)
+    train_seqs, heldout, _ = read_data_dir(data_dir)
+    heldout_eval = heldout[:tc.eval_sequences]
+    if kind == "diffusion":
+        src = meta["latent_source"]
+        source = LatentSource(directory.parent / src["directory_name"])
+        if source.sha256 != src["sha256"]:
+            raise C.CheckpointError(f"{directory.parent / src['directory_name']} is not the encoder the denoiser "
+                                    f"{directory} was trained on")
+        model = cfgmod.build_model("diffusion", cfgmod.from_dict("diffusion", meta["model_config"]))
+        C.load_weights(model, tensors, f"{directory}/model.safetensors", prefix="model.")
+        by_t = loss_by_t(model.eval(), source, eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+        return H.summarize(kind, {f"loss_t{r['t']:g}": r["loss"] for r in by_t})
+    source = LatentSource(directory)
+    model = source.model
+    batches = list(eval_batches(heldout_eval, tc.max_len, tc.tokens_per_batch))
+    metrics: dict = {}
+    if kind == "mlm":
+        metrics.update(H.mlm_health(model, batches, train_seqs, seed=tc.seed))
+    elif model.cfg.noise_masking:
+        metrics.update(H.identity_loss(model, batches, seed=tc.seed))
+    metrics.update(encoder_health(model, kind, tensors, train_seqs, heldout_eval, tc))
+    return H.summarize(kind, metrics)
+
+
 # ---- CLI ------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -422,6 +512,11 @@ def main(argv=None) -> int:
     d.add_argument("--out", required=True)
     d.add_argument("--heldout-fraction", type=float, default=0.02)
     d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
+    h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)")
+    h.add_argument("checkpoint", help="directory with model.safetensors and meta.json")
+    h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")
+    h.add_argument("--eval-sequences", type=int, help="held-out sequences to use (default: the training config's)")
+    h.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
     for name in cfgmod.STAGES:
         s = sub.add_parser(name, help=f"train the {name} stage")
         s.add_argument("--config", default="small", help="packaged config name (tiny, small, base) or a .toml path")
@@ -444,6 +539,19 @@ def main(argv=None) -> int:
             print(f"  {row['task']}: {row['status']}" + (f", removed {row['removed']}" if row["status"] == "used"
                                                          else f" ({row.get('reason', '')[:120]})"))
         return 0
+    if args.stage == "health":
+        try:
+            health = checkpoint_health(args.checkpoint, args.data, eval_sequences=args.eval_sequences)
+        except (C.CheckpointError, OSError, KeyError, RuntimeError) as exc:
+            print(f"lsd-train: error: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(health, indent=1, sort_keys=True))
+        else:
+            verdict = "passes every target" if health["passed"] else f"MISSES {', '.join(health['missed'])}"
+            print(f"{args.checkpoint}: {verdict}")
+            print("\n".join(H.render_rows(health)))
+        return 0 if health["passed"] else 1
     raw = cfgmod.apply_overrides(cfgmod.load_config(args.config), args.set)
     out = train(args.stage, raw, args.data, args.out, latent=getattr(args, "latent", None), export=args.export,
                 device=args.device, config_name=args.config, progress=not args.no_progress)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Train the committed `small` reference checkpoints on CPU, stage after stage (about 45 minutes on 2
-# cores). Each stage resumes from its last checkpoint when rerun; the final weights are exported to
-# reference_models/checkpoints/<name>/ (safetensors + meta.json + model card).
+# Train the committed `small` reference checkpoints on CPU, stage after stage (about 70 minutes on 2
+# cores; step counts, learning rates and widths are in configs/small.toml). Each stage resumes from its
+# last checkpoint when rerun; the final weights are exported to reference_models/checkpoints/<name>/
+# (safetensors + meta.json + model card with the health diagnostics of reference_models/health.py).
 #   bash reference_models/train_small.sh [RUN_DIR]      (RUN_DIR default: runs/train_small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,6 @@ for stage in mlm lsd_tn lsd_nm; do
 done
 # one diffusion model per latent space; each reads its frozen encoder from the exported checkpoint
 for latent in lsd_tn lsd_nm mlm; do
-    lsd-train diffusion --config small --set train.steps=600 --set train.warmup_steps=60 --data "$RUN/data" \
+    lsd-train diffusion --config small --data "$RUN/data" \
         --latent "$CK/$latent" --out "$RUN/${latent}_diffusion" --export "$CK/${latent}_diffusion" --no-progress
 done
