@@ -22,7 +22,7 @@ import numpy as np
 
 from . import registry
 from .cards import CardError
-from .encoders import EncoderError, resolve
+from .encoders import resolve
 from .evaluate import evaluate
 from .hypotheses import Hypothesis, check_hypotheses, summarize, write_report
 from .metrics import higher_is_better
@@ -55,6 +55,7 @@ class Plan:
     references: tuple[str, ...]
     entries: tuple[Entry, ...]
     hypotheses: tuple[Hypothesis, ...] = ()
+    controls: tuple[str, ...] = ()  # entry names whose scores are printed beside every claim
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -85,9 +86,21 @@ def load_plan(path: str | Path) -> Plan:
         unknown = [n for n in [raw["better"], *than] if n not in names]
         if unknown:
             raise EntriesError(f"{where}: {', '.join(map(repr, unknown))} is not the name of an [[entry]]")
-        hypotheses.append(Hypothesis(claim=str(raw["claim"]), better=raw["better"], than=tuple(than)))
+        hypotheses.append(Hypothesis(claim=str(raw["claim"]), better=raw["better"], than=tuple(than),
+                                     family=str(raw.get("family", "paper"))))
+    controls = tuple(data.get("controls", []))
+    unknown = [n for n in controls if n not in names]
+    if unknown:
+        raise EntriesError(f"{path}: controls: {', '.join(map(repr, unknown))} is not the name of an [[entry]]")
     return Plan(suite=data.get("suite", "open"), levels=tuple(float(t) for t in data.get("levels", [])),
-                references=tuple(data.get("references", [])), entries=tuple(entries), hypotheses=tuple(hypotheses))
+                references=tuple(data.get("references", [])), entries=tuple(entries), hypotheses=tuple(hypotheses),
+                controls=controls)
+
+
+def health_of(encoder) -> dict | None:
+    """An encoder's own health summary (``passed``, ``missed``), when it exposes one as ``health``."""
+    health = getattr(encoder, "health", None)
+    return health if isinstance(health, dict) and "passed" in health else None
 
 
 def parameter_count(encoder) -> int | None:
@@ -147,7 +160,7 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
             continue
         try:
             encoders[entry.name] = resolve(entry.spec, **entry.options)
-        except (EncoderError, OSError, ValueError) as exc:
+        except Exception as exc:  # an optional entry that cannot be built (e.g. absent weights) is skipped
             if not entry.optional:
                 raise
             summary["skipped"][entry.name] = str(exc)
@@ -177,6 +190,12 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
                                cache_dir=cache_dir, mirror=mirror, progress=progress)
         by_entry[entry.name] = {r["task"]["name"]: r for r in results}
         meta = dict(entry.meta)
+        health = health_of(encoder)
+        if health is not None:
+            summary.setdefault("health", {})[entry.name] = health
+            if not health["passed"]:  # the leaderboard mark: a model that misses a target says so
+                meta["description"] = (f"{meta.get('description', '')} [HEALTH: misses "
+                                       f"{', '.join(health.get('missed', []))}]").strip()
         n = parameter_count(encoder)
         create_submission(res_dir, sub_dir, suite=plan.suite, name=entry.name,
                           parameters=n if n is not None else int(meta.get("parameters", 0)),
@@ -195,8 +214,14 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
         if h not in testable:
             _say(f"-- hypothesis {h.claim!r}: skipped (its entries were not evaluated)")
     if testable:
-        rows = check_hypotheses(testable, by_entry)
-        written = write_report(rows, out / "leaderboard")
+        health = summary.get("health", {})
+        untestable = {name: "misses " + ", ".join(h.get("missed", [])) for name, h in health.items() if not h["passed"]}
+        rows = check_hypotheses(testable, by_entry, untestable=untestable)
+        controls = {name: {task: res["scores"]["test"][res["task"]["primary_metric"]]
+                           for task, res in by_entry[name].items()} for name in plan.controls if name in by_entry}
+        involved = {n for h in testable for n in (h.better, *h.than)}
+        written = write_report(rows, out / "leaderboard", controls=controls,
+                               health={n: h for n, h in health.items() if n in involved})
         summary["leaderboard"] += [str(p) for p in written]
         summary["hypotheses"] = summarize(rows)
         for claim, counts in summary["hypotheses"].items():
@@ -216,7 +241,7 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
         try:
             resolve(ref)
             references.append(ref)
-        except (EncoderError, OSError, ValueError) as exc:
+        except Exception as exc:  # e.g. absent weights: the figure goes without that reference line
             _say(f"-- reference {ref}: skipped ({exc})")
     _say(f"\n== sweep {', '.join(e.spec for e in entries)} over {list(plan.levels)} ==")
     run_sweep([e.spec for e in entries], list(plan.levels), tasks=[c.name for c in cards], suite=None,
@@ -270,7 +295,7 @@ def cmd_run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.suite:
-        plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses)
+        plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses, plan.controls)
     try:
         summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
                                 progress=not args.quiet, only=args.only or None)

@@ -49,6 +49,51 @@ def entries(tmp_path: Path) -> Path:
     return path
 
 
+def test_main_job_skips_an_optional_entry_that_cannot_load_and_marks_an_unhealthy_one(tmp_path, capsys):
+    enc = DATA / "user_encoders.py"
+    path = tmp_path / "entries.toml"
+    path.write_text(textwrap.dedent(f"""
+        suite = "smoke"
+        controls = ["Composition"]
+
+        [[entry]]
+        name = "Composition"
+        spec = "{enc}:Composition"
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/composition"
+
+        [[entry]]
+        name = "Unhealthy"
+        spec = "{enc}:Unhealthy"
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/unhealthy"
+        description = "reports a missed target"
+
+        [[entry]]
+        name = "No weights"
+        spec = "{enc}:WeightsMissing"
+        optional = true
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/none"
+
+        [[hypothesis]]
+        claim = "the unhealthy model beats composition"
+        better = "Unhealthy"
+        than = ["Composition", "No weights"]
+        """))
+    out = tmp_path / "run"
+    assert main(["run", "--entries", str(path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "No weights: skipped (checkpoint directory /nowhere does not exist)" in text
+    report = (out / "leaderboard" / "hypotheses.md").read_text()
+    assert "not testable" in report and "**MISSED: composition_r2**" in report and "## Controls" in report
+    board = (out / "leaderboard" / "README.md").read_text()
+    assert "[HEALTH: misses composition_r2]" in board
+
+
 def test_main_job_evaluates_sweeps_submits_and_builds(tmp_path, capsys):
     out = tmp_path / "run"
     board = tmp_path / "board"

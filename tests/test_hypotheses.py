@@ -39,7 +39,7 @@ def test_verdicts_follow_paired_tests_with_holm_over_the_family():
            for r in rows]
     assert [r["p"] for r in rows] == raw
     np.testing.assert_allclose([r["p_holm"] for r in rows], holm(raw))
-    assert summarize(rows)["A beats B"] == {"holds": 2, "reversed": 0, "not distinguishable": 0}
+    assert summarize(rows)["A beats B"] == {"holds": 2, "reversed": 0, "not distinguishable": 0, "not testable": 0}
 
 
 def test_identical_results_are_not_distinguishable(tmp_path):
@@ -65,6 +65,7 @@ def test_entries_file_hypotheses_are_checked_against_entry_names(tmp_path):
         """))
     plan = load_plan(path)
     assert plan.hypotheses == (Hypothesis("families beat compositions", "Family", ("Composition",)),)
+    assert plan.hypotheses[0].family == "paper"
     bad = tmp_path / "bad.toml"
     bad.write_text(text + '\n[[hypothesis]]\nclaim = "x"\nbetter = "Family"\nthan = ["Nobody"]\n')
     with pytest.raises(EntriesError, match=r"bad.toml: hypothesis 1: 'Nobody' is not the name of an \[\[entry\]\]"):
@@ -87,3 +88,34 @@ def test_main_job_writes_and_publishes_the_hypotheses_report(tmp_path, capsys):
     assert [(r["better"], r["than"], r["task"]) for r in rows] == [("Family", "Composition", "human_ppi_example")]
     assert rows[0]["verdict"] in ("holds", "reversed", "not distinguishable")
     assert (board / "hypotheses.md").read_text() == (tmp_path / "run" / "leaderboard" / "hypotheses.md").read_text()
+
+
+def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
+    rng = np.random.default_rng(2)
+    results = {"A": {}, "B": {}, "Sick": {}}
+    for task in ("t1", "t2"):
+        y = rng.integers(0, 2, 400)
+        results["A"][task] = classifier(rng, y, 0.9, "A", task)
+        results["B"][task] = classifier(rng, y, 0.6, "B", task)
+        results["Sick"][task] = classifier(rng, y, 0.95, "Sick", task)
+    hyps = [Hypothesis("A beats B", "A", ("B",)), Hypothesis("Sick beats B", "Sick", ("B",)),
+            Hypothesis("A beats B (control)", "A", ("B",), family="controls")]
+    rows = check_hypotheses(hyps, results, n_resamples=300, untestable={"Sick": "misses composition_r2"})
+    sick = [r for r in rows if r["better"] == "Sick"]
+    assert all(r["verdict"] == "not testable" and r["p_holm"] is None for r in sick)
+    assert "composition_r2" in sick[0]["not_testable"]
+    paper = [r for r in rows if r["family"] == "paper" and r["better"] == "A"]
+    np.testing.assert_allclose([r["p_holm"] for r in paper], holm([r["p"] for r in paper]))  # Sick left out
+    assert summarize(rows)["Sick beats B"]["not testable"] == 2
+    md, _ = write_report(rows, tmp_path, controls={"B": {"t1": 0.6, "t2": 0.61}},
+                         health={"Sick": {"passed": False, "missed": ["composition_r2"]}, "A": {"passed": True}})
+    text = md.read_text()
+    assert "unadjusted" in text and "paper: 2 comparisons" in text and "controls: 2 comparisons" in text
+    assert "## Controls" in text and "0.610" in text and "**MISSED: composition_r2**" in text
+
+
+def test_default_resamples_put_the_pvalue_floor_far_below_a_holm_family():
+    from lsdbench.hypotheses import DEFAULT_HYPOTHESIS_RESAMPLES
+
+    # the smallest bootstrap p is about 1 / resamples; Holm multiplies it by up to the family size
+    assert DEFAULT_HYPOTHESIS_RESAMPLES >= 10_000 and 60 / DEFAULT_HYPOTHESIS_RESAMPLES < 0.01

@@ -112,3 +112,20 @@ class ScaledFamily(Composition):
         type(self).shared_calls += 1
         base = np.stack([composition(s) for s in sequences])  # computed once for all values
         return [base * float(v) for v in values]
+
+
+class Unhealthy(Composition):
+    """A model that reports a missed health target, as the reference models do."""
+
+    health = {"passed": False, "missed": ["composition_r2"]}
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.name = "test_unhealthy"
+
+
+class WeightsMissing:
+    """Fails to build the way a reference model with absent weights does (not an EncoderError)."""
+
+    def __init__(self, **kw):
+        raise RuntimeError("checkpoint directory /nowhere does not exist")
