@@ -186,6 +186,30 @@ def test_token_norm_gives_per_type_zero_mean_unit_variance():
     torch.testing.assert_close(tna(z, types)[types == 3].mean(0), torch.full((3,), 3.0), atol=1e-2, rtol=0)
 
 
+def test_precise_token_norm_statistics_are_the_exact_per_type_moments():
+    torch.manual_seed(0)
+    cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck="token_norm", decoder_layers=1)
+    model = Autoencoder(cfg).eval()
+    batches = [A.batch_tokens(random_sequences(6, seed)) for seed in (1, 2)]
+    model.precise_token_norm_statistics(batches)
+    rows, types = [], []
+    with torch.no_grad():
+        for tokens in batches:
+            z, mask = model.pre_bottleneck(tokens)
+            rows.append(z[mask].double())
+            types.append(A.residue_types(tokens[:, 1:-1][mask]))
+    z, t = torch.cat(rows), torch.cat(types)
+    for k in t.unique():
+        torch.testing.assert_close(model.bottleneck.running_mean[k], z[t == k].mean(0).float())
+        torch.testing.assert_close(model.bottleneck.running_var[k], z[t == k].var(0).float(), rtol=1e-4, atol=1e-6)
+    # so in eval the latent of every type has mean 0 and variance ~1 on that data: no per-type offset
+    with torch.no_grad():
+        out = torch.cat([model.encode(tok)[0][model.encode(tok)[1]] for tok in batches]).double()
+    for k in t.unique():
+        if (t == k).sum() > 20:
+            assert out[t == k].mean(0).abs().max() < 1e-4
+
+
 def test_anchored_token_norm_stays_within_radius_of_its_anchor():
     tn = AnchoredTokenNorm(n_types=21, dim=8, radius=2.0)
     types = torch.randint(0, 21, (500,))
@@ -645,6 +669,11 @@ def test_committed_small_checkpoints_load_as_encoders(name):
     assert x.shape[0] == 3 and np.isfinite(x).all()
     meta = json.loads((directory / "meta.json").read_text())
     assert meta["config_name"] == "small"
+    # every committed model carries its health; the encoders report their latent space's
+    assert {"metrics", "targets", "passed", "missed"} <= set(meta["health"])
+    source_health = json.loads((Path(enc.source.directory) / "meta.json").read_text())["health"]
+    assert enc.health == {"passed": source_health["passed"], "missed": source_health["missed"],
+                          "kind": enc.source.kind}
     # the leaderboard's parameter count: the encoder, plus the denoiser for diffusion representations
     from lsdbench.benchmark import parameter_count
     expected = sum(p.numel() for p in enc.source.model.parameters())
