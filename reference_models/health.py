@@ -115,28 +115,32 @@ def warn_if_unhealthy(name: str, health: dict) -> None:
 # ---- model diagnostics --------------------------------------------------------------------------------
 
 @torch.no_grad()
-def collect_latents(latents_fn, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(per-residue latents (N, d), their residue types (N,), mean-pooled latent per sequence (S, d))."""
-    rows, types, pooled = [], [], []
+def collect_latents(latents_fn, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(per-residue latents (N, d), their residue types (N,), mean-pooled latent per sequence (S, d), residue-type
+    composition per sequence (S, 21)). Compositions come from the same tokens as the latents, so the rows
+    match whatever order the batches are in (token-budget batches sort by length)."""
+    rows, types, pooled, comps = [], [], [], []
     for tokens in batches:
         z, mask = latents_fn(tokens)
-        inner = tokens[:, 1:-1]
+        inner_types = A.residue_types(tokens[:, 1:-1])
         rows.append(z[mask].double().numpy())
-        types.append(A.residue_types(inner[mask]).numpy())
+        types.append(inner_types[mask].numpy())
         m = mask[..., None].double()
         pooled.append(((z.double() * m).sum(1) / m.sum(1).clamp(min=1)).numpy())
-    return np.concatenate(rows), np.concatenate(types), np.concatenate(pooled)
+        onehot = F.one_hot(inner_types, A.N_TYPES).double() * m
+        comps.append((onehot.sum(1) / m.sum(1).clamp(min=1)).numpy())
+    return np.concatenate(rows), np.concatenate(types), np.concatenate(pooled), np.concatenate(comps)
 
 
-def latent_health(latents_fn, fit_batches, eval_batches, fit_seqs, eval_seqs) -> dict:
+def latent_health(latents_fn, fit_batches, eval_batches) -> dict:
     """Latent diagnostics: fit rows come from training sequences, everything is scored on held-out ones."""
-    z_fit, t_fit, p_fit = collect_latents(latents_fn, fit_batches)
-    z_ev, t_ev, p_ev = collect_latents(latents_fn, eval_batches)
+    z_fit, t_fit, p_fit, c_fit = collect_latents(latents_fn, fit_batches)
+    z_ev, t_ev, p_ev, c_ev = collect_latents(latents_fn, eval_batches)
     return {
         "within_type_variance_share": within_type_variance_share(z_ev, t_ev),
         "nearest_centroid_accuracy": nearest_centroid_accuracy(z_fit, t_fit, z_ev, t_ev),
-        "composition_r2": composition_r2(composition(fit_seqs), p_fit, composition(eval_seqs), p_ev),
-        "health_fit_sequences": len(fit_seqs), "health_eval_sequences": len(eval_seqs),
+        "composition_r2": composition_r2(c_fit, p_fit, c_ev, p_ev),
+        "health_fit_sequences": len(p_fit), "health_eval_sequences": len(p_ev),
     }
 
 

@@ -319,12 +319,11 @@ def encoder_health(model, kind: str, tensors: dict, train_seqs, heldout_eval, tc
     def latents(tokens):
         return standardized_latents(model, kind, tokens, tensors["latent.mean"], tensors["latent.std"], pca)
 
-    crop = [s[:tc.max_len] for s in fit_seqs], [s[:tc.max_len] for s in heldout_eval]
-    out = H.latent_health(latents, batches(fit_seqs), batches(heldout_eval), *crop)
+    out = H.latent_health(latents, batches(fit_seqs), batches(heldout_eval))
     if kind == "mlm":  # the `mlm` encoder's representation: the final hidden states as they are
         def hidden(tokens):
             return model.hidden(tokens)[:, 1:-1], A.is_residue(tokens[:, 1:-1])
-        full = H.latent_health(hidden, batches(fit_seqs), batches(heldout_eval), *crop)
+        full = H.latent_health(hidden, batches(fit_seqs), batches(heldout_eval))
         out.update({f"final_hidden_{k}": v for k, v in full.items() if isinstance(v, float)})
     return out
 
@@ -502,6 +501,16 @@ def checkpoint_health(directory, data_dir, *, eval_sequences: int | None = None)
     return H.summarize(kind, metrics)
 
 
+def write_health(directory, health: dict) -> None:
+    """Replace a checkpoint's stored health (meta.json, then the model card); the weights are untouched,
+    so every sha256 that names this checkpoint stays valid."""
+    directory = Path(directory)
+    meta = C.read_json(directory / C.META)
+    meta["health"] = health
+    C.write_json(directory / C.META, meta)
+    write_model_card(directory, meta)
+
+
 # ---- CLI ------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -517,6 +526,8 @@ def main(argv=None) -> int:
     h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")
     h.add_argument("--eval-sequences", type=int, help="held-out sequences to use (default: the training config's)")
     h.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
+    h.add_argument("--write", action="store_true",
+                   help="also store the result in the checkpoint's meta.json and model card (atomically)")
     for name in cfgmod.STAGES:
         s = sub.add_parser(name, help=f"train the {name} stage")
         s.add_argument("--config", default="small", help="packaged config name (tiny, small, base) or a .toml path")
@@ -545,6 +556,8 @@ def main(argv=None) -> int:
         except (C.CheckpointError, OSError, KeyError, RuntimeError) as exc:
             print(f"lsd-train: error: {exc}", file=sys.stderr)
             return 2
+        if args.write:
+            write_health(args.checkpoint, health)
         if args.json:
             print(json.dumps(health, indent=1, sort_keys=True))
         else:

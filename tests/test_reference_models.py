@@ -541,6 +541,23 @@ def test_cli_health_recomputes_what_training_stored(tiny, name, capsys):
     assert "| diagnostic | value | target |" in capsys.readouterr().out
 
 
+def test_cli_health_write_updates_meta_and_card_but_not_weights(tmp_path, tiny, capsys):
+    import shutil
+
+    for name in ("lsd_nm",):
+        shutil.copytree(tiny.ck / name, tmp_path / name)
+    meta_path, weights = tmp_path / "lsd_nm" / "meta.json", tmp_path / "lsd_nm" / "model.safetensors"
+    before = weights.read_bytes()
+    meta = json.loads(meta_path.read_text())
+    meta["health"] = {"metrics": {}, "targets": [], "passed": True, "missed": []}  # a stale record
+    meta_path.write_text(json.dumps(meta))
+    main(["health", str(tmp_path / "lsd_nm"), "--data", str(tiny.data), "--write"])
+    capsys.readouterr()
+    fresh = json.loads(meta_path.read_text())["health"]
+    assert "identity_loss_fraction" in fresh["metrics"] and weights.read_bytes() == before
+    assert "identity_loss_fraction" in (tmp_path / "lsd_nm" / "README.md").read_text()
+
+
 def test_cli_health_names_a_missing_checkpoint(tmp_path, tiny, capsys):
     assert main(["health", str(tmp_path / "nowhere"), "--data", str(tiny.data)]) == 2
     err = capsys.readouterr().err
