@@ -87,7 +87,8 @@ def load_plan(path: str | Path) -> Plan:
         if unknown:
             raise EntriesError(f"{where}: {', '.join(map(repr, unknown))} is not the name of an [[entry]]")
         hypotheses.append(Hypothesis(claim=str(raw["claim"]), better=raw["better"], than=tuple(than),
-                                     family=str(raw.get("family", "paper"))))
+                                     family=str(raw.get("family", "paper")),
+                                     health_gated=bool(raw.get("health_gated", True))))
     controls = tuple(data.get("controls", []))
     unknown = [n for n in controls if n not in names]
     if unknown:

@@ -8,7 +8,9 @@ over a family of dozens); Holm's correction runs over each family of hypotheses 
 Per comparison the verdict is ``holds`` (better, adjusted p < alpha), ``reversed`` (significantly
 worse), ``not distinguishable``, or ``not testable`` when an entry it rests on failed its health
 check (the encoder's ``health`` says a target was missed): such a comparison is reported, but left
-out of the Holm family and never counted as reproduced or refuted.
+out of the Holm family and never counted as reproduced or refuted. Control comparisons
+(``health_gated = false``, e.g. "the MLM beats an untrained transformer") are diagnostics themselves
+and are always tested.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Hypothesis:
     better: str  # entry name
     than: tuple[str, ...]  # entry names
     family: str = "paper"  # Holm runs within a family
+    health_gated: bool = True  # False for control comparisons, which are health diagnostics themselves
 
 
 def check_hypotheses(hypotheses: list[Hypothesis], results: dict[str, dict[str, dict]], *, alpha: float = 0.05,
@@ -55,7 +58,8 @@ def check_hypotheses(hypotheses: list[Hypothesis], results: dict[str, dict[str, 
                 c = paired_test(results[h.better][task], results[other][task], n_resamples=n_resamples,
                                 labels=(h.better, other))
                 comparisons.append(c)
-                why = "; ".join(f"{n}: {untestable[n]}" for n in (h.better, other) if n in untestable)
+                why = "; ".join(f"{n}: {untestable[n]}" for n in (h.better, other)
+                                if n in untestable and h.health_gated)
                 rows.append({"claim": h.claim, "family": h.family, "better": h.better, "than": other, "task": task,
                              "metric": c.metric, "score_better": c.score_a, "score_than": c.score_b,
                              "delta": c.delta, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p_value,

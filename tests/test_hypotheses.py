@@ -99,9 +99,11 @@ def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
         results["B"][task] = classifier(rng, y, 0.6, "B", task)
         results["Sick"][task] = classifier(rng, y, 0.95, "Sick", task)
     hyps = [Hypothesis("A beats B", "A", ("B",)), Hypothesis("Sick beats B", "Sick", ("B",)),
-            Hypothesis("A beats B (control)", "A", ("B",), family="controls")]
+            Hypothesis("A beats B (control)", "A", ("B",), family="controls"),
+            Hypothesis("Sick beats B (control)", "Sick", ("B",), family="controls", health_gated=False)]
     rows = check_hypotheses(hyps, results, n_resamples=300, untestable={"Sick": "misses composition_r2"})
-    sick = [r for r in rows if r["better"] == "Sick"]
+    sick = [r for r in rows if r["better"] == "Sick" and r["family"] == "paper"]
+    assert all(r["verdict"] == "holds" for r in rows if r["claim"] == "Sick beats B (control)")
     assert all(r["verdict"] == "not testable" and r["p_holm"] is None for r in sick)
     assert "composition_r2" in sick[0]["not_testable"]
     paper = [r for r in rows if r["family"] == "paper" and r["better"] == "A"]
@@ -110,7 +112,7 @@ def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
     md, _ = write_report(rows, tmp_path, controls={"B": {"t1": 0.6, "t2": 0.61}},
                          health={"Sick": {"passed": False, "missed": ["composition_r2"]}, "A": {"passed": True}})
     text = md.read_text()
-    assert "unadjusted" in text and "paper: 2 comparisons" in text and "controls: 2 comparisons" in text
+    assert "unadjusted" in text and "paper: 2 comparisons" in text and "controls: 4 comparisons" in text
     assert "## Controls" in text and "0.610" in text and "**MISSED: composition_r2**" in text
 
 
