@@ -1,17 +1,19 @@
 """``lsdbench compare``: paired significance tables of result files.
 
 Results are grouped by task and probe. In each group the reference (A) is compared with every other
-result (B) on the shared test items with ``lsdbench.stats.paired_test``. By default the reference is
-the first result of the group in the order given on the command line (inside a folder: sorted
-paths), so ``lsdbench compare A B C`` tests A against B and A against C on every task they share.
-All comparisons of one call form one family for the multiple-testing correction.
+result (B) on the shared test items with ``lsdbench.stats.paired_test``. The reference is the first
+argument's result on each task (a result file, a submission such as
+``leaderboard/submissions/aac.open.json``, or a folder holding one encoder's results), so
+``lsdbench compare A B C`` tests A against B and A against C on every task they share; ``--reference``
+names A instead. Tasks that lack A or any B are left out with a note. All comparisons of one call form
+one family for the multiple-testing correction.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
+import textwrap
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,104 +21,136 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .stats import CORRECTIONS, DEFAULT_RESAMPLES, METHODS, ComparisonError, compare_many
-
-log = logging.getLogger(__name__)
+from .loading import load
+from .stats import (
+    CORRECTIONS,
+    DEFAULT_RESAMPLES,
+    METHODS,
+    ComparisonError,
+    compare_many,
+    disambiguated_labels,
+    group_key,
+)
+from .text import WIDTH
 
 COLUMNS = ("A", "B", "score A", "score B", "delta", "CI", "p", "adjusted p", "verdict")
 
 
-def _result_in_folder(path: Path) -> dict | None:
-    """The validated result in ``path``, or None when the file is no result (a folder may also hold sweep
-    summaries or submissions). A file that says it is a result but is not a valid one is an error."""
-    from .results import MAX_BYTES, RESULT_SCHEMA, validate_result
-
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            log.warning("%s: larger than a result file may be (%d bytes); skipped", path, MAX_BYTES)
-            return None
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh, parse_constant=_reject_constant)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(obj, dict) or obj.get("schema") != RESULT_SCHEMA:
-        return None
-    return validate_result(obj, str(path))
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def load_results(paths_or_dirs: Sequence[str | os.PathLike]) -> tuple[list[dict], list[str]]:
-    """Validated results and the path each came from: files as given (each must be a result), and every
-    result ``*.json`` inside folders (recursively, sorted paths); a file reached twice is read once."""
-    from .results import read_result
-
-    results: list[dict] = []
-    sources: list[str] = []
-    seen: set[Path] = set()
-    for item in paths_or_dirs:
-        path = Path(item)
-        if path.is_dir():
-            skipped = 0
-            for p in sorted(path.rglob("*.json")):
-                key = p.resolve()
-                if not p.is_file() or key in seen:
-                    continue
-                result = _result_in_folder(p)
-                if result is None:
-                    skipped += 1
-                    continue
-                seen.add(key)
-                results.append(result)
-                sources.append(str(p))
-            if skipped:
-                log.info("%s: skipped %d JSON file(s) that are not lsdbench results", path, skipped)
-        elif path.is_file():
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
-                results.append(read_result(path))
-                sources.append(str(path))
-        else:
-            raise ComparisonError(f"{path}: no such file or folder")
-    return results, sources
+    """Validated results and where each came from: result and submission files as given, and every
+    result or submission ``*.json`` inside folders (recursively, sorted paths); a file reached twice is
+    read once."""
+    loaded = load(paths_or_dirs, missing_error=ComparisonError)
+    return [x.result for x in loaded], [x.source for x in loaded]
 
 
 def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+class ComparisonTables(dict):
+    """``{task: [row, ...]}`` as before (a plain dict to JSON and to old code), plus what was compared
+    with what: ``reference`` (who A is and where it came from), ``notes`` (groups left out and why),
+    ``str()`` the printed tables and ``to_dataframe()`` one row per comparison."""
+
+    reference: str = ""
+    notes: list[str]
+
+    def __str__(self) -> str:
+        return format_tables(self)
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame([{"table": key, **row} for key, rows in self.items() for row in rows])
+
+
+def _inputs(paths: Sequence[str | os.PathLike], reference: str | None) -> tuple[list, str | None]:
+    """Inputs with a reference given as a path (file or folder) moved first: the first input is A."""
+    if reference is None or not Path(reference).exists():
+        return list(paths), reference
+    target = Path(reference).resolve()
+    return [reference, *(p for p in paths if Path(p).resolve() != target)], None
+
+
+def _groups(loaded) -> dict[tuple[str, str], list]:
+    groups: dict[tuple[str, str], list] = {}
+    for x in loaded:
+        try:
+            groups.setdefault(group_key(x.result), []).append(x)
+        except (KeyError, TypeError):
+            raise ComparisonError(f"{x.source}: not an lsdbench result") from None
+    return groups
+
+
+def _select(loaded, by_position: bool, method: str, first: str) -> tuple[list, list[str]]:
+    """The results to compare and a note for every task and probe left out, and why. ``by_position``:
+    A is the first input's result; a task it has no result on, or several, cannot be compared."""
+    keep, notes = [], []
+    for (task, probe), members in _groups(loaded).items():
+        where = f"{task} ({probe})"
+        metric = members[0].result["task"]["primary_metric"]
+        if method == "mcnemar" and metric != "accuracy":
+            notes.append(f"{where}: skipped, McNemar's test compares accuracies and the primary metric is {metric}")
+            continue
+        if by_position:
+            refs = [x for x in members if x.origin == 0]
+            if len(refs) > 1:
+                raise ComparisonError(
+                    f"{first} holds {len(refs)} results on {where} ("
+                    + ", ".join(disambiguated_labels([x.result for x in refs])) + "); the first argument is the "
+                    "reference (A): give one encoder's results first, or name it with --reference")
+            if not refs:
+                notes.append(f"{where}: skipped, the reference {first} has no result on it")
+                continue
+        if len(members) < 2:
+            notes.append(f"{where}: skipped, only {members[0].source} has a result on it")
+            continue
+        keep += members
+    return keep, notes
+
+
 def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap", correction: str = "holm",
             alpha: float = 0.05, reference: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-            seed: int = 0) -> dict[str, list[dict[str, Any]]]:
-    """Paired comparisons of result files, one list of rows per task (``task [probe]`` where one task
-    was probed several ways). ``reference``: a result file, or an encoder name/spec/label; default the
-    first result of each task. Each row holds the ``PairedComparison`` fields (``source_a``/``source_b``:
-    the files) plus the correction, alpha and family size."""
-    results, sources = load_results(paths_or_dirs)
-    if len(results) < 2:
-        raise ComparisonError(f"need at least two result files to compare, found {len(results)}")
-    ref: str | int | None = reference
-    if reference is not None and Path(reference).is_file():
-        target = Path(reference).resolve()
-        matches = [i for i, s in enumerate(sources) if Path(s).resolve() == target]
-        if not matches:
-            raise ComparisonError(f"reference {reference} is not among the results given")
-        ref = matches[0]
-    comparisons = compare_many(results, reference=ref, method=method, correction=correction, alpha=alpha,
-                               n_resamples=n_resamples, seed=seed, sources=sources)
+            seed: int = 0) -> ComparisonTables:
+    """Paired comparisons of result files, submissions or folders of them, one list of rows per task
+    (``task [probe]`` where one task was probed several ways).
+
+    The reference (A) is the first path's result on each task; ``reference`` given as a path (file or
+    folder) is put first, given as a name (encoder name, spec or display label) picks A in each task by
+    name instead. Tasks without both a reference and another result are left out with a note. Each row
+    holds the ``PairedComparison`` fields (``source_a``/``source_b``: the files) plus the correction,
+    alpha and family size.
+    """
+    paths, name = _inputs(paths_or_dirs, reference)
+    loaded = load(paths, missing_error=ComparisonError)
+    if len(loaded) < 2:
+        raise ComparisonError(f"need at least two result files to compare, found {len(loaded)}")
+    first = str(paths[0])
+    selected, notes = _select(loaded, name is None, method, first)
+    if not selected:
+        if notes and method == "mcnemar":
+            raise ComparisonError(f"{notes[0].replace(': skipped, ', ': ')}; use --method bootstrap or permutation")
+        raise ComparisonError("nothing to compare: no two results share a task and probe")
+    comparisons = compare_many([x.result for x in selected], reference=name, method=method, correction=correction,
+                               alpha=alpha, n_resamples=n_resamples, seed=seed, sources=[x.source for x in selected])
     if not comparisons:
         raise ComparisonError("nothing to compare: no two results share a task and probe")
+    compared = {(c.task, c.probe) for c in comparisons}
+    notes += [f"{t} ({p}): skipped, no result of the reference {name!r}" for t, p in _groups(selected)
+              if (t, p) not in compared]
     probes: dict[str, set[str]] = {}
     for c in comparisons:
         probes.setdefault(c.task, set()).add(c.probe)
-    tables: dict[str, list[dict[str, Any]]] = {}
+    tables = ComparisonTables()
     for c in comparisons:
         key = c.task if len(probes[c.task]) == 1 else f"{c.task} [{c.probe}]"
         row = {k: _clean(v) for k, v in c.as_dict().items()}
         row.update(correction=correction, alpha=alpha, n_comparisons=len(comparisons))
         tables.setdefault(key, []).append(row)
+    refs = sorted({row["a"] for rows in tables.values() for row in rows})
+    tables.reference = f"{', '.join(refs)} " + (f"(named by --reference {name})" if name else f"from {first}")
+    tables.notes = notes
     return tables
 
 
@@ -141,6 +175,10 @@ _METHOD_TEXT = {
 _CORRECTION_TEXT = {"holm": "Holm-Bonferroni", "bh": "Benjamini-Hochberg", "none": "no correction"}
 
 
+def _family(n: int) -> str:
+    return "the one comparison" if n == 1 else f"all {n} comparisons"
+
+
 def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
     """One GitHub-style table per task, then a note on the method, correction and alpha used."""
     from .metrics import higher_is_better
@@ -162,11 +200,11 @@ def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
     if first is None:
         return ""
     correction = _CORRECTION_TEXT.get(first["correction"], first["correction"])
-    parts.append(
+    parts.append(textwrap.fill(
         f"delta = score A - score B. p: {_METHOD_TEXT[first['method']]}; CI: paired bootstrap percentile "
-        f"interval ({first['n_resamples']} resamples, seed {first['seed']}). adjusted p: {correction} over all "
-        f"{first['n_comparisons']} comparisons; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
-        "adjusted p.")
+        f"interval ({first['n_resamples']} resamples, seed {first['seed']}). adjusted p: {correction} over "
+        f"{_family(first['n_comparisons'])}; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
+        "adjusted p.", WIDTH))
     return "\n\n".join(parts)
 
 
@@ -179,7 +217,10 @@ def _write_json(path: Path, data: Any) -> None:
 def run(args) -> int:
     tables = compare(args.results, method=args.method, correction=args.correction, alpha=args.alpha,
                      reference=args.reference, n_resamples=args.n_resamples, seed=args.seed)
+    print(f"reference (A): {tables.reference}\n")
     print(format_tables(tables))
+    for note in tables.notes:
+        print(f"note: {note}")
     if args.json_out:
         _write_json(Path(args.json_out), tables)
         print(f"\nwrote {args.json_out}")
@@ -187,20 +228,34 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "compare", help="paired significance tests between result files",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    from .text import add_command
+
+    p = add_command(
+        subparsers, "compare", "paired significance tests: is encoder A better than B on each task?",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        examples=["lsdbench compare leaderboard/submissions/aac.open.json results/   # A = aac, B = your results",
+                  "lsdbench compare results/aac-1a2b3c4d5e/ results/dpc-6f7a8b9c0d/ --method permutation",
+                  "lsdbench compare runs/sweep/results/ --reference 'lsd_tn_diffusion[t=0.5]' --json cmp.json"])
     p.add_argument("results", nargs="+", metavar="RESULT",
-                   help="result JSON files or folders (searched recursively for result files)")
+                   help="result files, submission files (*.open.json) or folders of them (searched recursively); "
+                        "the first is the reference A")
     p.add_argument("--method", choices=METHODS, default="bootstrap",
-                   help="p-value: paired bootstrap (default), permutation test, or exact McNemar (accuracy)")
+                   help="p-value: paired bootstrap, permutation test, or exact McNemar (accuracy tasks only; "
+                        "other tasks are skipped with a note)")
     p.add_argument("--correction", choices=CORRECTIONS, default="holm",
-                   help="multiple-testing correction over all comparisons (default holm; bh: Benjamini-Hochberg)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (default 0.05)")
+                   help="multiple-testing correction over all comparisons (bh: Benjamini-Hochberg)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts")
     p.add_argument("--n-resamples", type=int, default=DEFAULT_RESAMPLES,
-                   help=f"bootstrap resamples / random permutations (default {DEFAULT_RESAMPLES})")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
-    p.add_argument("--reference", default=None,
-                   help="result file or encoder name to compare everything against (default: first result per task)")
+                   help="bootstrap resamples / random permutations")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the resampling")
+    p.add_argument("--reference", default=None, metavar="FILE|DIR|NAME",
+                   help="A, if not the first argument: a result or submission file or folder (compared with all "
+                        "the others), or an encoder name or label such as 'lsd_tn_diffusion[t=0.5]' "
+                        "(default: the first argument)")
     p.add_argument("--json", dest="json_out", metavar="OUT", help="also write the rows as JSON to OUT")
     p.set_defaults(func=run)
+
+
+from ._callable import make_callable  # noqa: E402  (after compare is defined)
+
+make_callable(__name__, compare)

@@ -16,6 +16,7 @@ from .embed_cache import sequence_key
 from .embedding import cache_for, embed
 from .encoders import policy_for, resolve
 from .probing import fit_and_score, pair_features
+from .result_set import Result, Results
 from .results import RESULT_SCHEMA, environment, result_filename, validate_result, write_result
 from .types import Encoder, Task
 
@@ -104,10 +105,11 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
 
 def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
              probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
-             cache_dir=None, mirror=None, progress: bool = True, **kwargs) -> list[dict[str, Any]]:
+             cache_dir=None, mirror=None, progress: bool = True, **kwargs) -> Results:
     """Evaluate an encoder (instance or spec) on tasks (names, cards, or a suite; default ``open``).
 
-    Each result is validated and, with ``out_dir``, written atomically as one JSON file.
+    Each result is validated and, with ``out_dir``, written atomically as one JSON file. Returns
+    ``Results``: a list of result dicts that prints as a table and has ``to_dataframe()``.
     """
     spec = encoder if isinstance(encoder, str) else None
     enc = resolve(encoder, **(encoder_options or {}))
@@ -115,7 +117,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
         cards = registry.list_cards(suite or "open")
     else:
         cards = [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
-    results = []
+    results = Results(saved_to=out_dir)
     for card in tqdm(cards, desc=f"{enc.name}", unit="task", disable=not progress or len(cards) < 2):
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
         result = evaluate_task(enc, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
@@ -125,5 +127,10 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
             write_result(path, result)
-        results.append(result)
+        results.append(Result(result))
     return results
+
+
+from ._callable import make_callable  # noqa: E402  (after evaluate is defined)
+
+make_callable(__name__, evaluate)

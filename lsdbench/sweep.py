@@ -161,3 +161,8 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         table[card.name] = rows
     atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
     return table
+
+
+from ._callable import make_callable  # noqa: E402  (after run_sweep is defined)
+
+make_callable(__name__, run_sweep)

@@ -209,3 +209,76 @@ def test_bad_inputs_are_one_line_errors(folders, tmp_path, capsys):
     # results of different tasks only: nothing to compare
     code, _, err = run_compare(capsys, one(folders["good"], "stability"), one(folders["weak"], "solubility"))
     assert code == 1 and "no two results share a task and probe" in err
+
+
+def submission_of(folder: Path, name: str, out: Path) -> Path:
+    """A submission file holding the folder's results unchanged, as `lsdbench submit` writes them."""
+    from lsdbench.leaderboard.submission import make_submission, write_submission
+
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*__*.json"))]
+    sub = make_submission(results, suite="open", name=name, meta={"parameters": 0, "training_data": "none",
+                                                                  "licence": "MIT", "link": "https://example.org"})
+    return write_submission(sub, out)
+
+
+def test_submission_files_and_folders_are_results_and_the_first_argument_is_a(folders, tmp_path, capsys):
+    subs = tmp_path / "submissions"
+    good = submission_of(folders["good"], "Good", subs / "good.open.json")
+    submission_of(folders["weak"], "Weak", subs / "weak.open.json")
+    out_json = tmp_path / "cmp.json"
+    # a submission file against a folder of results: the submission is A, whatever the names sort as
+    code, out, err = run_compare(capsys, folders["twin"], good, "--n-resamples", "200", "--json", out_json)
+    assert code == 0, err
+    assert out.startswith(f"reference (A): twin from {folders['twin']}")
+    rows = [r for rows in json.loads(out_json.read_text()).values() for r in rows]
+    assert {(r["a"], r["b"]) for r in rows} == {("twin", "good")}
+    # --reference as a path moves it first; a folder of submissions is read like a folder of results
+    code, out, err = run_compare(capsys, subs, "--reference", str(good), "--n-resamples", "200", "--json", out_json)
+    assert code == 0, err
+    assert f"reference (A): good from {good}" in out
+    rows = [r for rows in json.loads(out_json.read_text()).values() for r in rows]
+    assert {(r["a"], r["b"]) for r in rows} == {("good", "weak")} and len(rows) == 2
+    assert rows[0]["source_a"].startswith(str(good))
+
+
+def test_a_first_argument_with_several_encoders_is_refused_not_guessed(folders, tmp_path, capsys):
+    both = tmp_path / "both"
+    for name in ("good", "weak"):
+        for p in folders[name].glob("*__*.json"):
+            (both / name).mkdir(parents=True, exist_ok=True)
+            (both / name / p.name).write_text(p.read_text())
+    code, out, err = run_compare(capsys, both, "--n-resamples", "10")
+    assert code == 1 and out == ""
+    assert "holds 2 results on" in err and "the first argument is the reference (A)" in err and "--reference" in err
+    code, out, err = run_compare(capsys, both, "--reference", "weak", "--n-resamples", "10")
+    assert code == 0, err
+    assert "reference (A): weak (named by --reference weak)" in out
+
+
+def test_tasks_only_one_side_has_and_mcnemar_on_regression_are_noted_not_fatal(folders, capsys, tmp_path):
+    out_json = tmp_path / "cmp.json"
+    code, out, err = run_compare(capsys, folders["good"], one(folders["weak"], "solubility"), "--n-resamples", "10",
+                                 "--json", out_json)
+    assert code == 0, err
+    assert "note: stability (linear): skipped, only" in out
+    code, out, err = run_compare(capsys, folders["good"], folders["weak"], "--method", "mcnemar",
+                                 "--n-resamples", "10", "--json", out_json)
+    assert code == 0, err
+    assert list(json.loads(out_json.read_text())) == ["solubility"]
+    assert "note: stability (linear): skipped, McNemar's test compares accuracies" in out
+    assert "over the one comparison" in out
+    # the reference lacks a task the others have
+    code, out, err = run_compare(capsys, one(folders["good"], "solubility"), folders["weak"], folders["twin"],
+                                 "--n-resamples", "10")
+    assert code == 0, err
+    assert "note: stability (linear): skipped, the reference" in out and "has no result on it" in out
+
+
+def test_compare_from_python_gives_tables_with_a_dataframe(folders):
+    from lsdbench import compare
+
+    tables = compare([folders["good"], folders["weak"]], n_resamples=50)
+    assert sorted(tables) == ["solubility", "stability"]  # still a dict of rows
+    assert "## solubility" in str(tables) and tables.reference.startswith("good from")
+    frame = tables.to_dataframe()
+    assert list(frame["b"]) == ["weak", "weak"] and {"delta", "p_adjusted", "verdict"} <= set(frame.columns)

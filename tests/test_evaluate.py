@@ -182,3 +182,25 @@ def test_results_json_is_plain_and_complete(tmp_path):
     assert obj["protocol"] == "lsdbench-probe-1" and obj["schema"] == "lsdbench-result-1"
     assert set(obj["environment"]) >= {"python", "numpy", "sklearn"}
     assert obj["probe"]["params"]["grid"] == pytest.approx(list(np.logspace(-4, 2, 7)))
+
+
+def test_python_api_names_and_result_objects(tmp_path):
+    """`from lsdbench import evaluate` and `lsdbench.evaluate.evaluate` both work; results print as a
+    table, have a DataFrame view, and are still the plain result dicts."""
+    import lsdbench
+    from lsdbench import Result, Results, evaluate, read_results
+    from lsdbench.results import validate_result
+
+    assert callable(evaluate) and lsdbench.evaluate.evaluate is not None
+    assert callable(lsdbench.compare) and callable(lsdbench.sweep)
+    raw = json.loads(next(Path("leaderboard/submissions").glob("aac.open.json")).read_text())["results"]
+    results = Results(raw)
+    assert isinstance(results[0], Result) and validate_result(results[0]) is results[0]
+    assert json.loads(json.dumps(results[0])) == raw[0]
+    assert results[0].encoder == "aac" and repr(results[0]).startswith("Result(aac on ")
+    text = str(results)
+    assert text.splitlines()[0].startswith("| encoder") and "metal_ion_binding" in text
+    frame = results.to_dataframe()
+    assert list(frame.columns[:6]) == ["encoder", "task", "probe", "metric", "valid", "test"]
+    assert len(frame) == len(raw) and frame["test"].iloc[0] == pytest.approx(results[0].score)
+    assert len(read_results("leaderboard/submissions/aac.open.json")) == len(raw)

@@ -1,0 +1,124 @@
+"""Read results from what users point at: result files, submission files, and folders of either.
+
+A submission (``lsdbench-submission-1``, as in ``leaderboard/submissions/``) holds its encoder's result
+objects unchanged, so it is as good a source of results as the folder it was packaged from; reading it
+here lets ``compare`` and ``show`` take the committed baselines without re-running them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .results import MAX_BYTES, RESULT_SCHEMA, ResultError, validate_result
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_SCHEMA = "lsdbench-submission-1"  # == lsdbench.leaderboard.SCHEMA_ID, without importing it
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One result, the file it came from (``source``: the file, plus the task and probe inside a
+    submission) and which of the given paths led to it (``origin``, an index)."""
+
+    result: dict
+    source: str
+    origin: int
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _read_json(path: Path) -> object:
+    size = path.stat().st_size
+    if size > MAX_BYTES:  # checked before reading: a huge file is never loaded whole
+        raise ResultError(f"{path}: {size} bytes, more than a result or submission file may hold ({MAX_BYTES})")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh, parse_constant=_reject_constant)
+
+
+def _from_object(obj: object, path: Path) -> list[tuple[dict, str]] | None:
+    """(result, source) pairs of a parsed file, or None when it is neither a result nor a submission."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("schema") == RESULT_SCHEMA:
+        return [(validate_result(obj, str(path)), str(path))]
+    if obj.get("schema") == SUBMISSION_SCHEMA:
+        items = obj.get("results")
+        if not isinstance(items, list):
+            raise ResultError(f"{path}: a submission's 'results' must be a list of result objects")
+        out = []
+        for i, r in enumerate(items):
+            where = f"{path} (results[{i}])"
+            validate_result(r, where)
+            out.append((r, f"{path} [{r['task']['name']}, {r['probe']['name']}]"))
+        return out
+    return None
+
+
+def read_file(path: str | os.PathLike) -> list[tuple[dict, str]]:
+    """The results of one file named by the user: a result, or every result of a submission."""
+    path = Path(path)
+    try:
+        obj = _read_json(path)
+    except OSError as exc:
+        raise ResultError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultError(f"{path}: not valid JSON: {exc}") from None
+    found = _from_object(obj, path)
+    if found is None:
+        schema = obj.get("schema") if isinstance(obj, dict) else None
+        raise ResultError(f"{path}: schema is {schema!r}; expected a result ({RESULT_SCHEMA!r}) or a "
+                          f"submission ({SUBMISSION_SCHEMA!r})")
+    return found
+
+
+def _read_in_folder(path: Path) -> list[tuple[dict, str]] | None:
+    """Like read_file, but a folder may hold other JSON (sweep summaries, caches): those give None."""
+    try:
+        obj = _read_json(path)
+    except ResultError as exc:
+        log.warning("%s; skipped", exc)
+        return None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return _from_object(obj, path)
+
+
+def load(paths: Sequence[str | os.PathLike], missing_error: type[Exception] = ResultError) -> list[Loaded]:
+    """Every result under ``paths``, in the order given (inside a folder: sorted paths, recursively).
+
+    A file reached twice is read once, for the first path that reaches it. ``missing_error`` is raised
+    for a path that does not exist (``compare`` raises its own error type).
+    """
+    loaded: list[Loaded] = []
+    seen: set[Path] = set()
+    for origin, item in enumerate(paths):
+        path = Path(item)
+        if path.is_dir():
+            skipped = 0
+            for p in sorted(path.rglob("*.json")):
+                key = p.resolve()
+                if not p.is_file() or key in seen:
+                    continue
+                found = _read_in_folder(p)
+                if found is None:
+                    skipped += 1
+                    continue
+                seen.add(key)
+                loaded += [Loaded(r, s, origin) for r, s in found]
+            if skipped:
+                log.info("%s: skipped %d JSON file(s) that are not lsdbench results or submissions", path, skipped)
+        elif path.is_file():
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                loaded += [Loaded(r, s, origin) for r, s in read_file(path)]
+        else:
+            raise missing_error(f"{path}: no such file or folder")
+    return loaded
