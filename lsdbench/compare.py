@@ -83,15 +83,15 @@ def _groups(loaded) -> dict[tuple[str, str], list]:
     return groups
 
 
-def _select(loaded, by_position: bool, method: str, first: str) -> tuple[list, list[str]]:
+def _select(loaded, paths: list, by_position: bool, method: str) -> tuple[list, list[tuple[str, str]]]:
     """The results to compare and a note for every task and probe left out, and why. ``by_position``:
     A is the first input's result; a task it has no result on, or several, cannot be compared."""
-    keep, notes = [], []
+    keep, notes, first = [], [], str(paths[0])
     for (task, probe), members in _groups(loaded).items():
         where = f"{task} ({probe})"
         metric = members[0].result["task"]["primary_metric"]
         if method == "mcnemar" and metric != "accuracy":
-            notes.append(f"{where}: skipped, McNemar's test compares accuracies and the primary metric is {metric}")
+            notes.append((where, f"McNemar's test compares accuracies and the primary metric is {metric}"))
             continue
         if by_position:
             refs = [x for x in members if x.origin == 0]
@@ -101,10 +101,10 @@ def _select(loaded, by_position: bool, method: str, first: str) -> tuple[list, l
                     + ", ".join(disambiguated_labels([x.result for x in refs])) + "); the first argument is the "
                     "reference (A): give one encoder's results first, or name it with --reference")
             if not refs:
-                notes.append(f"{where}: skipped, the reference {first} has no result on it")
+                notes.append((where, f"the reference {first} has no result on it"))
                 continue
         if len(members) < 2:
-            notes.append(f"{where}: skipped, only {members[0].source} has a result on it")
+            notes.append((where, f"only {paths[members[0].origin]} has a result on it"))
             continue
         keep += members
     return keep, notes
@@ -127,17 +127,17 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
     if len(loaded) < 2:
         raise ComparisonError(f"need at least two result files to compare, found {len(loaded)}")
     first = str(paths[0])
-    selected, notes = _select(loaded, name is None, method, first)
+    selected, notes = _select(loaded, paths, name is None, method)
     if not selected:
         if notes and method == "mcnemar":
-            raise ComparisonError(f"{notes[0].replace(': skipped, ', ': ')}; use --method bootstrap or permutation")
+            raise ComparisonError(f"{notes[0][0]}: {notes[0][1]}; use --method bootstrap or permutation")
         raise ComparisonError("nothing to compare: no two results share a task and probe")
     comparisons = compare_many([x.result for x in selected], reference=name, method=method, correction=correction,
                                alpha=alpha, n_resamples=n_resamples, seed=seed, sources=[x.source for x in selected])
     if not comparisons:
         raise ComparisonError("nothing to compare: no two results share a task and probe")
     compared = {(c.task, c.probe) for c in comparisons}
-    notes += [f"{t} ({p}): skipped, no result of the reference {name!r}" for t, p in _groups(selected)
+    notes += [(f"{t} ({p})", f"no result of the reference {name!r}") for t, p in _groups(selected)
               if (t, p) not in compared]
     probes: dict[str, set[str]] = {}
     for c in comparisons:
@@ -150,7 +150,10 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
         tables.setdefault(key, []).append(row)
     refs = sorted({row["a"] for rows in tables.values() for row in rows})
     tables.reference = f"{', '.join(refs)} " + (f"(named by --reference {name})" if name else f"from {first}")
-    tables.notes = notes
+    reasons: dict[str, list[str]] = {}
+    for where, reason in notes:
+        reasons.setdefault(reason, []).append(where)
+    tables.notes = [f"skipped {', '.join(wheres)}: {reason}" for reason, wheres in reasons.items()]
     return tables
 
 
@@ -220,7 +223,7 @@ def run(args) -> int:
     print(f"reference (A): {tables.reference}\n")
     print(format_tables(tables))
     for note in tables.notes:
-        print(f"note: {note}")
+        print(textwrap.fill(f"note: {note}", WIDTH, subsequent_indent="  "))
     if args.json_out:
         _write_json(Path(args.json_out), tables)
         print(f"\nwrote {args.json_out}")

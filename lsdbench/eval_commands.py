@@ -4,42 +4,54 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from tabulate import tabulate
 
 from . import embed_cache, probe_cache
 from .encoders import parse_options
+from .results import ResultError
+from .text import add_command, clip, plural
 from .task_commands import data_options, register_user_cards
 
 
-def summary_table(results: list[dict]) -> str:
-    rows = []
-    for r in results:
-        metric = r["task"]["primary_metric"]
-        ci = r["test_ci"]
-        std = r.get("test_std", {}).get(metric, 0.0)
-        test = f"{r['scores']['test'][metric]:.4f}" + (f" ± {std:.4f}" if std else "")
-        rows.append([r["encoder"]["name"], r["task"]["name"], r["probe"]["name"], metric,
-                     f"{r['scores']['valid'][metric]:.4f}", test, f"[{ci['low']:.4f}, {ci['high']:.4f}]",
-                     f"{r['timings']['embed_s']:.1f}", f"{r['timings']['fit_s']:.1f}"])
-    return tabulate(rows, headers=["encoder", "task", "probe", "metric", "valid", "test", "95% CI",
-                                   "embed s", "fit s"], tablefmt="github")
+def default_out(encoder) -> Path:
+    """``results/<encoder>[-t0.5]-<config hash>/``: one folder per encoder configuration (as MTEB does), so
+    results of different encoders never mix in one folder that ``submit`` or ``compare`` must untangle."""
+    from .results import run_name
+
+    return Path("results") / run_name(encoder.name, encoder.config)
 
 
 def cmd_eval(args) -> int:
+    from .encoders import resolve
     from .evaluate import evaluate
 
     register_user_cards(args)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-    results = evaluate(args.encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=args.out,
-                       encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
-                       mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
+    encoder = resolve(args.encoder, **parse_options(args.encoder_opt))
+    out = None if args.no_save else Path(args.out) if args.out else default_out(encoder)
+    results = evaluate(encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=out, spec=args.encoder,
+                       cache_dir=args.cache_dir, mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
                        batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit)
     if not results:  # a helper rank under torchrun: rank 0 reports
         return 0
-    print(summary_table(results))
-    if args.out:
-        print(f"\nwrote {len(results)} result files to {args.out}")
+    print(results.summary())
+    if out is None:
+        print("\nnothing saved (--no-save); without it the results go to " + str(default_out(encoder)))
+    else:
+        print(f"\nsaved {plural(len(results), 'result file')} to {out}/  (see them again: lsdbench show {out})")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .result_set import read_results
+
+    results = read_results(*args.paths)
+    if not results:
+        raise ResultError(f"no result or submission files in {', '.join(args.paths)}")
+    results.sort(key=lambda r: (r.encoder, json.dumps(r["encoder"]["config"], sort_keys=True), r.task, r.probe))
+    print(results.summary(timings=args.timings))
     return 0
 
 
@@ -63,38 +75,58 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def differing_keys(configs: list[dict]) -> list[str]:
+    """The config keys whose values differ among ``configs`` (what tells the configurations apart)."""
+    keys = sorted({k for c in configs for k in c})
+    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+
+
 def cmd_cache_info(args) -> int:
     entries = embed_cache.cache_summary(args.cache_dir)
-    rows = [[e["name"], json.dumps(e["config"], sort_keys=True)[:70], e["sequences"], f"{e['bytes'] / 2**20:.1f}"]
-            for e in entries]
-    print(tabulate(rows, headers=["encoder", "config", "sequences", "MiB"], tablefmt="github"))
+    by_name: dict[str, list[dict]] = {}
+    for e in entries:
+        by_name.setdefault(e["name"], []).append(e)
+    rows = []
+    for name, group in sorted(by_name.items()):
+        keys = differing_keys([e["config"] for e in group])
+        for e in sorted(group, key=lambda e: [json.dumps(e["config"].get(k), sort_keys=True) for k in keys]):
+            shown = ", ".join(f"{k}={json.dumps(e['config'].get(k))}" for k in keys) or "(one configuration)"
+            rows.append([name, clip(shown, 60), Path(e["path"]).name[:12], f"{e['sequences']:,}",
+                         f"{e['bytes'] / 2**20:.1f}"])
+    print(tabulate(rows, headers=["encoder", "distinguishing config", "cache key", "sequences", "MiB"],
+                   tablefmt="github", disable_numparse=True))
     from .settings import cache_dir
 
     n, size = probe_cache.count(args.cache_dir)
-    print(f"\nprobe outcomes: {n} ({size / 2**20:.1f} MiB)")
+    print(f"\n{plural(len(entries), 'encoder configuration')}; {plural(n, 'probe outcome')} ({size / 2**20:.1f} MiB)")
     print(f"cache: {cache_dir(args.cache_dir)}")
     return 0
 
 
 def cmd_cache_clear(args) -> int:
     n = embed_cache.clear(args.cache_dir, args.encoder)
-    print(f"removed {n} cached encoder configuration(s)")
+    print(f"removed {plural(n, 'cached encoder configuration')}")
     if args.encoder is None or args.probes:  # outcomes are keyed by content, not by encoder name
-        print(f"removed {probe_cache.clear(args.cache_dir)} cached probe outcome(s)")
+        print(f"removed {plural(probe_cache.clear(args.cache_dir), 'cached probe outcome')}")
     return 0
 
 
 def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="keyword option for the encoder (JSON scalars decoded); repeatable")
-    p.add_argument("--task", action="append", default=[], help="task name or card path; repeatable")
+                   help="keyword option for the encoder (JSON scalars decoded; see lsdbench encoders NAME); "
+                        "repeatable")
+    p.add_argument("--task", action="append", default=[], metavar="TASK",
+                   help="task name or card path; repeatable (see lsdbench tasks)")
     p.add_argument("--suite", help="evaluate every task of this suite (default: open, if no --task)")
-    p.add_argument("--probe", default="linear", choices=["linear", "mlp"])
-    p.add_argument("--seeds", help="comma-separated probe seeds (mlp default 0,1,2)")
+    p.add_argument("--probe", default="linear", choices=["linear", "mlp"],
+                   help="linear: ridge / logistic regression, strength chosen on validation; mlp: one hidden "
+                        "layer, three seeds")
+    p.add_argument("--seeds", metavar="LIST", help="comma-separated probe seeds (default: 0 for linear, 0,1,2 for mlp)")
     p.add_argument("--long-sequences", default="window", choices=["window", "crop"],
-                   help="sequences longer than the encoder's max_length: overlapping windows averaged "
-                        "(default) or cropped to the first max_length residues")
-    p.add_argument("--batch-residues", type=int, help="token budget per encode call")
+                   help="sequences longer than the encoder's max_length: overlapping windows averaged, "
+                        "or cropped to the first max_length residues")
+    p.add_argument("--batch-residues", type=int, metavar="N",
+                   help="residues per encode call (default: the encoder's own batch_residues, else 16384)")
     p.add_argument("--refit", action="store_true",
                    help="fit probes again even where the probe cache holds the outcome for these features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -102,42 +134,76 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     common = data_options()
-    p = subparsers.add_parser("eval", parents=[common], help="evaluate an encoder on tasks")
+    p = add_command(subparsers, "eval", "evaluate an encoder on tasks and save one result file per task",
+                    description="Embed every sequence of the tasks (through the embedding cache), fit the fixed "
+                                "probe on train, choose its strength on valid, score test with a bootstrap CI, "
+                                "and save one result file per task (default folder: results/<encoder>-<config "
+                                "hash>/).", parents=[common],
+                    examples=["lsdbench eval --encoder aac --task metal_ion_binding",
+                              "lsdbench eval --encoder my_encoder.py:MyEncoder --encoder-opt dim=32 --suite open",
+                              "lsdbench eval --encoder lsd_tn_diffusion --encoder-opt t=0.3 --out results/lsd_t03"])
     p.add_argument("--encoder", required=True, metavar="SPEC",
-                   help="registered name, module:attr, or path/to/file.py:attr")
+                   help="registered name (lsdbench encoders), module:attr, or path/to/file.py:attr")
     add_eval_options(p)
-    p.add_argument("--out", help="directory for the result files")
+    save = p.add_mutually_exclusive_group()
+    save.add_argument("--out", metavar="DIR", help="folder for the result files (default: results/<encoder>-<config "
+                                                   "hash>/, one folder per encoder configuration)")
+    save.add_argument("--no-save", action="store_true", help="print the table only; write no result file")
     p.set_defaults(func=cmd_eval)
 
-    p = subparsers.add_parser("sweep", parents=[common], help="evaluate a noise-level family of encoders")
+    p = add_command(subparsers, "show", "print the table of saved results",
+                    description="Print the summary table of result files, submission files or folders of them.",
+                    examples=["lsdbench show results/", "lsdbench show leaderboard/submissions/aac.open.json"])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="result or submission files, or folders of them")
+    p.add_argument("--timings", action="store_true", help="add the embedding and fitting seconds")
+    p.set_defaults(func=cmd_show)
+
+    p = add_command(subparsers, "sweep", "evaluate a noise-level family of encoders",
+                    description="Evaluate an encoder at several noise levels t (the clean latent is computed once "
+                                "per batch), select t* on validation only, test every t against t* and t* against "
+                                "the references (Holm), and write sweep_<task>.csv and sweep_<task>.png per task. "
+                                "The plan and an estimate of the time are printed first.", parents=[common],
+                    examples=["lsdbench sweep --encoder lsd_tn_diffusion --t 0,0.3,0.7 --task metal_ion_binding "
+                              "--out runs/sweep",
+                              "lsdbench sweep --encoder lsd_tn_diffusion --reference lsd_tn_latent --out runs/sweep"])
     p.add_argument("--encoder", action="append", required=True, metavar="SPEC",
                    help="an encoder with a sweep parameter (e.g. lsd_tn_diffusion); repeatable")
-    p.add_argument("--t", default="0,0.1,0.2,0.3,0.5,0.7,0.9", help="comma-separated levels")
+    p.add_argument("--t", default="0,0.1,0.2,0.3,0.5,0.7,0.9", metavar="LIST",
+                   help="comma-separated noise levels in [0, 1]")
     p.add_argument("--reference", action="append", default=[], metavar="SPEC",
-                   help="encoders drawn as reference lines and tested against the selected level")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--out", required=True, help="output directory")
+                   help="encoders drawn as reference lines and tested against the selected level; repeatable")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (results/, CSVs, figures)")
     add_eval_options(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = subparsers.add_parser("cache", help="the embedding and probe-outcome caches")
-    sub = p.add_subparsers(dest="cache_command", required=True)
-    i = sub.add_parser("info", parents=[common], help="list cached encoders")
+    p = add_command(subparsers, "cache", "the embedding and probe-outcome caches",
+                    examples=["lsdbench cache info", "lsdbench cache clear --encoder lsd_tn_diffusion"])
+    sub = p.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
+    i = add_command(sub, "info", "list cached encoder configurations (with the config keys that tell them apart)",
+                    parents=[common], examples=["lsdbench cache info --cache-dir /tmp/cache"])
     i.set_defaults(func=cmd_cache_info)
-    c = sub.add_parser("clear", parents=[common], help="delete cached embeddings")
-    c.add_argument("--encoder", help="only this encoder name")
+    c = add_command(sub, "clear", "delete cached embeddings (and probe outcomes)", parents=[common],
+                    examples=["lsdbench cache clear", "lsdbench cache clear --encoder aac --probes"])
+    c.add_argument("--encoder", metavar="NAME", help="only this encoder name (default: every encoder)")
     c.add_argument("--probes", action="store_true",
                    help="also delete every cached probe outcome (always done without --encoder)")
     c.set_defaults(func=cmd_cache_clear)
 
     from .benchmark import cmd_run
 
-    p = subparsers.add_parser("run", parents=[common], help="the main job: the default benchmark and leaderboard")
-    p.add_argument("--entries", default="leaderboard/entries.toml",
+    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about an hour on 2 cores)",
+                    description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
+                                "encoders, write submissions, build the leaderboard and test the hypotheses. "
+                                "Resumes from the caches.", parents=[common],
+                    examples=["lsdbench run", "lsdbench run --only aac --only dpc --out runs/small",
+                              "lsdbench run --publish leaderboard"])
+    p.add_argument("--entries", default="leaderboard/entries.toml", metavar="FILE",
                    help="encoders to benchmark and their leaderboard metadata (default: %(default)s)")
     p.add_argument("--suite", help="suite to run (default: the entries file's)")
-    p.add_argument("--out", default="runs/bench", help="output folder (default: %(default)s)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME", help="only these entries; repeatable")
+    p.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default: %(default)s)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="only these entries; repeatable (default: every entry)")
     p.add_argument("--publish", metavar="DIR",
                    help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -105,13 +105,14 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
 
 def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
              probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
-             cache_dir=None, mirror=None, progress: bool = True, **kwargs) -> Results:
+             cache_dir=None, mirror=None, progress: bool = True, spec: str | None = None, **kwargs) -> Results:
     """Evaluate an encoder (instance or spec) on tasks (names, cards, or a suite; default ``open``).
 
     Each result is validated and, with ``out_dir``, written atomically as one JSON file. Returns
-    ``Results``: a list of result dicts that prints as a table and has ``to_dataframe()``.
+    ``Results``: a list of result dicts that prints as a table and has ``to_dataframe()``. ``spec``: what
+    to record as the encoder's spec when ``encoder`` is an instance built from one.
     """
-    spec = encoder if isinstance(encoder, str) else None
+    spec = encoder if isinstance(encoder, str) else spec
     enc = resolve(encoder, **(encoder_options or {}))
     if tasks is None:
         cards = registry.list_cards(suite or "open")

@@ -57,9 +57,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
+# Config entries shown in file and folder names besides the hash: the noise level t is what tells the
+# files of one sweep apart, and a reader should not have to open them to find it.
+NAMED_PARAMS = ("t",)
+
+
+def run_name(encoder_name: str, config: dict) -> str:
+    """``<encoder>[-t0.5]-<confighash>``: one encoder configuration, as in file and folder names."""
+    named = "".join(f"-{_slug(f'{k}{config[k]}')}" for k in NAMED_PARAMS
+                    if isinstance(config.get(k), (int, float, str)) and not isinstance(config.get(k), bool))
+    return f"{_slug(encoder_name)}{named}-{config_hash(config)}"
+
+
 def result_filename(encoder_name: str, config: dict, task: str, probe: str) -> str:
-    """``<encoder>-<confighash>__<task>__<probe>.json``: distinct configs never overwrite each other."""
-    return f"{_slug(encoder_name)}-{config_hash(config)}__{_slug(task)}__{_slug(probe)}.json"
+    """``<encoder>[-t0.5]-<confighash>__<task>__<probe>.json``: distinct configs never overwrite each other."""
+    return f"{run_name(encoder_name, config)}__{_slug(task)}__{_slug(probe)}.json"
 
 
 def _check_consistency(obj: dict, where: str) -> None:
