@@ -12,6 +12,7 @@ from . import __version__
 # Modules exposing register(subparsers); each adds its commands with set_defaults(func=handler).
 COMMAND_MODULES = (
     "lsdbench.task_commands",
+    "lsdbench.encoder_info",
     "lsdbench.eval_commands",
     "lsdbench.compare",
     "lsdbench.leaderboard.cli",

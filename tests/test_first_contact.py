@@ -80,3 +80,24 @@ def test_cache_info_shows_the_keys_that_tell_configurations_apart(tmp_path, caps
     assert all(f"t={t}" in out for t in (0.1, 0.5, 0.9)) and "checkpoint_sha256" not in out
     assert "3 encoder configurations" in out
 
+
+
+def test_encoders_lists_packages_dimensions_options_and_absent_checkpoints(capsys, monkeypatch, tmp_path):
+    import reference_models.encoders as ref
+
+    monkeypatch.setattr(ref, "CHECKPOINTS", tmp_path)  # as on a clone without trained checkpoints
+    code, out, err = cli(capsys, "encoders")
+    assert code == 0, err
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| encoder")}
+    assert rows["aac"][:3] == ["baselines (lsdbench)", "20", "ready"] and "ambiguous='ignore'" in rows["aac"][3]
+    assert rows["lsd_tn_diffusion"][2] == "absent" and "t=0.0" in rows["lsd_tn_diffusion"][3]
+    assert max(len(line) for line in out.splitlines()) <= 120
+    code, out, err = cli(capsys, "encoders", "lsd_nm_latent")
+    assert code == 0 and "absent with default options" in out and "no reference checkpoint" in out
+    assert "| checkpoint" in out and "Traceback" not in out + err
+    code, out, err = cli(capsys, "encoders", ENCODER)
+    assert code == 0, err
+    assert "output dimension: 21" in out and "| scale" in out
+    code, out, err = cli(capsys, "encoders", "no_such_encoder")
+    assert code == 1 and err.startswith("lsdbench: error: unknown encoder 'no_such_encoder'")
