@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co. that stopped reading: not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
         if args.verbose:
             raise

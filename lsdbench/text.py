@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import textwrap
 
 WIDTH = 120  # default terminal output fits this many columns (tables cut long cells; --wide does not)
 
@@ -17,6 +18,11 @@ def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, the cut marked with an ellipsis."""
     text = str(text)
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+    """Each line of ``text`` wrapped to ``width`` (line breaks already there are kept)."""
+    return "\n".join(textwrap.fill(line, width) if line.strip() else line for line in str(text).split("\n"))
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

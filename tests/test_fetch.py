@@ -118,10 +118,14 @@ def test_mirror_export_round_trip(tmp_path, mirror, capsys):
 def test_cli_tasks_and_info(capsys):
     assert main(["tasks"]) == 0
     table = capsys.readouterr().out
-    for line in ("metal_ion_binding", "5400 / 600 / 1332", "2646 / 294 / 1504", "1510 / 168 / 2768",
-                 "60 / 24 / 36"):
+    for line in ("metal_ion_binding", "5400/600/1332", "2646/294/1504", "1510/168/2768", "60/24/36"):
         assert line in table
+    assert max(len(line) for line in table.splitlines()) <= 120  # URLs only with --wide
+    assert main(["tasks", "--wide"]) == 0
+    assert "https://" in capsys.readouterr().out
     assert main(["info", "human_ppi_example"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 120
+    assert main(["info", "human_ppi_example", "--wide"]) == 0  # full hashes
     out = capsys.readouterr().out
     task = registry.load_task("human_ppi_example", progress=False)
     assert task.splits["test"].content_hash() in out

@@ -74,7 +74,7 @@ def test_ppi_yeast_info_shows_proteins_per_split_and_no_sharing(yeast, mirror, c
     assert info["shared_sequences"] == {"train/valid": 0, "train/test": 0, "valid/test": 0}
     assert all(v["one"] == v["both"] == 0 for v in info["pairs_touching"].values())
     assert main(["info", "ppi_yeast"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # prose is wrapped to 120 columns
     assert "proteins shared between splits: train/valid 0, train/test 0, valid/test 0" in out
     assert "24 duplicated pairs (dropped)" in out and "6226 dropped as straddling two splits" in out
 

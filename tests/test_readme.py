@@ -1,0 +1,79 @@
+"""The README's quick start and "Score your own encoder" blocks, run verbatim on the open mirror.
+
+Blocks are read from README.md itself, so the test fails when the README changes into something that
+does not run. The set-up block (virtual environment, install) is the one not run: the test runs inside
+the environment it would create. The commands run in a fresh folder that has the clone's committed
+``leaderboard/`` (what the README's relative paths point at), with ``lsdbench`` on PATH meaning this
+checkout and the mirror from the environment, as in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def section_blocks(title: str) -> list[tuple[str, str]]:
+    """(language, code) of each fenced block in the README section ``## title``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert match, f"README.md has no section '## {title}'"
+    return re.findall(r"^```(\w+)\n(.*?)^```", match.group(1), flags=re.S | re.M)
+
+
+@pytest.fixture
+def clone_dir(tmp_path, mirror, session_cache) -> tuple[Path, dict]:
+    (tmp_path / "leaderboard").symlink_to(REPO / "leaderboard")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "lsdbench"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lsdbench "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LSDBENCH_MIRROR": mirror,
+           "LSDBENCH_CACHE_DIR": str(session_cache),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    return tmp_path, env
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"{cmd[:2]} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def test_quick_start_runs_as_written(clone_dir):
+    cwd, env = clone_dir
+    setup, *rest = section_blocks("Quick start")
+    assert "venv" in setup[1] and "setup.sh" in setup[1]  # the block this test does not run
+    assert [lang for lang, _ in rest] == ["bash"]
+    out = run(["bash", "-euo", "pipefail", "-c", rest[0][1]], cwd, env)
+    (saved,) = (cwd / "results").iterdir()
+    assert saved.name.startswith("dpc-") and f"saved 1 result file to results/{saved.name}/" in out
+    assert "reference (A): aac from leaderboard/submissions/aac.open.json" in out
+    assert "## metal_ion_binding" in out and re.search(r"^\| aac +\| dpc +\|", out, flags=re.M)
+
+
+@pytest.mark.slow  # the whole open suite: about a minute on 2 free cores
+def test_score_your_own_encoder_runs_as_written(clone_dir):
+    cwd, env = clone_dir
+    blocks = section_blocks("Score your own encoder")
+    langs = [lang for lang, _ in blocks]
+    assert langs[0] == "python" and "bash" in langs
+    (cwd / "my_encoder.py").write_text(blocks[0][1])  # "Save this as my_encoder.py"
+    outputs = []
+    for lang, code in blocks[1:]:
+        if lang == "bash":
+            outputs.append(run(["bash", "-euo", "pipefail", "-c", code], cwd, env))
+        elif lang == "python":
+            outputs.append(run([sys.executable, "-c", code], cwd, env))
+    text = "\n".join(outputs)
+    assert "reference (A): aac" in text and "my_encoder" in text
+    assert (cwd / "results" / "my_encoder").is_dir() and (cwd / "results" / "my_encoder_py").is_dir()
