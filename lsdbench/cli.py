@@ -20,7 +20,14 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lsdbench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lsdbench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Benchmark protein sequence representations: evaluate an encoder on hashed tasks with a fixed "
+                    "probe,\ncompare results with paired tests, sweep noise levels, and build the leaderboard.",
+        epilog="start here:\n  lsdbench encoders                                       # what can be evaluated\n"
+               "  lsdbench eval --encoder dpc --task metal_ion_binding     # saved to results/dpc-<hash>/\n"
+               "  lsdbench compare leaderboard/submissions/aac.open.json results/\n"
+               "every command: lsdbench COMMAND --help (with examples)")
     parser.add_argument("--version", action="version", version=f"lsdbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

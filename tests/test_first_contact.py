@@ -101,3 +101,25 @@ def test_encoders_lists_packages_dimensions_options_and_absent_checkpoints(capsy
     assert "output dimension: 21" in out and "| scale" in out
     code, out, err = cli(capsys, "encoders", "no_such_encoder")
     assert code == 1 and err.startswith("lsdbench: error: unknown encoder 'no_such_encoder'")
+
+
+def test_every_option_has_help_and_every_command_examples(capsys):
+    import argparse
+
+    from lsdbench.cli import build_parser
+
+    def walk(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{path} {name}")
+
+    for path, parser in walk(build_parser(), "lsdbench"):
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{path} {action.option_strings[0]} has no help text"
+        is_group = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        if path != "lsdbench" and not is_group:
+            assert parser.epilog and parser.epilog.startswith("examples:"), f"{path} --help has no examples"
+            assert len(parser.epilog.strip().splitlines()) >= 2, path

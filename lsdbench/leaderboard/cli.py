@@ -107,33 +107,45 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="encoder metadata: parameters, training_data, licence, link (required), description; "
                         "repeatable")
-    p.add_argument("--encoder", help="take only results of this encoder name (when DIR holds several)")
+    p.add_argument("--encoder", metavar="NAME",
+                   help="take only results of this encoder name (when DIR holds several; default: DIR holds one)")
     p.add_argument("--out", metavar="FILE", help="submission file to write (default: <slug>.<suite>.json here)")
     p.set_defaults(func=cmd_submit)
 
 
 def register(subparsers) -> None:
+    from ..text import add_command
+
     common = data_options()
     size = argparse.ArgumentParser(add_help=False)
     size.add_argument("--max-mib", type=float, default=64.0,
                       help="largest submission file accepted, in MiB, checked before reading (default: 64)")
+    submit_examples = ['lsdbench submit --results results/my_encoder --name "My encoder" --meta parameters=0 '
+                       "--meta training_data=none --meta licence=MIT --meta link=https://example.org",
+                       "lsdbench submit --results results/ --encoder my_encoder --name Mine --meta ... --out mine.json"]
 
-    p = subparsers.add_parser("submit", parents=[common], help="package result files into a leaderboard submission")
+    p = add_command(subparsers, "submit", "package result files into a leaderboard submission", parents=[common],
+                    description="Package one encoder's result files (every task of the suite) and its metadata into "
+                                "a validated submission file (see CONTRIBUTING.md).", examples=submit_examples)
     _add_submit_arguments(p)
 
-    lb = subparsers.add_parser("leaderboard", help="validate submissions and build the leaderboard")
+    lb = add_command(subparsers, "leaderboard", "validate submissions and build the leaderboard",
+                     examples=["lsdbench leaderboard validate my-encoder.open.json", "lsdbench leaderboard build"])
     sub = lb.add_subparsers(dest="leaderboard_command", metavar="COMMAND", required=True)
-    v = sub.add_parser("validate", parents=[common, size], help="check submission files against the registry")
+    v = add_command(sub, "validate", "check submission files against the registry (scores recomputed)",
+                    parents=[common, size], examples=["lsdbench leaderboard validate my-encoder.open.json",
+                                                      "lsdbench leaderboard validate leaderboard/submissions/*.json"])
     v.add_argument("file", nargs="+", help="submission JSON file(s)")
     v.set_defaults(func=cmd_validate)
 
-    b = sub.add_parser("build", parents=[common, size],
-                       help="write README.md, leaderboard.csv and index.html from the valid submissions")
+    b = add_command(sub, "build", "write README.md, leaderboard.csv and index.html from the valid submissions",
+                    parents=[common, size], examples=["lsdbench leaderboard build",
+                                                      "lsdbench leaderboard build --submissions subs/ --out board/"])
     b.add_argument("--submissions", default="leaderboard/submissions", metavar="DIR",
                    help="folder of submission files (default: leaderboard/submissions)")
     b.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: leaderboard)")
     b.add_argument("--figures", metavar="DIR", help="PNG figures to include (default: OUT/figures)")
     b.set_defaults(func=cmd_build)
 
-    s = sub.add_parser("submit", parents=[common], help="same as `lsdbench submit`")
+    s = add_command(sub, "submit", "same as `lsdbench submit`", parents=[common], examples=submit_examples)
     _add_submit_arguments(s)
