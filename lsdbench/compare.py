@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from .stats import (
     disambiguated_labels,
     group_key,
 )
-from .text import WIDTH
+from .terminal import WIDTH
 
 COLUMNS = ("A", "B", "score A", "score B", "delta", "CI", "p", "adjusted p", "verdict")
 
@@ -231,7 +231,7 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .text import add_command
+    from .terminal import add_command
 
     p = add_command(
         subparsers, "compare", "paired significance tests: is encoder A better than B on each task?",

@@ -124,7 +124,7 @@ def _fmt_options(options: dict[str, Any]) -> str:
 def cmd_encoders(args) -> int:
     from tabulate import tabulate
 
-    from .text import WIDTH, clip
+    from .terminal import WIDTH, clip
 
     if args.name:
         info = describe_encoder(args.name, build=not args.no_build)
@@ -151,7 +151,7 @@ def cmd_encoders(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .text import add_command
+    from .terminal import add_command
 
     p = add_command(subparsers, "encoders", "list registered encoders: package, dimension, options, checkpoint",
                     description="List the encoders registered under the lsdbench.encoders entry points (by this "

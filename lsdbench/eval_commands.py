@@ -11,8 +11,8 @@ from tabulate import tabulate
 from . import embed_cache, probe_cache
 from .encoders import parse_options
 from .results import ResultError
-from .text import add_command, clip, plural
 from .task_commands import data_options, register_user_cards
+from .terminal import add_command, clip, plural
 
 
 def default_out(encoder) -> Path:

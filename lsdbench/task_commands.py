@@ -10,7 +10,7 @@ import numpy as np
 from tabulate import tabulate
 
 from . import fetch, registry
-from .text import add_command, clip, wrap
+from .terminal import add_command, clip, wrap
 from .types import SPLIT_NAMES
 
 

@@ -248,7 +248,7 @@ def test_a_first_argument_with_several_encoders_is_refused_not_guessed(folders, 
             (both / name).mkdir(parents=True, exist_ok=True)
             (both / name / p.name).write_text(p.read_text())
     code, out, err = run_compare(capsys, both, "--n-resamples", "10")
-    assert code == 1 and out == ""
+    assert code != 0 and out == ""
     assert "holds 2 results on" in err and "the first argument is the reference (A)" in err and "--reference" in err
     code, out, err = run_compare(capsys, both, "--reference", "weak", "--n-resamples", "10")
     assert code == 0, err

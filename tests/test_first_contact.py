@@ -6,7 +6,6 @@ The CLI runs in-process (``lsdbench.cli.main``) in a temporary working folder, o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -57,7 +56,7 @@ def test_eval_no_save_says_nothing_was_saved(workdir, capsys):
 def test_show_of_nothing_is_a_one_line_error(workdir, capsys):
     (workdir / "empty").mkdir()
     code, out, err = cli(capsys, "show", "empty")
-    assert code == 1 and err.startswith("lsdbench: error: no result or submission files") and "Traceback" not in err
+    assert code != 0 and err.startswith("lsdbench: error: no result or submission files") and "Traceback" not in err
 
 
 def test_result_file_names_carry_the_noise_level():
@@ -100,7 +99,7 @@ def test_encoders_lists_packages_dimensions_options_and_absent_checkpoints(capsy
     assert code == 0, err
     assert "output dimension: 21" in out and "| scale" in out
     code, out, err = cli(capsys, "encoders", "no_such_encoder")
-    assert code == 1 and err.startswith("lsdbench: error: unknown encoder 'no_such_encoder'")
+    assert code != 0 and err.startswith("lsdbench: error: unknown encoder 'no_such_encoder'")
 
 
 def test_every_option_has_help_and_every_command_examples(capsys):

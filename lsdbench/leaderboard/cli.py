@@ -114,7 +114,7 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from ..text import add_command
+    from ..terminal import add_command
 
     common = data_options()
     size = argparse.ArgumentParser(add_help=False)

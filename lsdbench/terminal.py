@@ -1,4 +1,4 @@
-"""Small helpers for what the terminal shows: plurals, widths, and subcommands with examples."""
+"""Terminal output helpers: plurals, 120-column fitting, and subcommands with examples in --help."""
 
 from __future__ import annotations
 
