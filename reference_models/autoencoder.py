@@ -23,11 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import alphabet as A
-from .token_norm import AnchoredTokenNorm, TokenNorm
+from .token_norm import AnchoredTokenNorm, TokenNorm, _all_reduce
 from .transformer import Transformer, TransformerConfig
 
 BOTTLENECKS = ("token_norm", "token_norm_affine", "anchored", "none")
@@ -81,9 +82,23 @@ def latent_mask_plan(tokens: torch.Tensor, d_latent: int, rate: float, generator
 
 
 def apply_latent_mask(z: torch.Tensor, mask: torch.Tensor, selected: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Selected latents -> Gaussian noise with the per-channel scale of the batch's latents (no gradient
-    through the scale, so the encoder cannot shrink it to make masked slots recognisable)."""
-    scale = z[mask].detach().float().std(0).clamp(min=1e-6) if mask.any() else torch.ones(z.shape[-1])
+    """Selected latents -> Gaussian noise with the per-channel scale of the (global) batch's latents.
+
+    No gradient flows through the scale, so the encoder cannot shrink it to make masked slots
+    recognisable; under DDP the moments are all-reduced, so every rank uses the global batch's scale
+    and the update equals the single-process one.
+    """
+    with torch.no_grad():
+        rows = z[mask].float()
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            # one process: exactly the computation the committed checkpoints were trained with
+            scale = rows.std(0).clamp(min=1e-6) if len(rows) else torch.ones(z.shape[-1], device=z.device)
+        else:
+            count = torch.full((1, z.shape[-1]), float(len(rows)), dtype=torch.float32, device=z.device)
+            sums = _all_reduce(torch.cat([rows.sum(0, keepdim=True), (rows * rows).sum(0, keepdim=True), count]))
+            n = sums[2].clamp(min=2)
+            mean = sums[0] / n
+            scale = ((sums[1] - n * mean * mean) / (n - 1)).clamp(min=1e-12).sqrt().clamp(min=1e-6)
     return torch.where(selected[..., None], (noise * scale).to(z.dtype), z)
 
 
