@@ -16,6 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import safe_pickle
+from .text import excerpt
 
 
 class FormatError(ValueError):
@@ -29,12 +30,12 @@ def _finish(raw: dict[str, Any], fmt: dict[str, Any], default_id: str, display: 
         if column is None:
             continue
         if column not in row:
-            raise FormatError(f"{display}: record {default_id!r} has no column {column!r} (has {sorted(row)})")
+            raise FormatError(f"{display}: record {excerpt(default_id)} has no column {column!r} (has {excerpt(sorted(row), 120)})")
         row[field] = row[column]
     id_column = fmt.get("id")
     row["id"] = row.get(id_column, "") if id_column else default_id
     if not row["id"]:
-        raise FormatError(f"{display}: record {default_id!r} has an empty id column {id_column!r}")
+        raise FormatError(f"{display}: record {excerpt(default_id)} has an empty id column {id_column!r}")
     return row
 
 
@@ -75,7 +76,7 @@ def read_fasta(path: Path, fmt: dict[str, Any], *, prefix: str, display: str) ->
             return
         match = pattern.match(header)
         if not match:
-            raise FormatError(f"{display} line {header_line}: header {header!r} does not match "
+            raise FormatError(f"{display} line {header_line}: header {excerpt(header)} does not match "
                               f"{pattern.pattern!r}")
         fields = {k: v for k, v in match.groupdict().items() if v is not None}
         fields.setdefault("sequence", "".join(chunks))
