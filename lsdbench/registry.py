@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 
@@ -196,8 +197,31 @@ def _make_split(card: TaskCard, name: str, rows: list[dict], display: str) -> Sp
     dtype = np.float64 if card.type == "regression" else np.int64
     if not ids:
         raise TaskError(f"task {card.name!r}: split {name!r} is empty after filtering {display}")
+    _check_unique(card, name, ids, display)
     return Split(name=name, ids=ids, sequences=seqs, labels=np.asarray(labels, dtype=dtype),
                  sequences_b=seqs_b if card.type == "pair_binary" else None)
+
+
+def _check_unique(card: TaskCard, name: str, ids: list[str], display: str) -> None:
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        shown = ", ".join(excerpt(i) for i in repeated[:5]) + (" ..." if len(repeated) > 5 else "")
+        raise TaskError(f"task {card.name!r}: split {name!r}: {len(repeated)} id(s) occur more than once in "
+                        f"{display}: {shown}; ids must be unique (check format.id)")
+
+
+def _check_splits(card: TaskCard, splits: dict[str, Split]) -> None:
+    """What a probe cannot be fitted or scored on is a data error, found before any encoding."""
+    for name, split in splits.items():
+        if not len(split):
+            raise TaskError(f"task {card.name!r}: split {name!r} is empty (a carved fraction of too few items?); "
+                            f"raise its fraction or add data")
+    if card.type != "regression":
+        classes = np.unique(splits["train"].labels)
+        if len(classes) < 2:
+            only = card.label_names[int(classes[0])] if len(classes) else "none"
+            raise TaskError(f"task {card.name!r}: the train split holds one class only ({only!r}); a classifier "
+                            f"needs at least two")
 
 
 def _join_dictionary(card: TaskCard, rows: list[dict], display: str, *, cache_dir, mirror, progress) -> None:
@@ -363,6 +387,7 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
                                 f"which is itself carved")
             splits[spec.carve_from], splits[name] = carve(splits[spec.carve_from], spec.fraction, spec.seed,
                                                           spec.stratify, name)
+    _check_splits(card, splits)
     for name, expected in card.expected_sizes.items():
         if name in splits and len(splits[name]) != expected:
             raise TaskError(f"task {card.name!r}: split {name!r} has {len(splits[name])} items but the card "
