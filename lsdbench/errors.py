@@ -18,6 +18,7 @@ _NAMES = (
     ("lsdbench.benchmark", "EntriesError"),
     ("lsdbench.probes", "ProbeError"),
     ("lsdbench.safe_pickle", "UnsafePickleError"),
+    ("lsdbench.embed_cache", "CacheError"),
 )
 
 # What to do about a file-system error: the message says it, so the user need not read a traceback.

@@ -63,3 +63,42 @@ def test_excerpt():
     assert excerpt("a\nb\x00") == "'a\\nb\\x00'"
     assert excerpt("y" * 100, 10) == "'yyyyyyyyyy'... (100 chars)"
     assert excerpt(12) == "12" and excerpt(b"\xff") == "b'\\xff'"
+
+
+def test_encoder_names_stay_under_embeddings_and_apart(tmp_path):
+    import numpy as np
+
+    from lsdbench.embed_cache import EmbeddingCache, folder_name
+    from lsdbench.results import result_filename
+
+    root = (tmp_path / "embeddings").resolve()
+    for name in ("..", ".", "../../x", "a/b", "/etc", ".hidden"):
+        cache = EmbeddingCache(name, {}, cache_dir=tmp_path)
+        assert cache.dir.resolve().parent.parent == root, name
+    assert folder_name("aac") == "aac" and folder_name("my enc") != folder_name("my/enc")
+    assert result_filename("my enc", {}, "t", "linear") != result_filename("my/enc", {}, "t", "linear")
+    assert result_filename("aac", {}, "t", "linear").startswith("aac-")
+
+    cache = EmbeddingCache("changed", {}, cache_dir=tmp_path)
+    cache.put(["k1"], np.ones((1, 3), np.float32))
+    cache.put(["k2"], np.ones((1, 4), np.float32))
+    with pytest.raises(Exception, match="cache clear --encoder changed") as info:
+        cache.get(["k1", "k2"])
+    assert str(cache.dir) in str(info.value)
+
+
+def test_cache_clear_counts_only_what_it_removed(tmp_path, monkeypatch):
+    import shutil
+
+    import numpy as np
+
+    from lsdbench import embed_cache
+
+    embed_cache.EmbeddingCache("enc", {}, cache_dir=tmp_path).put(["k"], np.ones((1, 2), np.float32))
+
+    def refuse(path, *a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    with pytest.raises(PermissionError):
+        embed_cache.clear(tmp_path)
