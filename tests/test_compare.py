@@ -205,7 +205,7 @@ def test_bad_inputs_are_one_line_errors(folders, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(broken))
     code, _, err = run_compare(capsys, bad, one(folders["weak"], "stability"))
-    assert code == 1 and str(bad) in err and "y_true" in err
+    assert code == 2 and str(bad) in err and "y_true" in err
     # results of different tasks only: nothing to compare
     code, _, err = run_compare(capsys, one(folders["good"], "stability"), one(folders["weak"], "solubility"))
-    assert code == 1 and "no two results share a task and probe" in err
+    assert code == 2 and "no two results share a task and probe" in err
