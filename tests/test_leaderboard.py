@@ -498,7 +498,7 @@ def test_cli_submit_validate_build(loader, tmp_path, capsys):
     argv = ["submit", "--results", str(results), "--suite", SUITE, "--name", "Toy AAC", "--out", str(out),
             "--meta", "parameters=0", "--meta", "training_data=none", "--meta", "licence=MIT",
             "--meta", "link=https://example.org/aac"]
-    assert main(argv[:-2]) == 1  # no link: a one-line user error, nothing written
+    assert main(argv[:-2]) == 2  # no link: a one-line user error, nothing written
     assert "missing encoder metadata: link" in capsys.readouterr().err and not out.exists()
     assert main(argv) == 0
     printed = capsys.readouterr().out
