@@ -164,8 +164,9 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
         except Exception as exc:  # an optional entry that cannot be built (e.g. absent weights) is skipped
             if not entry.optional:
                 raise
-            summary["skipped"][entry.name] = str(exc)
-            _say(f"-- {entry.name}: skipped ({exc})")
+            reason = str(exc.__cause__ or exc)  # the encoder's own words, not resolve()'s wrapping
+            summary["skipped"][entry.name] = reason
+            _say(f"-- {entry.name}: skipped ({reason})")
             continue
         entries.append(entry)
     sweeping = [e for e in entries if e.sweep]
@@ -243,7 +244,7 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
             resolve(ref)
             references.append(ref)
         except Exception as exc:  # e.g. absent weights: the figure goes without that reference line
-            _say(f"-- reference {ref}: skipped ({exc})")
+            _say(f"-- reference {ref}: skipped ({exc.__cause__ or exc})")
     _say(f"\n== sweep {', '.join(e.spec for e in entries)} over {list(plan.levels)} ==")
     run_sweep([e.spec for e in entries], list(plan.levels), tasks=[c.name for c in cards], suite=None,
               references=references, out_dir=out / "sweep", cache_dir=cache_dir, mirror=mirror, progress=progress)

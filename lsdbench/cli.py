@@ -18,8 +18,16 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the same one-line form as every other user error (exit 2)."""
+
+    def error(self, message: str):  # noqa: D102
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"lsdbench: error: {' '.join(message.split())}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lsdbench", description=__doc__)
+    parser = _Parser(prog="lsdbench", description=__doc__)
     parser.add_argument("--version", action="version", version=f"lsdbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -49,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
         if args.verbose:
             raise
-        from .errors import USER_ERRORS
+        from .errors import user_message
 
-        if isinstance(exc, USER_ERRORS):
-            print(f"lsdbench: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"lsdbench: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

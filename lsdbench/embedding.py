@@ -8,15 +8,17 @@ complete, so a killed run keeps what it had done.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .embed_cache import EmbeddingCache, sequence_key
-from .encoders import LongSequencePolicy, pool_output
+from .encoders import EncoderError, LongSequencePolicy, describe, pool_output
 from .types import Encoder
 
+log = logging.getLogger(__name__)
 DEFAULT_BATCH_RESIDUES = 16384
 FLUSH_EVERY = 512  # sequences per cache shard: bounds the work a killed run loses
 
@@ -80,9 +82,17 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     for batch in token_budget_batches([len(p) for p in pieces], budget):
         batch_seqs = [pieces[i] for i in batch]
         batch_ids = [first_id[owner[i]] for i in batch]
-        outputs = encode_batch(batch_seqs)
-        # every output is checked before anything of this batch is stored
-        pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids) for o, n in zip(outputs, names, strict=False)]
+        try:
+            outputs = encode_batch(batch_seqs)
+            # every output is checked before anything of this batch is stored
+            pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids)
+                      for o, n in zip(outputs, names, strict=False)]
+        except BaseException as exc:
+            _keep_done(flush, names[0])  # what finished before the failure is not lost
+            if isinstance(exc, (KeyboardInterrupt, EncoderError)):
+                raise
+            # SystemExit too: an encoder calling sys.exit must not end `eval` with status 0 and nothing written
+            raise EncoderError(f"encoder {names[0]!r} failed on task {task!r}: {describe(exc)}") from exc
         for row, i in enumerate(batch):
             key, w = owner[i], len(pieces[i])
             for j in range(len(caches)):  # windows of one sequence average weighted by their length
@@ -99,6 +109,13 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
         bar.update(sum(len(s) for s in batch_seqs))
     bar.close()
     flush()
+
+
+def _keep_done(flush: Callable[[], None], name: str) -> None:
+    try:
+        flush()
+    except OSError as exc:  # the encoder's error is the one to report; this one is only logged
+        log.warning("could not store finished embeddings of %s: %s", name, exc)
 
 
 def _budget(encoder: Encoder, batch_residues: int | None) -> int:

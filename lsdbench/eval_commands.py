@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from tabulate import tabulate
 
 from . import embed_cache, probe_cache
 from .encoders import parse_options
 from .task_commands import data_options, register_user_cards
+
+
+def number_list(kind: type):
+    """argparse type: comma-separated numbers of ``kind`` (a bad one is a usage error, not a traceback)."""
+    def parse(text: str) -> list:
+        try:
+            values = [kind(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                             f"{'integers' if kind is int else 'numbers'}") from None
+        if kind is float and not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} holds a value that is not finite")
+        return values
+    parse.__name__ = f"{kind.__name__} list"
+    return parse
 
 
 def summary_table(results: list[dict]) -> str:
@@ -30,7 +46,7 @@ def cmd_eval(args) -> int:
     from .evaluate import evaluate
 
     register_user_cards(args)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    seeds = args.seeds or None
     results = evaluate(args.encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=args.out,
                        encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
                        mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
@@ -47,7 +63,7 @@ def cmd_sweep(args) -> int:
     from .sweep import run_sweep
 
     register_user_cards(args)
-    values = [float(v) for v in args.t.split(",")]
+    values = args.t
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
                       references=args.reference, out_dir=args.out, probe=args.probe,
                       options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
@@ -90,7 +106,7 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", action="append", default=[], help="task name or card path; repeatable")
     p.add_argument("--suite", help="evaluate every task of this suite (default: open, if no --task)")
     p.add_argument("--probe", default="linear", choices=["linear", "mlp"])
-    p.add_argument("--seeds", help="comma-separated probe seeds (mlp default 0,1,2)")
+    p.add_argument("--seeds", type=number_list(int), help="comma-separated probe seeds (mlp default 0,1,2)")
     p.add_argument("--long-sequences", default="window", choices=["window", "crop"],
                    help="sequences longer than the encoder's max_length: overlapping windows averaged "
                         "(default) or cropped to the first max_length residues")
@@ -112,7 +128,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("sweep", parents=[common], help="evaluate a noise-level family of encoders")
     p.add_argument("--encoder", action="append", required=True, metavar="SPEC",
                    help="an encoder with a sweep parameter (e.g. lsd_tn_diffusion); repeatable")
-    p.add_argument("--t", default="0,0.1,0.2,0.3,0.5,0.7,0.9", help="comma-separated levels")
+    p.add_argument("--t", type=number_list(float), default="0,0.1,0.2,0.3,0.5,0.7,0.9",
+                   help="comma-separated levels")
     p.add_argument("--reference", action="append", default=[], metavar="SPEC",
                    help="encoders drawn as reference lines and tested against the selected level")
     p.add_argument("--alpha", type=float, default=0.05)

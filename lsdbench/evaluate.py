@@ -76,7 +76,9 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     labels = {name: split.labels for name, split in splits.items()}
     key = probe_cache.outcome_key(task.type, card.primary_metric, feats, labels, splits["test"].ids, probe=probe,
                                   probe_params=probe_params, seeds=seeds, n_classes=card.n_classes)
-    outcome = probe_cache.load(key, cache_dir) if reuse_probe else None
+    y_test = [int(v) for v in labels["test"]] if card.n_classes else [float(v) for v in labels["test"]]
+    outcome = probe_cache.load(key, cache_dir, task_type=task.type, test_ids=splits["test"].ids,
+                               y_true=y_test) if reuse_probe else None
     reused = outcome is not None
     if outcome is None:
         outcome = fit_and_score(task.type, card.primary_metric, feats["train"], labels["train"], feats["valid"],

@@ -59,7 +59,10 @@ def _slug(text: str) -> str:
 
 def result_filename(encoder_name: str, config: dict, task: str, probe: str) -> str:
     """``<encoder>-<confighash>__<task>__<probe>.json``: distinct configs never overwrite each other."""
-    return f"{_slug(encoder_name)}-{config_hash(config)}__{_slug(task)}__{_slug(probe)}.json"
+    slug = _slug(encoder_name)
+    if slug != encoder_name:  # 'my enc' and 'my/enc' share a slug: the exact name's hash keeps them apart
+        slug += "-" + hashlib.sha256(encoder_name.encode()).hexdigest()[:8]
+    return f"{slug}-{config_hash(config)}__{_slug(task)}__{_slug(probe)}.json"
 
 
 def _check_consistency(obj: dict, where: str) -> None:

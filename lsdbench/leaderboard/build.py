@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,10 +232,30 @@ def method_text(n_ci: int, n_test: int, alpha: float) -> str:
             f"Protocol: {PROTOCOL}.")
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
+
+
 def _md(text: Any) -> str:
-    # Table cells: no pipes or line breaks; angle brackets escaped so no HTML reaches the page
+    """Submission text as literal Markdown: nothing a submitter writes may become markup.
+
+    One line; every character Markdown gives a meaning to is backslash-escaped (so ``![x](url)`` is
+    not an image and ``[x](url)`` not a link), angle brackets become entities (no HTML), and the
+    patterns GitHub turns into links by themselves (``https://``, ``www.``, e-mail ``@``) are broken
+    by escaping their punctuation.
+    """
     s = " ".join(str(text).split())
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_SPECIAL.sub(r"\\\1", s).replace("<", "&lt;").replace(">", "&gt;")
+    return _AUTOLINK.sub(lambda m: "".join("\\" + c if not c.isalnum() else c for c in m.group()), s)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(text: Any) -> str:
+    """A text cell that no spreadsheet evaluates: a leading formula character gets a quote in front."""
+    s = str(text)
+    return "'" + s if s.startswith(_FORMULA_START) else s
 
 
 def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], figure_prefix: str, *,
@@ -296,8 +317,10 @@ def render_csv(tables: list[SuiteTable]) -> str:
     for table in tables:
         for row in table.rows:
             e = row.entry
-            out = [table.suite, row.position, e.key, e.name, e.probe, int(e.encoder["parameters"]), e.encoder["dim"],
-                   e.encoder["training_data"], e.encoder["licence"], e.encoder["link"], f"{row.mean_rank:.4f}"]
+            text = [_csv_text(x) for x in (e.key, e.name, e.probe)]
+            out = [table.suite, row.position, *text, int(e.encoder["parameters"]), e.encoder["dim"],
+                   _csv_text(e.encoder["training_data"]), _csv_text(e.encoder["licence"]), e.encoder["link"],
+                   f"{row.mean_rank:.4f}"]
             for suite, task in tasks:
                 c = row.cells.get(task) if suite == table.suite else None
                 if c is None:
