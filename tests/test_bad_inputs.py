@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_registry import ROWS, write_user_card
 
 from lsdbench.cli import main
-from test_registry import ROWS, write_user_card
 
 ENCODERS = textwrap.dedent('''
     import sys

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from test_registry import ROWS, write_user_card
 
 from lsdbench import fetch, registry
 from lsdbench.text import excerpt
-from test_registry import ROWS, write_user_card
 
 
 @pytest.mark.parametrize("path", ["../../../../../../proc/self/environ", "/etc/passwd", "../outside.tsv"])
