@@ -35,7 +35,7 @@ from . import checkpoint as C
 from . import config as cfgmod
 from . import data as D
 from . import health as H
-from .autoencoder import latent_mask_plan, noise_mask_plan
+from .autoencoder import latent_mask_plan, latent_noise_plan, noise_mask_plan
 from .batching import EpochPlan
 from .denoiser import diffusion_loss, diffusion_plan
 from .ema import EMA, effective_decay
@@ -70,6 +70,8 @@ class Stage:
             draws = noise_mask_plan(tokens, self.cfg.backbone.d_model, self.cfg, g) if self.cfg.noise_masking else {}
             if self.cfg.latent_mask_rate > 0:
                 draws.update(latent_mask_plan(tokens, self.cfg.d_latent, self.cfg.latent_mask_rate, g))
+            if self.cfg.latent_noise_std > 0:
+                draws.update(latent_noise_plan(tokens, self.cfg.d_latent, g))
             return draws
         return diffusion_plan(A.is_residue(tokens[:, 1:-1]), self.cfg.d_latent, self.cfg, g)
 

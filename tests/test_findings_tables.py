@@ -32,3 +32,21 @@ def test_health_verdicts_in_the_table_are_the_checkpoints_own():
         health = json.loads((ROOT / "reference_models" / "checkpoints" / name / "meta.json").read_text())["health"]
         assert line.startswith(f"| `{name}` |")
         assert line.endswith("| pass |") == health["passed"]
+
+
+def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones():
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "reference_models"
+    runs = json.loads((root / "experiments" / "nm_lookup.json").read_text())["runs"]
+    text = " ".join((root / "README.md").read_text().split())
+    h = {name: r["health"] for name, r in runs.items()}
+    share = {name: f"{v['within_type_variance_share']:.4f}".rstrip("0") for name, v in h.items()}
+    r2 = {name: f"{v['composition_r2']:.4f}" for name, v in h.items()}
+    assert f"sigma = 0.3 (share {share['nm_0.3']}, pooled composition R^2 {r2['nm_0.3']})" in text
+    assert f"0.6 ({share['nm_0.6']}, {r2['nm_0.6']})" in text
+    assert f"({share['nm_lm5_a']} and {share['nm_lm5_b']}, R^2 {r2['nm_lm5_a']})" in text
+    assert r2["nm_lm5_a"] == r2["nm_lm5_b"]
+    accuracy = re.search(r"training accuracy ended at ([\d.]+)", text).group(1)
+    assert all(f"{r['final_train_accuracy']:.2f}" == accuracy for n, r in runs.items() if "lm5" in n)
+    assert all(r["missed"] and r["health"]["within_type_variance_share"] < 0.01 for r in runs.values())
