@@ -138,8 +138,9 @@ def _say(msg: str) -> None:
 
 
 def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=None, progress: bool = True,
-                  only: list[str] | None = None) -> dict[str, Any]:
-    """Run the plan; returns a summary (entries evaluated, skipped, selected levels, leaderboard files)."""
+                  only: list[str] | None = None, plan_only: bool = False) -> dict[str, Any]:
+    """Run the plan; returns a summary (entries evaluated, skipped, selected levels, leaderboard files).
+    ``plan_only``: print what would run and the estimate, and return before running it."""
     from .leaderboard import TaskLoader, build_leaderboard, create_submission
     from .leaderboard.submission import slugify
     from .task_commands import describe
@@ -150,8 +151,10 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     summary: dict[str, Any] = {"evaluated": [], "skipped": {}, "selected": {}}
     cards = registry.list_cards(plan.suite)
     _say(f"== suite {plan.suite}: fetch, verify, describe ==")
+    tasks = []
     for card in cards:
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        tasks.append(task)
         info = describe(task)
         sizes = " / ".join(str(info["splits"][s]["items"]) for s in ("train", "valid", "test"))
         _say(f"{card.name:32s} {card.type:12s} {sizes:22s} test {info['splits']['test']['hash'][:19]}...")
@@ -164,10 +167,14 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
         except Exception as exc:  # an optional entry that cannot be built (e.g. absent weights) is skipped
             if not entry.optional:
                 raise
-            summary["skipped"][entry.name] = str(exc)
-            _say(f"-- {entry.name}: skipped ({exc})")
+            reason = str(exc.__cause__ or exc)  # the encoder's own words, not resolve()'s wrapping
+            summary["skipped"][entry.name] = reason
+            _say(f"-- {entry.name}: skipped ({reason})")
             continue
         entries.append(entry)
+    _show_plan(entries, encoders, plan, tasks, cache_dir=cache_dir)
+    if plan_only:
+        return summary
     sweeping = [e for e in entries if e.sweep]
     if sweeping:
         _sweep(sweeping, plan, out, cards, cache_dir=cache_dir, mirror=mirror, progress=progress, summary=summary)
@@ -230,6 +237,22 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     return summary
 
 
+def _show_plan(entries: list[Entry], encoders: dict, plan: Plan, tasks: list, *, cache_dir) -> None:
+    """Entries x tasks (x levels), residues to encode and an estimate, before anything runs."""
+    from .plan import make_plan, total_estimate
+
+    levels = list(plan.levels)
+    _say(f"\n== plan: {len(entries)} entries on {len(tasks)} tasks; sweeps over {len(levels)} levels ==")
+    costs = []
+    for entry in entries:
+        enc = encoders[entry.name]
+        variants = [resolve(entry.spec, **{**entry.options, entry.sweep: v}) for v in levels] if entry.sweep else []
+        costs.append(make_plan(enc, tasks, variants=variants, levels=levels if entry.sweep else [],
+                               cache_dir=cache_dir))
+        _say(f"  {costs[-1].brief()}")
+    _say(f"estimate: {total_estimate(costs)}")
+
+
 def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mirror, progress, summary) -> None:
     """Sweep every family together (one figure per task, one line per family), then pick each family's
     level for the leaderboard on validation."""
@@ -243,7 +266,7 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
             resolve(ref)
             references.append(ref)
         except Exception as exc:  # e.g. absent weights: the figure goes without that reference line
-            _say(f"-- reference {ref}: skipped ({exc})")
+            _say(f"-- reference {ref}: skipped ({exc.__cause__ or exc})")
     _say(f"\n== sweep {', '.join(e.spec for e in entries)} over {list(plan.levels)} ==")
     run_sweep([e.spec for e in entries], list(plan.levels), tasks=[c.name for c in cards], suite=None,
               references=references, out_dir=out / "sweep", cache_dir=cache_dir, mirror=mirror, progress=progress)
@@ -299,10 +322,12 @@ def cmd_run(args) -> int:
         plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses, plan.controls)
     try:
         summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
-                                progress=not args.quiet, only=args.only or None)
+                                progress=not args.quiet, only=args.only or None, plan_only=args.plan_only)
     except CardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.plan_only:
+        return 0
     if summary["skipped"]:
         print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
     if args.publish:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .text import excerpt
 from .types import SPLIT_NAMES, TASK_TYPES
 
 METRICS_BY_TYPE = {
@@ -102,6 +104,26 @@ class TaskCard:
         return first.url or str(first.path)
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table",
+               list: "an array"}
+SPLIT_FIELDS = ("source", "where", "where_not", "carve_from", "fraction", "seed", "stratify")
+
+
+def _typed(value: Any, kinds, what: str, ctx: str) -> Any:
+    """``value`` if it is of ``kinds`` (None passes: absent); a bool never passes as a number."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    ok = value is None or (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds))
+    if not ok:
+        wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise CardError(f"{ctx}: {what} must be {wanted}, got {excerpt(value)}")
+    return value
+
+
+def did_you_mean(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _require(data: dict, key: str, where: str) -> Any:
     if key not in data:
         raise CardError(f"{where}: missing required field {key!r}")
@@ -149,13 +171,18 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
     for split_name in SPLIT_NAMES if partition is None else ():
         if split_name not in raw_splits:
             raise CardError(f"{ctx}: missing split {split_name!r} (carve valid with carve_from = 'train')")
-        s = dict(raw_splits[split_name])
-        spec = SplitSpec(name=split_name, source=s.pop("source", None), where=s.pop("where", {}),
-                         where_not=s.pop("where_not", {}), carve_from=s.pop("carve_from", None),
-                         fraction=float(s.pop("fraction", 0.1)), seed=int(s.pop("seed", 0)),
-                         stratify=bool(s.pop("stratify", ttype != "regression")))
+        s = dict(_typed(raw_splits[split_name], dict, f"splits.{split_name}", ctx))
+        what = f"splits.{split_name}"
+        spec = SplitSpec(name=split_name, source=_typed(s.pop("source", None), str, f"{what}.source", ctx),
+                         where=_typed(s.pop("where", {}), dict, f"{what}.where", ctx),
+                         where_not=_typed(s.pop("where_not", {}), dict, f"{what}.where_not", ctx),
+                         carve_from=_typed(s.pop("carve_from", None), str, f"{what}.carve_from", ctx),
+                         fraction=float(_typed(s.pop("fraction", 0.1), (int, float), f"{what}.fraction", ctx)),
+                         seed=_typed(s.pop("seed", 0), int, f"{what}.seed", ctx),
+                         stratify=_typed(s.pop("stratify", ttype != "regression"), bool, f"{what}.stratify", ctx))
         if s:
-            raise CardError(f"{ctx}: split {split_name!r} has unknown fields {sorted(s)}")
+            raise CardError(f"{ctx}: split {split_name!r} has unknown fields {sorted(s)}"
+                            f"{did_you_mean(next(iter(s)), SPLIT_FIELDS)}")
         if bool(spec.source) == bool(spec.carve_from):
             raise CardError(f"{ctx}: split {split_name!r} needs exactly one of 'source' or 'carve_from'")
         if spec.source and spec.source not in sources:

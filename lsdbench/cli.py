@@ -19,8 +19,16 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the same one-line form as every other user error (exit 2)."""
+
+    def error(self, message: str):  # noqa: D102
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"lsdbench: error: {' '.join(message.split())}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lsdbench", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Benchmark protein sequence representations: evaluate an encoder on hashed tasks with a fixed "
                     "probe,\ncompare results with paired tests, sweep noise levels, and build the leaderboard.",
@@ -60,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
         if args.verbose:
             raise
-        from .errors import USER_ERRORS
+        from .errors import user_message
 
-        if isinstance(exc, USER_ERRORS):
-            print(f"lsdbench: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"lsdbench: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

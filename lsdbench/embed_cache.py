@@ -27,6 +27,22 @@ log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+class CacheError(ValueError):
+    """A cache entry cannot be used as it is; the message names the entry and how to clear it."""
+
+
+def folder_name(name: str) -> str:
+    """The encoder's folder under ``embeddings/``: never a path of its own (``..``, ``a/b``).
+
+    Names that are already safe keep their folder (existing caches stay valid); any other name gets
+    its safe form plus a hash of the exact name, so ``my enc`` and ``my/enc`` never share a folder.
+    """
+    safe = _SAFE.sub("_", name)
+    if safe == name and not name.startswith("."):
+        return name
+    return f"{safe.strip('.') or '_'}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
 def sequence_key(sequence: str) -> str:
     return hashlib.sha256(sequence.encode()).hexdigest()
 
@@ -54,7 +70,7 @@ class EmbeddingCache:
     def __init__(self, name: str, config: dict[str, Any], cache_dir=None):
         self.name, self.config = name, config
         digest = config_digest(name, config)
-        self.dir = settings.cache_dir(cache_dir) / "embeddings" / _SAFE.sub("_", name) / digest[:24]
+        self.dir = settings.cache_dir(cache_dir) / "embeddings" / folder_name(name) / digest[:24]
         self._index: dict[str, tuple[Path, int]] | None = None
         self._loaded: dict[Path, np.ndarray] = {}
 
@@ -96,6 +112,11 @@ class EmbeddingCache:
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         rows = [self._loaded[index[k][0]][index[k][1]] for k in keys]
+        dims = sorted({len(r) for r in rows})
+        if len(dims) > 1:  # the encoder's output changed under the same name and config
+            raise CacheError(f"embedding cache entry {self.dir} of encoder {self.name!r} holds embeddings of "
+                             f"dimensions {dims}; its output changed without a change of name or config: "
+                             f"clear it with `lsdbench cache clear --encoder {self.name}`")
         return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
 
     def __len__(self) -> int:
@@ -147,6 +168,6 @@ def clear(cache_dir=None, name: str | None = None) -> int:
     removed = 0
     for entry in cache_summary(cache_dir):
         if name is None or entry["name"] == name:
-            shutil.rmtree(entry["path"], ignore_errors=True)
+            shutil.rmtree(entry["path"])  # an error (read-only cache) is reported, never counted as removed
             removed += 1
     return removed

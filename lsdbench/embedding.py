@@ -8,15 +8,19 @@ complete, so a killed run keeps what it had done.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import throughput
 from .embed_cache import EmbeddingCache, sequence_key
-from .encoders import LongSequencePolicy, pool_output
+from .encoders import EncoderError, LongSequencePolicy, describe, pool_output
 from .types import Encoder
 
+log = logging.getLogger(__name__)
 DEFAULT_BATCH_RESIDUES = 16384
 FLUSH_EVERY = 512  # sequences per cache shard: bounds the work a killed run loses
 
@@ -44,7 +48,7 @@ def cache_for(encoder: Encoder, policy: LongSequencePolicy, cache_dir=None) -> E
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],
           sequences: Sequence[str], ids: Sequence[str], *, task: str, policy: LongSequencePolicy, budget: int,
-          progress: bool) -> None:
+          progress: bool, cache_dir=None) -> None:
     """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache."""
     unique: dict[str, str] = {}
     first_id: dict[str, str] = {}
@@ -75,14 +79,24 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
                 cache.put(done, np.stack(rows))
         done, done_rows = [], [[] for _ in caches]
 
-    bar = tqdm(total=sum(map(len, pieces)), unit="res", unit_scale=True, disable=not progress,
-               desc=f"{names[0]} on {task}", leave=False)
+    total = sum(map(len, pieces))
+    bar = tqdm(total=total, unit="res", unit_scale=True, disable=not progress, desc=f"{names[0]} on {task}",
+               leave=False)
+    started = time.perf_counter()
     for batch in token_budget_batches([len(p) for p in pieces], budget):
         batch_seqs = [pieces[i] for i in batch]
         batch_ids = [first_id[owner[i]] for i in batch]
-        outputs = encode_batch(batch_seqs)
-        # every output is checked before anything of this batch is stored
-        pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids) for o, n in zip(outputs, names, strict=False)]
+        try:
+            outputs = encode_batch(batch_seqs)
+            # every output is checked before anything of this batch is stored
+            pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids)
+                      for o, n in zip(outputs, names, strict=False)]
+        except BaseException as exc:
+            _keep_done(flush, names[0])  # what finished before the failure is not lost
+            if isinstance(exc, (KeyboardInterrupt, EncoderError)):
+                raise
+            # SystemExit too: an encoder calling sys.exit must not end `eval` with status 0 and nothing written
+            raise EncoderError(f"encoder {names[0]!r} failed on task {task!r}: {describe(exc)}") from exc
         for row, i in enumerate(batch):
             key, w = owner[i], len(pieces[i])
             for j in range(len(caches)):  # windows of one sequence average weighted by their length
@@ -99,6 +113,14 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
         bar.update(sum(len(s) for s in batch_seqs))
     bar.close()
     flush()
+    throughput.record(names[0], len(caches), total, time.perf_counter() - started, cache_dir)  # for plans
+
+
+def _keep_done(flush: Callable[[], None], name: str) -> None:
+    try:
+        flush()
+    except OSError as exc:  # the encoder's error is the one to report; this one is only logged
+        log.warning("could not store finished embeddings of %s: %s", name, exc)
 
 
 def _budget(encoder: Encoder, batch_residues: int | None) -> int:
@@ -113,7 +135,8 @@ def embed(encoder: Encoder, sequences: Sequence[str], *, ids: Sequence[str] | No
     policy = policy or LongSequencePolicy(max_length=getattr(encoder, "max_length", None))
     cache = cache if cache is not None else cache_for(encoder, policy, cache_dir)  # an empty cache is falsy
     _fill([cache], [encoder.name], lambda batch: [encoder.encode(batch)], sequences, ids, task=task,
-          policy=policy, budget=_budget(encoder, batch_residues), progress=progress)
+          policy=policy, budget=_budget(encoder, batch_residues), progress=progress,
+          cache_dir=cache.dir.parents[2])  # the root the cache lives under (its rates go beside it)
     return cache.get([sequence_key(s) for s in sequences])
 
 
@@ -136,4 +159,4 @@ def embed_sweep(base: Encoder, variants: Sequence[Encoder], values: Sequence, se
         def encode_batch(batch):
             return [v.encode(batch) for v in variants]
     _fill(caches, [v.name for v in variants], encode_batch, sequences, ids, task=task, policy=policy,
-          budget=_budget(base, batch_residues), progress=progress)
+          budget=_budget(base, batch_residues), progress=progress, cache_dir=cache_dir)

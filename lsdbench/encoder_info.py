@@ -133,7 +133,7 @@ def cmd_encoders(args) -> int:
         if info.status == "ready":
             print(f"output dimension: {info.dim}; builds with default options: yes")
         elif info.status != "not built":
-            print(textwrap.fill(f"{info.status} with default options: {info.detail}", WIDTH))
+            print(textwrap.fill(f"{info.status} with default options: {info.detail}", WIDTH, break_on_hyphens=False))
         rows = [[k, repr(v)] for k, v in info.options.items()]
         print("\noptions (--encoder-opt KEY=VALUE):")
         print(tabulate(rows, headers=["option", "default"], tablefmt="github") if rows else "(none)")

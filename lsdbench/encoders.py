@@ -28,6 +28,13 @@ class EncoderError(ValueError):
     """An encoder could not be found or built, or returned unusable output."""
 
 
+def describe(exc: BaseException) -> str:
+    """An encoder's exception in one line: its type and a bounded message (the encoder's own words)."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def registered() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
@@ -69,9 +76,11 @@ def _load_attr(spec: str) -> Any:
             sys.modules[name] = module  # dataclasses and pickling look modules up by name
             try:
                 module_spec.loader.exec_module(module)  # the user's own code, named by the user
-            except BaseException:
+            except BaseException as exc:
                 del sys.modules[name]
-                raise
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise EncoderError(f"encoder file {path} failed to load: {describe(exc)}") from exc
     else:
         try:
             module = importlib.import_module(target)
@@ -105,6 +114,10 @@ def resolve(spec: str | Encoder, **options: Any) -> Encoder:
                 obj = attr(**options)
             except TypeError as exc:
                 raise EncoderError(f"encoder {spec!r} does not accept options {options}: {exc}") from exc
+            except EncoderError:
+                raise
+            except (Exception, SystemExit) as exc:  # a missing checkpoint, an option out of range, ...
+                raise EncoderError(f"encoder {spec!r} could not be built: {describe(exc)}") from exc
         else:
             raise EncoderError(f"{spec!r} is neither an encoder, a class nor a factory")
     if not _is_encoder(obj):
@@ -168,6 +181,16 @@ def policy_for(encoder: Encoder, policy: str = "window", overlap: int | None = N
     return LongSequencePolicy(policy=policy, max_length=max_length, overlap=overlap)
 
 
+def _from_tensor(value: Any) -> Any:
+    """A torch tensor as a numpy array; half and bfloat16 (which numpy cannot hold) widened to float32."""
+    if not hasattr(value, "detach"):
+        return value
+    value = value.detach().cpu()
+    if getattr(value, "is_floating_point", lambda: False)() and value.element_size() < 4:
+        value = value.float()  # pooled embeddings are stored as float32 anyway
+    return value.numpy()
+
+
 def pool_output(output: Any, sequences: Sequence[str], *, encoder: str, task: str, ids: Sequence[str]) -> np.ndarray:
     """Check an ``encode`` result and return pooled, contiguous float32 embeddings (n, d).
 
@@ -180,8 +203,7 @@ def pool_output(output: Any, sequences: Sequence[str], *, encoder: str, task: st
         where = f", first bad sequence {ids[i]!r}" if i is not None else ""
         return EncoderError(f"encoder {encoder!r} on task {task!r}: {what}{where}")
 
-    if hasattr(output, "detach"):  # a torch tensor
-        output = output.detach().cpu().numpy()
+    output = _from_tensor(output)
     if isinstance(output, np.ndarray) and output.ndim == 2:
         if output.shape[0] != n:
             raise fail(None, f"returned {output.shape[0]} embeddings for {n} sequences")
@@ -193,9 +215,7 @@ def pool_output(output: Any, sequences: Sequence[str], *, encoder: str, task: st
             raise fail(None, f"returned {len(output)} outputs for {n} sequences")
         rows = []
         for i, item in enumerate(output):
-            if hasattr(item, "detach"):
-                item = item.detach().cpu().numpy()
-            item = np.asarray(item)
+            item = np.asarray(_from_tensor(item))
             if item.dtype.kind != "f":
                 raise fail(i, f"returned dtype {item.dtype}, expected floats")
             if item.ndim != 2 or item.shape[0] != len(sequences[i]):
@@ -209,6 +229,8 @@ def pool_output(output: Any, sequences: Sequence[str], *, encoder: str, task: st
         shape = getattr(output, "shape", None)
         raise fail(None, f"returned {type(output).__name__} with shape {shape}; expected an (n, d) float "
                          f"array or a list of (L, d) arrays")
+    if pooled.ndim != 2 or (n and pooled.shape[1] == 0):
+        raise fail(0 if n else None, f"returned embeddings of shape {pooled.shape}; each needs at least one dimension")
     pooled = np.ascontiguousarray(pooled, dtype=np.float32)
     finite = np.isfinite(pooled).all(axis=1)  # after the cast: float64 beyond float32's range is inf too
     if not finite.all():

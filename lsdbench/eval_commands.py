@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from tabulate import tabulate
@@ -23,13 +24,42 @@ def default_out(encoder) -> Path:
     return Path("results") / run_name(encoder.name, encoder.config)
 
 
+def number_list(kind: type):
+    """argparse type: comma-separated numbers of ``kind`` (a bad one is a usage error, not a traceback)."""
+    def parse(text: str) -> list:
+        try:
+            values = [kind(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                             f"{'integers' if kind is int else 'numbers'}") from None
+        if kind is float and not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r} holds a value that is not finite")
+        return values
+    parse.__name__ = f"{kind.__name__} list"
+    return parse
+
+
+def show_plan(encoder, cards, args, *, variants=(), levels=()) -> None:
+    """Print what is about to run and an estimate of its time (stdout; stderr is kept for errors)."""
+    from .plan import make_plan
+    from .registry import load_task
+
+    tasks = [load_task(c, cache_dir=args.cache_dir, mirror=args.mirror, progress=not args.quiet) for c in cards]
+    plan = make_plan(encoder, tasks, variants=variants, levels=levels,
+                     long_sequences=getattr(args, "long_sequences", "window"), cache_dir=args.cache_dir)
+    print(plan.summary() + "\n", flush=True)
+
+
 def cmd_eval(args) -> int:
     from .encoders import resolve
-    from .evaluate import evaluate
+    from .evaluate import cards_for, evaluate
 
     register_user_cards(args)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    seeds = args.seeds or None
     encoder = resolve(args.encoder, **parse_options(args.encoder_opt))
+    show_plan(encoder, cards_for(args.task or None, args.suite), args)
+    if args.plan_only:
+        return 0
     out = None if args.no_save else Path(args.out) if args.out else default_out(encoder)
     results = evaluate(encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=out, spec=args.encoder,
                        cache_dir=args.cache_dir, mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
@@ -59,17 +89,30 @@ def cmd_sweep(args) -> int:
     from .sweep import run_sweep
 
     register_user_cards(args)
-    values = [float(v) for v in args.t.split(",")]
+    values = args.t
+    from .encoders import resolve
+    from .registry import get_card, list_cards
+
+    cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
+    options = parse_options(args.encoder_opt)
+    for spec in args.encoder:
+        base = resolve(spec, **options)
+        if hasattr(base, "with_param"):
+            show_plan(base, cards, args, variants=[base.with_param(v) for v in values], levels=values)
+    for ref in args.reference:
+        show_plan(resolve(ref), cards, args)
+    if args.plan_only:
+        return 0
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
                       references=args.reference, out_dir=args.out, probe=args.probe,
                       options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
                       progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit)
     for task, rows in table.items():
         print(f"\n## {task}")
-        print(tabulate([[r["encoder"], r.get("t", ""), r["versus"], f"{r['valid']:.4f}", f"{r['test']:.4f}",
+        print(tabulate([[r["encoder"], r.get("t", ""), f"{r['valid']:.4f}", f"{r['test']:.4f}",
                          f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]", f"{r['delta']:+.4f}", f"{r['p_adjusted']:.3g}",
                          r["verdict"]] for r in rows],
-                       headers=["encoder", "t", "versus", "valid", "test", "95% CI", "delta", "adj. p", "verdict"],
+                       headers=["encoder", "t", "valid", "test", "95% CI", "delta vs t*", "adj. p", "verdict"],
                        tablefmt="github"))
     print(f"\nwrote results, sweep_<task>.csv and sweep_<task>.png to {args.out}")
     return 0
@@ -121,7 +164,7 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe", default="linear", choices=["linear", "mlp"],
                    help="linear: ridge / logistic regression, strength chosen on validation; mlp: one hidden "
                         "layer, three seeds")
-    p.add_argument("--seeds", metavar="LIST", help="comma-separated probe seeds (default: 0 for linear, 0,1,2 for mlp)")
+    p.add_argument("--seeds", type=number_list(int), metavar="LIST", help="comma-separated probe seeds (default: 0 for linear, 0,1,2 for mlp)")
     p.add_argument("--long-sequences", default="window", choices=["window", "crop"],
                    help="sequences longer than the encoder's max_length: overlapping windows averaged, "
                         "or cropped to the first max_length residues")
@@ -130,6 +173,8 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refit", action="store_true",
                    help="fit probes again even where the probe cache holds the outcome for these features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--plan-only", action="store_true",
+                   help="print the plan (tasks, residues to encode, estimated time) and stop")
 
 
 def register(subparsers) -> None:
@@ -168,7 +213,7 @@ def register(subparsers) -> None:
                               "lsdbench sweep --encoder lsd_tn_diffusion --reference lsd_tn_latent --out runs/sweep"])
     p.add_argument("--encoder", action="append", required=True, metavar="SPEC",
                    help="an encoder with a sweep parameter (e.g. lsd_tn_diffusion); repeatable")
-    p.add_argument("--t", default="0,0.1,0.2,0.3,0.5,0.7,0.9", metavar="LIST",
+    p.add_argument("--t", type=number_list(float), default="0,0.1,0.2,0.3,0.5,0.7,0.9", metavar="LIST",
                    help="comma-separated noise levels in [0, 1]")
     p.add_argument("--reference", action="append", default=[], metavar="SPEC",
                    help="encoders drawn as reference lines and tested against the selected level; repeatable")
@@ -207,4 +252,6 @@ def register(subparsers) -> None:
     p.add_argument("--publish", metavar="DIR",
                    help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--plan-only", action="store_true",
+                   help="print the plan (entries, residues to encode, estimated time) and stop")
     p.set_defaults(func=cmd_run)

@@ -77,7 +77,9 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     labels = {name: split.labels for name, split in splits.items()}
     key = probe_cache.outcome_key(task.type, card.primary_metric, feats, labels, splits["test"].ids, probe=probe,
                                   probe_params=probe_params, seeds=seeds, n_classes=card.n_classes)
-    outcome = probe_cache.load(key, cache_dir) if reuse_probe else None
+    y_test = [int(v) for v in labels["test"]] if card.n_classes else [float(v) for v in labels["test"]]
+    outcome = probe_cache.load(key, cache_dir, task_type=task.type, test_ids=splits["test"].ids,
+                               y_true=y_test) if reuse_probe else None
     reused = outcome is not None
     if outcome is None:
         outcome = fit_and_score(task.type, card.primary_metric, feats["train"], labels["train"], feats["valid"],
@@ -103,6 +105,13 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     return result
 
 
+def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list[TaskCard]:
+    """The cards of ``tasks`` plus those of ``suite``; the ``open`` suite when neither is given."""
+    if tasks is None:
+        return registry.list_cards(suite or "open")
+    return [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
+
+
 def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
              probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
              cache_dir=None, mirror=None, progress: bool = True, spec: str | None = None, **kwargs) -> Results:
@@ -114,10 +123,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
     """
     spec = encoder if isinstance(encoder, str) else spec
     enc = resolve(encoder, **(encoder_options or {}))
-    if tasks is None:
-        cards = registry.list_cards(suite or "open")
-    else:
-        cards = [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
+    cards = cards_for(tasks, suite)
     results = Results(saved_to=out_dir)
     for card in tqdm(cards, desc=f"{enc.name}", unit="task", disable=not progress or len(cards) < 2):
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)

@@ -7,6 +7,7 @@ Which raw column feeds which field is written in the card's ``[format]`` table.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import safe_pickle
+from .text import excerpt
 
 
 class FormatError(ValueError):
@@ -29,17 +31,33 @@ def _finish(raw: dict[str, Any], fmt: dict[str, Any], default_id: str, display: 
         if column is None:
             continue
         if column not in row:
-            raise FormatError(f"{display}: record {default_id!r} has no column {column!r} (has {sorted(row)})")
+            raise FormatError(f"{display}: record {excerpt(default_id)} has no column {column!r} (has {excerpt(sorted(row), 120)})")
         row[field] = row[column]
     id_column = fmt.get("id")
     row["id"] = row.get(id_column, "") if id_column else default_id
     if not row["id"]:
-        raise FormatError(f"{display}: record {default_id!r} has an empty id column {id_column!r}")
+        raise FormatError(f"{display}: record {excerpt(default_id)} has an empty id column {id_column!r}")
     return row
 
 
+def read_text(path: Path, display: str) -> str:
+    """A text file as str: UTF-8 (BOM or not), or UTF-16 when it starts with a UTF-16 byte-order mark."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"  # what Windows tools write as "Unicode"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise FormatError(f"{display}: line {line} is not {encoding.upper().replace('-SIG', '')} text "
+                          f"(byte {data[exc.start:exc.start + 1]!r} at offset {exc.start}); save the file as "
+                          f"UTF-8") from None
+
+
 def read_delimited(path: Path, fmt: dict[str, Any], *, prefix: str, display: str, delimiter: str) -> list[dict]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, display)
     header = fmt.get("header", delimiter == ",")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     columns = fmt.get("columns")
@@ -75,24 +93,22 @@ def read_fasta(path: Path, fmt: dict[str, Any], *, prefix: str, display: str) ->
             return
         match = pattern.match(header)
         if not match:
-            raise FormatError(f"{display} line {header_line}: header {header!r} does not match "
+            raise FormatError(f"{display} line {header_line}: header {excerpt(header)} does not match "
                               f"{pattern.pattern!r}")
         fields = {k: v for k, v in match.groupdict().items() if v is not None}
         fields.setdefault("sequence", "".join(chunks))
         default = fields.get("id") or f"{prefix}-{len(rows)}"
         rows.append(_finish(fields, {**fmt, "id": "id" if "id" in fields else None, "sequence": "sequence"},
-                            default, f"{display} record {default}"))
+                            default, f"{display} record {excerpt(default)}"))
 
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.rstrip("\n\r")
-            if line.startswith(">"):
-                flush()
-                header, chunks, header_line = line[1:].strip(), [], lineno
-            elif line.strip():
-                if header is None:
-                    raise FormatError(f"{display} line {lineno}: sequence data before the first '>' header")
-                chunks.append(line.strip())
+    for lineno, line in enumerate(read_text(path, display).splitlines(), start=1):
+        if line.startswith(">"):
+            flush()
+            header, chunks, header_line = line[1:].strip(), [], lineno
+        elif line.strip():
+            if header is None:
+                raise FormatError(f"{display} line {lineno}: sequence data before the first '>' header")
+            chunks.append(line.strip())
     flush()
     return rows
 

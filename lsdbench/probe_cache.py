@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +28,13 @@ import numpy as np
 
 from . import PROTOCOL, settings
 from .atomic import atomic_write_text
-from .probing import LINEAR_PROBE_THREADS, ProbeOutcome
+from .metrics import score_predictions
+from .probing import LINEAR_PROBE_THREADS, ProbeOutcome, bootstrap_ci
 from .results import environment
 
 log = logging.getLogger(__name__)
 SCHEMA = "lsdbench-probe-outcome-1"
+TOLERANCE = 1e-9  # as the leaderboard validator: a recomputed score equals the stored one to rounding
 
 
 def _update_array(h, name: str, array) -> None:
@@ -61,8 +64,53 @@ def _path(key: str, cache_dir=None) -> Path:
     return settings.cache_dir(cache_dir) / "probes" / key[:2] / f"{key}.json"
 
 
-def load(key: str, cache_dir=None) -> ProbeOutcome | None:
-    """The stored outcome of ``key``, or None (also when the file is unreadable: it is deleted)."""
+def _finite_numbers(value, where: str) -> None:
+    """Every number in a nested structure is finite (JSON from the cache may hold NaN or Infinity)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_numbers(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _finite_numbers(v, where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} holds {value}")
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(float(a), b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+
+
+def verify(outcome: ProbeOutcome, task_type: str, test_ids: Sequence[str], y_true: Sequence) -> None:
+    """Raise ValueError unless the outcome belongs to these test items and its numbers are its own.
+
+    A cache entry is a plain file anyone can edit: its ids and labels must be the task's, and every
+    test number it claims (overall, per seed and the CI) is recomputed from its stored predictions
+    with ``metrics.score_predictions``, the leaderboard validator's definition of a score.
+    """
+    _finite_numbers(dataclasses.asdict(outcome), "outcome")
+    if list(outcome.test_ids) != list(test_ids):
+        raise ValueError("its test ids are not the task's")
+    if list(outcome.y_true) != list(y_true):
+        raise ValueError("its test labels are not the task's")
+    by_seed = {p["seed"]: p for p in outcome.predictions}
+    if [p["seed"] for p in outcome.predictions] != list(outcome.seeds) or len(by_seed) != len(outcome.seeds):
+        raise ValueError("its predictions do not match its seeds")
+    for metric, claimed in outcome.test.items():
+        if not _close(claimed, score_predictions(task_type, metric, y_true, outcome.predictions)):
+            raise ValueError(f"its test {metric} {claimed!r} is not what its predictions give")
+    for entry in outcome.per_seed:
+        for metric, claimed in entry["test"].items():
+            if not _close(claimed, score_predictions(task_type, metric, y_true, [by_seed[entry["seed"]]])):
+                raise ValueError(f"its seed {entry['seed']} test {metric} is not what its predictions give")
+    low, high = bootstrap_ci(task_type, outcome.primary_metric, y_true, outcome.predictions)
+    if not (_close(outcome.ci[0], low) and _close(outcome.ci[1], high)):
+        raise ValueError("its confidence interval is not what its predictions give")
+
+
+def load(key: str, cache_dir=None, *, task_type: str | None = None, test_ids: Sequence[str] | None = None,
+         y_true: Sequence | None = None) -> ProbeOutcome | None:
+    """The stored outcome of ``key``, or None (also when the file is unreadable or, given the task's
+    ``task_type``, ``test_ids`` and ``y_true``, fails :func:`verify`: it is deleted and refitted)."""
     path = _path(key, cache_dir)
     if not path.exists():
         return None
@@ -74,9 +122,12 @@ def load(key: str, cache_dir=None) -> ProbeOutcome | None:
         fields["ci"] = tuple(fields["ci"])
         outcome = ProbeOutcome(**fields)
         outcome.result_fields()  # every field a result needs is there
+        if task_type is not None:
+            verify(outcome, task_type, test_ids, y_true)
         return outcome
     except Exception as exc:  # truncated, edited or foreign file: refit
-        log.warning("probe cache entry %s is unreadable (%s); deleting it, the probe will be fitted again", path, exc)
+        log.warning("probe cache entry %s is not usable (%s); deleting it, the probe will be fitted again",
+                    path, exc)
         path.unlink(missing_ok=True)
         return None
 

@@ -1,8 +1,9 @@
 """pytest plugin (entry point ``pytest11``): evaluate encoders from pytest.
 
-``pytest --lsdbench-encoder SPEC [--lsdbench-suite S] [--lsdbench-out DIR]`` adds one test per task of
-the suite; a test fails with the encoder's own error when it misbehaves. Without explicit paths only
-these evaluations run (name paths to run your own tests alongside). Fixtures for your own tests:
+``pytest --lsdbench-encoder SPEC [--lsdbench-encoder-opt K=V] [--lsdbench-suite S | --lsdbench-task T]
+[--lsdbench-probe P] [--lsdbench-out DIR]`` adds one test per task; a test fails with the encoder's own
+error when it misbehaves, and the summary lists each score with its 95 % CI. Without explicit paths only
+these evaluations are collected (name paths to run your own tests alongside). Fixtures for your own tests:
 
 - ``lsdbench_task(name)`` -> a loaded :class:`lsdbench.types.Task`;
 - ``lsdbench_evaluate(encoder, task, probe="linear", **options)`` -> a validated result dict
@@ -23,11 +24,14 @@ def pytest_addoption(parser):
     group.addoption("--lsdbench-encoder", action="append", default=[], metavar="SPEC",
                     help="encoder to evaluate (registered name, module:attr or path/file.py:attr); repeatable")
     group.addoption("--lsdbench-encoder-opt", action="append", default=[], metavar="KEY=VALUE",
-                    help="keyword option for the encoder(s)")
+                    help="keyword option for the encoder(s), JSON scalars decoded (e.g. dim=32); repeatable")
     group.addoption("--lsdbench-suite", default="open", help="task suite (default: open)")
-    group.addoption("--lsdbench-task", action="append", default=[], help="only these tasks")
-    group.addoption("--lsdbench-probe", default="linear", choices=["linear", "mlp"])
-    group.addoption("--lsdbench-out", default=None, help="directory for result files")
+    group.addoption("--lsdbench-task", action="append", default=[], metavar="TASK",
+                    help="evaluate these tasks instead of the suite; repeatable")
+    group.addoption("--lsdbench-probe", default="linear", choices=["linear", "mlp"],
+                    help="probe (default: linear)")
+    group.addoption("--lsdbench-out", default=None, metavar="DIR",
+                    help="also write one result file per task here (default: none)")
 
 
 class EncoderTaskItem(pytest.Item):
@@ -53,7 +57,8 @@ class EncoderTaskItem(pytest.Item):
         if out:
             write_result(Path(out) / result_filename(encoder.name, encoder.config, task.name, probe), self.result)
         metric = task.card.primary_metric
-        self.user_properties.append((metric, self.result["scores"]["test"][metric]))
+        ci = self.result["test_ci"]
+        self.user_properties.append((metric, self.result["scores"]["test"][metric], ci["low"], ci["high"]))
 
     def repr_failure(self, excinfo):
         from .errors import USER_ERRORS
@@ -66,24 +71,44 @@ class EncoderTaskItem(pytest.Item):
         return self.path, None, f"lsdbench {self.spec} :: {self.task_name}"
 
 
-def pytest_collection_modifyitems(session, config, items):
-    specs = config.getoption("--lsdbench-encoder")
-    if not specs:
-        return
-    from .registry import get_card, list_cards
-
+def _evaluations_only(config) -> bool:
+    """`pytest --lsdbench-encoder X` with no paths evaluates X; the project's own tests run only when
+    paths are named explicitly."""
     args_source = getattr(config, "args_source", None)
-    if args_source is not None and args_source != pytest.Config.ArgsSource.ARGS and items:
-        # `pytest --lsdbench-encoder X` with no paths evaluates X; the project's own tests run only
-        # when paths are named explicitly.
-        config.hook.pytest_deselected(items=list(items))
-        items.clear()
-    names = config.getoption("--lsdbench-task") or [c.name for c in list_cards(config.getoption("--lsdbench-suite"))]
-    for spec in specs:
-        for name in names:
-            get_card(name)  # unknown task names fail collection with a clear message
-            items.append(EncoderTaskItem.from_parent(session, name=f"lsdbench[{spec}-{name}]", spec=spec,
-                                                     task_name=name))
+    return bool(config.getoption("--lsdbench-encoder")) and args_source is not None \
+        and args_source != pytest.Config.ArgsSource.ARGS
+
+
+def pytest_ignore_collect(collection_path, config):
+    # not collected at all (rather than collected and deselected: "246 deselected" said nothing useful)
+    return True if _evaluations_only(config) else None
+
+
+class EvaluationsCollector(pytest.Collector):
+    """The (encoder, task) items, collected like any test (so "collected N items" counts them)."""
+
+    def collect(self):
+        from .errors import USER_ERRORS
+        from .registry import get_card, list_cards
+
+        config = self.config
+        try:
+            names = config.getoption("--lsdbench-task") or [c.name for c in list_cards(config.getoption("--lsdbench-suite"))]
+            for name in names:
+                get_card(name)  # an unknown task fails collection with a clear message
+        except USER_ERRORS as exc:
+            raise self.CollectError(f"lsdbench: {exc}") from None
+        for spec in config.getoption("--lsdbench-encoder"):
+            for name in names:
+                yield EncoderTaskItem.from_parent(self, name=f"lsdbench[{spec}-{name}]", spec=spec, task_name=name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    if isinstance(collector, pytest.Session) and collector.config.getoption("--lsdbench-encoder") and report.passed:
+        report.result.append(EvaluationsCollector.from_parent(collector, name="lsdbench", path=collector.path))
+    return report
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -93,8 +118,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if rows:
         terminalreporter.section("lsdbench scores")
         for report in rows:
-            metric, value = report.user_properties[0]
-            terminalreporter.write_line(f"{report.nodeid.split('lsdbench[')[-1].rstrip(']')}: {metric} = {value:.4f}")
+            metric, value, low, high = report.user_properties[0]
+            name = report.nodeid.split("lsdbench[")[-1].rstrip("]")
+            terminalreporter.write_line(f"{name}: {metric} = {value:.4f}  (95% CI [{low:.4f}, {high:.4f}])")
 
 
 @pytest.fixture

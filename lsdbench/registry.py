@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import numpy as np
 from . import fetch, formats
 from .cards import CardError, TaskCard, load_card
 from .sequences import normalize
+from .text import excerpt
 from .types import SPLIT_NAMES, Split, Task
 
 TASKS_ENV = "LSDBENCH_TASKS"  # extra card files or folders, separated by os.pathsep
+TRUST_PATHS_ENV = "LSDBENCH_TRUST_CARD_PATHS"  # "1": local card paths may leave the card's folder
 _user_cards: dict[str, TaskCard] = {}
 
 
@@ -87,16 +90,35 @@ def source_path(card: TaskCard, source_name: str, *, cache_dir=None, mirror=None
     if src.url:
         path = fetch.fetch_url(src.url, src.hash, cache_dir=cache_dir, mirror=mirror, progress=progress)
     else:
-        base = card.path.parent if card.path else Path.cwd()
-        path = (base / src.path).resolve()
-        if not path.exists():
-            raise fetch.FetchError(f"task {card.name!r}: local source {path} does not exist")
+        path = local_source_path(card, src)
         if src.hash:
             actual = fetch.file_hash(path, src.hash.split(":")[0])
             if actual != src.hash:
                 raise fetch.HashMismatchError(str(path), src.hash, actual)
     if src.member:
         path = fetch.extract_member(path, src.member, cache_dir=cache_dir)
+    return path
+
+
+def local_source_path(card: TaskCard, src) -> Path:
+    """A card's local ``path``, confined to the card's folder unless the user trusts card paths.
+
+    A card is data that may come from anyone: without confinement ``path = "/proc/self/environ"``
+    would be read and its content quoted in errors. Symbolic links are resolved before the check, so
+    a link cannot lead out either. Only regular files (and, for LMDB, folders) are read.
+    """
+    base = (card.path.parent if card.path else Path.cwd()).resolve()
+    path = (base / src.path).resolve()
+    trusted = os.environ.get(TRUST_PATHS_ENV, "") == "1"
+    if not trusted and not path.is_relative_to(base):
+        raise fetch.FetchError(f"task {card.name!r}: source {src.name!r} path {excerpt(src.path)} leads outside "
+                               f"the card's folder {base}; move the file next to the card, or set "
+                               f"{TRUST_PATHS_ENV}=1 if you trust this card")
+    if not path.exists():
+        raise fetch.FetchError(f"task {card.name!r}: local source {path} does not exist")
+    lmdb_dir = path.is_dir() and card.format.get("kind") == "lmdb"
+    if not (path.is_file() or lmdb_dir):
+        raise fetch.FetchError(f"task {card.name!r}: local source {path} is not a regular file")
     return path
 
 
@@ -113,16 +135,16 @@ def _label(card: TaskCard, raw: str, display: str):
         try:
             value = float(raw)
         except ValueError:
-            raise TaskError(f"{display}: label {raw!r} is not a number") from None
+            raise TaskError(f"{display}: label {excerpt(raw)} is not a number") from None
         if not np.isfinite(value):
-            raise TaskError(f"{display}: label {raw!r} is not finite")
+            raise TaskError(f"{display}: label {excerpt(raw)} is not finite")
         return value
     name = card.label_map.get(raw, raw)
     if name in card.label_names:
         return card.label_names.index(name)
     if raw.lstrip("-").isdigit() and 0 <= int(raw) < len(card.label_names):
         return int(raw)
-    raise TaskError(f"{display}: label {raw!r} is not one of {list(card.label_names)} "
+    raise TaskError(f"{display}: label {excerpt(raw)} is not one of {list(card.label_names)} "
                     f"(nor a class index below {len(card.label_names)})")
 
 
@@ -171,12 +193,35 @@ def _make_split(card: TaskCard, name: str, rows: list[dict], display: str) -> Sp
         seqs.append(normalize(row.get("sequence", ""), source=display, record=record))
         if card.type == "pair_binary":
             seqs_b.append(normalize(row.get("sequence_b", ""), source=display, record=record))
-        labels.append(_label(card, row.get("label", ""), f"{display}: record {record!r}"))
+        labels.append(_label(card, row.get("label", ""), f"{display}: record {excerpt(record)}"))
     dtype = np.float64 if card.type == "regression" else np.int64
     if not ids:
         raise TaskError(f"task {card.name!r}: split {name!r} is empty after filtering {display}")
+    _check_unique(card, name, ids, display)
     return Split(name=name, ids=ids, sequences=seqs, labels=np.asarray(labels, dtype=dtype),
                  sequences_b=seqs_b if card.type == "pair_binary" else None)
+
+
+def _check_unique(card: TaskCard, name: str, ids: list[str], display: str) -> None:
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        shown = ", ".join(excerpt(i) for i in repeated[:5]) + (" ..." if len(repeated) > 5 else "")
+        raise TaskError(f"task {card.name!r}: split {name!r}: {len(repeated)} id(s) occur more than once in "
+                        f"{display}: {shown}; ids must be unique (check format.id)")
+
+
+def _check_splits(card: TaskCard, splits: dict[str, Split]) -> None:
+    """What a probe cannot be fitted or scored on is a data error, found before any encoding."""
+    for name, split in splits.items():
+        if not len(split):
+            raise TaskError(f"task {card.name!r}: split {name!r} is empty (a carved fraction of too few items?); "
+                            f"raise its fraction or add data")
+    if card.type != "regression":
+        classes = np.unique(splits["train"].labels)
+        if len(classes) < 2:
+            only = card.label_names[int(classes[0])] if len(classes) else "none"
+            raise TaskError(f"task {card.name!r}: the train split holds one class only ({only!r}); a classifier "
+                            f"needs at least two")
 
 
 def _join_dictionary(card: TaskCard, rows: list[dict], display: str, *, cache_dir, mirror, progress) -> None:
@@ -192,17 +237,17 @@ def _join_dictionary(card: TaskCard, rows: list[dict], display: str, *, cache_di
         pid = entry["id"]
         seq = normalize(entry.get("sequence", ""), source=ddisplay, record=pid)
         if lookup.get(pid, seq) != seq:
-            raise TaskError(f"task {card.name!r}: {ddisplay}: protein id {pid!r} appears twice with different "
+            raise TaskError(f"task {card.name!r}: {ddisplay}: protein id {excerpt(pid)} appears twice with different "
                             f"sequences")
         lookup[pid] = seq
     id_a, id_b = card.format["id_a"], card.format["id_b"]
     for row in rows[:1]:
         for column in (id_a, id_b):
             if column not in row:
-                raise formats.FormatError(f"{display}: no column {column!r} (format.id_a / id_b) among {sorted(row)}")
+                raise formats.FormatError(f"{display}: no column {column!r} (format.id_a / id_b) among {excerpt(sorted(row), 120)}")
     missing = sorted({row[c] for row in rows for c in (id_a, id_b)} - set(lookup))
     if missing:
-        shown = ", ".join(repr(m) for m in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        shown = ", ".join(excerpt(m) for m in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise TaskError(f"task {card.name!r}: {len(missing)} protein id(s) named in {display} are not in the "
                         f"dictionary {ddisplay}: {shown}")
     for row in rows:
@@ -238,7 +283,7 @@ def _pair_checks(card: TaskCard, rows: list[dict], display: str) -> tuple[list[d
             first[key] = row
         kept.append(row)
     if conflicts and dup_policy == "drop":
-        shown = ", ".join(f"{x!r} and {y!r}" for x, y in conflicts[:5])
+        shown = ", ".join(f"{excerpt(x)} and {excerpt(y)}" for x, y in conflicts[:5])
         raise TaskError(f"task {card.name!r}: {display}: {len(conflicts)} duplicated pair(s) carry different "
                         f"labels ({shown}{' ...' if len(conflicts) > 5 else ''}); cannot pick one")
     return kept, {"rows": len(rows), "pairs": len(kept), "duplicate_pairs": n_dup,
@@ -342,6 +387,7 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
                                 f"which is itself carved")
             splits[spec.carve_from], splits[name] = carve(splits[spec.carve_from], spec.fraction, spec.seed,
                                                           spec.stratify, name)
+    _check_splits(card, splits)
     for name, expected in card.expected_sizes.items():
         if name in splits and len(splits[name]) != expected:
             raise TaskError(f"task {card.name!r}: split {name!r} has {len(splits[name])} items but the card "

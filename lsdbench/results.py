@@ -66,7 +66,10 @@ def run_name(encoder_name: str, config: dict) -> str:
     """``<encoder>[-t0.5]-<confighash>``: one encoder configuration, as in file and folder names."""
     named = "".join(f"-{_slug(f'{k}{config[k]}')}" for k in NAMED_PARAMS
                     if isinstance(config.get(k), (int, float, str)) and not isinstance(config.get(k), bool))
-    return f"{_slug(encoder_name)}{named}-{config_hash(config)}"
+    slug = _slug(encoder_name)
+    if slug != encoder_name:  # 'my enc' and 'my/enc' share a slug: the exact name's hash keeps them apart
+        slug += "-" + hashlib.sha256(encoder_name.encode()).hexdigest()[:8]
+    return f"{slug}{named}-{config_hash(config)}"
 
 
 def result_filename(encoder_name: str, config: dict, task: str, probe: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .text import excerpt
+
 CANONICAL = "ACDEFGHIKLMNPQRSTVWY"
 # 20 canonical residues plus X (unknown), B (D/N), Z (E/Q), U (selenocysteine), O (pyrrolysine).
 ALPHABET = CANONICAL + "XBZUO"
@@ -18,14 +20,14 @@ class SequenceError(ValueError):
 def normalize(sequence: str, *, source: str, record: str) -> str:
     """Strip whitespace and upper-case; raise SequenceError naming the file and record when invalid."""
     if not isinstance(sequence, str):
-        raise SequenceError(f"{source}: record {record!r}: sequence is not text ({type(sequence).__name__})")
+        raise SequenceError(f"{source}: record {excerpt(record)}: sequence is not text ({type(sequence).__name__})")
     seq = _WHITESPACE.sub("", sequence).upper()
     if not seq:
-        raise SequenceError(f"{source}: record {record!r}: empty sequence")
+        raise SequenceError(f"{source}: record {excerpt(record)}: empty sequence")
     bad = _INVALID.search(seq)
     if bad:
         raise SequenceError(
-            f"{source}: record {record!r}: letter {bad.group()!r} at position {bad.start() + 1} "
+            f"{source}: record {excerpt(record)}: letter {bad.group()!r} at position {bad.start() + 1} "
             f"is outside the amino-acid alphabet {ALPHABET}"
         )
     return seq

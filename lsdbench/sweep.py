@@ -56,28 +56,29 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
 
 def analyse(spec: str, param: str, values: Sequence[float], results: list[dict], references: dict[str, dict],
             *, alpha: float = 0.05, correction: str = "holm") -> list[dict[str, Any]]:
-    """One row per level, tested against the validation-selected level; then one row per reference,
-    testing the selected level against it. All tests of one (encoder, task) form one correction family."""
+    """One row per level, then one per reference, each with its own scores and tested against the
+    validation-selected level t* (delta = row - t*). All tests of one (encoder, task) form one
+    correction family."""
     metric = results[0]["task"]["primary_metric"]
     star = select_level(results)
 
-    def row(value, res, versus):
-        return {"encoder": spec, "task": res["task"]["name"], param: value, "metric": metric,
+    def row(name, value, res, role):
+        return {"encoder": name, "task": res["task"]["name"], param: value, "metric": metric, "role": role,
                 "valid": res["scores"]["valid"][metric], "test": res["scores"]["test"][metric],
                 "ci_low": res["test_ci"]["low"], "ci_high": res["test_ci"]["high"],
-                "selected": value == values[star], "versus": versus}
+                "selected": role == "level" and value == values[star], "versus": f"{spec} at {param}*"}
 
     rows, tests = [], []
     for i, (value, res) in enumerate(zip(values, results, strict=True)):
-        r = row(value, res, f"{param}*")
+        r = row(spec, value, res, "level")
         if i == star:
             r.update(delta=0.0, p=1.0, p_adjusted=1.0, verdict="selected")
         else:
             tests.append((r, paired_test(res, results[star])))
         rows.append(r)
     for name, ref in references.items():
-        r = row(values[star], results[star], name)
-        tests.append((r, paired_test(results[star], ref)))
+        r = row(name, "", ref, "reference")  # the reference's own scores, not the diffusion's again
+        tests.append((r, paired_test(ref, results[star])))
         rows.append(r)
     adjusted = adjust([cmp.p_value for _, cmp in tests], method=correction) if tests else []
     for (r, cmp), p_adj in zip(tests, adjusted, strict=True):
@@ -105,7 +106,7 @@ def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     metric = None
     for i, (spec, rows) in enumerate(sorted(curves.items())):
-        rows = [r for r in rows if r["versus"] == f"{param}*"]
+        rows = [r for r in rows if r["role"] == "level"]
         metric = rows[0]["metric"]
         x = np.array([r[param] for r in rows], dtype=float)
         y = np.array([r["test"] for r in rows])
@@ -122,7 +123,10 @@ def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], 
     ax.set_title(f"{task}: representation quality against noise level")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    # the star is this task's choice; say so, since the leaderboard picks one level for the whole suite
+    fig.text(0.01, 0.01, f"star: {param}* chosen on this task's validation split; the leaderboard uses one "
+                         f"{param} per encoder for the whole suite", fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: identical bytes
     plt.close(fig)

@@ -22,7 +22,8 @@ def clip(text: str, width: int) -> str:
 
 def wrap(text: str, width: int = WIDTH) -> str:
     """Each line of ``text`` wrapped to ``width`` (line breaks already there are kept)."""
-    return "\n".join(textwrap.fill(line, width) if line.strip() else line for line in str(text).split("\n"))
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) if line.strip() else line
+                     for line in str(text).split("\n"))
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -23,21 +23,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import alphabet as A
-from .token_norm import AnchoredTokenNorm, TokenNorm
+from .token_norm import AnchoredTokenNorm, TokenNorm, _all_reduce
 from .transformer import Transformer, TransformerConfig
 
-BOTTLENECKS = ("token_norm", "token_norm_affine", "anchored", "none")
+BOTTLENECKS = ("token_norm", "token_norm_affine", "anchored", "channel_norm", "none")
 
 
 @dataclass
 class AutoencoderConfig:
     backbone: TransformerConfig = field(default_factory=TransformerConfig)
     d_latent: int = 32
-    bottleneck: str = "token_norm"  # "token_norm" | "token_norm_affine" (collapsible control) | "anchored" | "none"
+    # "token_norm" | "token_norm_affine" (collapsible control) | "anchored" | "channel_norm" | "none"
+    bottleneck: str = "token_norm"
     tn_momentum: float = 0.01
     anchor_radius: float = 2.0
     decoder: str = "transformer"  # "transformer" | "linear" (per-position head)
@@ -48,6 +50,7 @@ class AutoencoderConfig:
     nm_fraction_min: float = 0.4  # corrupted fraction ~ U(nm_fraction_min, nm_fraction_max) per sequence
     nm_fraction_max: float = 1.0
     latent_mask_rate: float = 0.15  # residue latents replaced by noise before decoding (training only)
+    latent_noise_std: float = 0.0  # Gaussian noise added to every residue latent before decoding (training only)
     kl_weight: float = 0.0
 
     def __post_init__(self):
@@ -61,6 +64,8 @@ class AutoencoderConfig:
             raise ValueError("noise-masking fractions must satisfy 0 <= min <= max <= 1")
         if not 0 <= self.latent_mask_rate < 1:
             raise ValueError("latent_mask_rate must be in [0, 1)")
+        if self.latent_noise_std < 0:
+            raise ValueError("latent_noise_std must be >= 0")
 
 
 def noise_mask_plan(tokens: torch.Tensor, d_model: int, cfg: AutoencoderConfig, generator: torch.Generator) -> dict:
@@ -80,10 +85,30 @@ def latent_mask_plan(tokens: torch.Tensor, d_latent: int, rate: float, generator
     return {"lm_selected": selected, "lm_noise": torch.randn(*inner.shape, d_latent, generator=generator)}
 
 
+def latent_noise_plan(tokens: torch.Tensor, d_latent: int, generator: torch.Generator) -> dict:
+    """Unit Gaussian noise for every residue slot; scaled by ``latent_noise_std`` in the loss."""
+    inner = tokens[:, 1:-1]
+    return {"ln_noise": torch.randn(*inner.shape, d_latent, generator=generator)}
+
+
 def apply_latent_mask(z: torch.Tensor, mask: torch.Tensor, selected: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Selected latents -> Gaussian noise with the per-channel scale of the batch's latents (no gradient
-    through the scale, so the encoder cannot shrink it to make masked slots recognisable)."""
-    scale = z[mask].detach().float().std(0).clamp(min=1e-6) if mask.any() else torch.ones(z.shape[-1])
+    """Selected latents -> Gaussian noise with the per-channel scale of the (global) batch's latents.
+
+    No gradient flows through the scale, so the encoder cannot shrink it to make masked slots
+    recognisable; under DDP the moments are all-reduced, so every rank uses the global batch's scale
+    and the update equals the single-process one.
+    """
+    with torch.no_grad():
+        rows = z[mask].float()
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            # one process: exactly the computation the committed checkpoints were trained with
+            scale = rows.std(0).clamp(min=1e-6) if len(rows) else torch.ones(z.shape[-1], device=z.device)
+        else:
+            count = torch.full((1, z.shape[-1]), float(len(rows)), dtype=torch.float32, device=z.device)
+            sums = _all_reduce(torch.cat([rows.sum(0, keepdim=True), (rows * rows).sum(0, keepdim=True), count]))
+            n = sums[2].clamp(min=2)
+            mean = sums[0] / n
+            scale = ((sums[1] - n * mean * mean) / (n - 1)).clamp(min=1e-12).sqrt().clamp(min=1e-6)
     return torch.where(selected[..., None], (noise * scale).to(z.dtype), z)
 
 
@@ -106,6 +131,10 @@ class Autoencoder(nn.Module):
         if cfg.bottleneck in ("token_norm", "token_norm_affine"):
             self.bottleneck = TokenNorm(A.N_TYPES, cfg.d_latent, momentum=cfg.tn_momentum,
                                         affine=cfg.bottleneck == "token_norm_affine")
+        elif cfg.bottleneck == "channel_norm":
+            # Token Norm with a single group: per-channel standardization over all residues (batch norm
+            # without affine). It fixes the latent's scale, so noise of a fixed size means something.
+            self.bottleneck = TokenNorm(1, cfg.d_latent, momentum=cfg.tn_momentum)
         elif cfg.bottleneck == "anchored":
             self.bottleneck = AnchoredTokenNorm(A.N_TYPES, cfg.d_latent, radius=cfg.anchor_radius)
         else:
@@ -126,12 +155,18 @@ class Autoencoder(nn.Module):
         h = self.encoder(emb, tokens != A.PAD)[:, 1:-1]
         return self.to_latent(h), A.is_residue(tokens[:, 1:-1])
 
+    def groups(self, residues: torch.Tensor) -> torch.Tensor:
+        """The bottleneck's group of each residue token: its amino-acid type, or 0 for channel norm."""
+        if self.cfg.bottleneck == "channel_norm":
+            return torch.zeros_like(residues)
+        return A.residue_types(residues)
+
     def encode(self, tokens: torch.Tensor, corruption: dict | None = None):
         """(latent (B, L, d_latent) over residue slots, residue mask (B, L)); bos/eos are dropped."""
         z, mask = self.pre_bottleneck(tokens, corruption)
         if self.bottleneck is not None:
             zb = torch.zeros_like(z)
-            zb[mask] = self.bottleneck(z[mask], A.residue_types(tokens[:, 1:-1][mask])).to(z.dtype)
+            zb[mask] = self.bottleneck(z[mask], self.groups(tokens[:, 1:-1][mask])).to(z.dtype)
             z = zb
         else:
             z = z * mask[..., None].to(z.dtype)  # nothing at bos/eos/pad slots, as with Token Norm
@@ -139,7 +174,7 @@ class Autoencoder(nn.Module):
 
     @torch.no_grad()
     def precise_token_norm_statistics(self, batches) -> None:
-        """Token Norm's eval statistics computed exactly over ``batches`` of clean data ("precise BN").
+        """Token (or channel) Norm's eval statistics computed exactly over ``batches`` of clean data.
 
         Running averages lag the weights (momentum 0.01 remembers the last ~100 steps, and a short run
         never forgets the initial zeros and ones); exact per-type moments of the final encoder do not.
@@ -150,7 +185,7 @@ class Autoencoder(nn.Module):
         sums = torch.zeros(n_types, 2 * d + 1, dtype=torch.float64)
         for tokens in batches:
             z, mask = self.pre_bottleneck(tokens)
-            types = A.residue_types(tokens[:, 1:-1][mask])
+            types = self.groups(tokens[:, 1:-1][mask])
             rows = z[mask].double()
             onehot = F.one_hot(types, n_types).double()
             sums += torch.cat([onehot.T @ rows, onehot.T @ rows.pow(2), onehot.sum(0)[:, None]], dim=1)
@@ -172,6 +207,8 @@ class Autoencoder(nn.Module):
         """(sum over residues of cross-entropy (+ KL-style penalty), number of residues, correct count)."""
         z, mask = self.encode(tokens, batch if self.cfg.noise_masking else None)
         zd = apply_latent_mask(z, mask, batch["lm_selected"], batch["lm_noise"]) if "lm_selected" in batch else z
+        if self.cfg.latent_noise_std > 0:
+            zd = zd + self.cfg.latent_noise_std * batch["ln_noise"].to(zd.dtype) * mask[..., None].to(zd.dtype)
         logits = self.decode(zd, mask)
         target = tokens[:, 1:-1][mask]
         ce = F.cross_entropy(logits[mask].float(), target, reduction="sum")

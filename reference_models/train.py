@@ -35,7 +35,7 @@ from . import checkpoint as C
 from . import config as cfgmod
 from . import data as D
 from . import health as H
-from .autoencoder import latent_mask_plan, noise_mask_plan
+from .autoencoder import latent_mask_plan, latent_noise_plan, noise_mask_plan
 from .batching import EpochPlan
 from .denoiser import diffusion_loss, diffusion_plan
 from .ema import EMA, effective_decay
@@ -70,6 +70,8 @@ class Stage:
             draws = noise_mask_plan(tokens, self.cfg.backbone.d_model, self.cfg, g) if self.cfg.noise_masking else {}
             if self.cfg.latent_mask_rate > 0:
                 draws.update(latent_mask_plan(tokens, self.cfg.d_latent, self.cfg.latent_mask_rate, g))
+            if self.cfg.latent_noise_std > 0:
+                draws.update(latent_noise_plan(tokens, self.cfg.d_latent, g))
             return draws
         return diffusion_plan(A.is_residue(tokens[:, 1:-1]), self.cfg.d_latent, self.cfg, g)
 
@@ -513,15 +515,27 @@ def write_health(directory, health: dict) -> None:
 
 # ---- CLI ------------------------------------------------------------------------------------------
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="lsd-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="stage", required=True)
-    d = sub.add_parser("data", help="prepare decontaminated pretraining data")
-    d.add_argument("--source", default=D.SWISSPROT, help="'swissprot' (p-scldata), a FASTA file or a URL (.gz ok)")
-    d.add_argument("--out", required=True)
-    d.add_argument("--heldout-fraction", type=float, default=0.02)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lsd-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  lsd-train data --out runs/small/data\n"
+               "  lsd-train lsd_tn --config small --data runs/small/data --out runs/small/lsd_tn\n"
+               "  lsd-train diffusion --data runs/small/data --latent reference_models/checkpoints/lsd_tn "
+               "--out runs/small/lsd_tn_diffusion\n  lsd-train health reference_models/checkpoints/mlm --data "
+               "runs/small/data\n  bash reference_models/train_small.sh      # every committed checkpoint, in order")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    d = sub.add_parser("data", help="prepare decontaminated pretraining data",
+                       description="Write train.fasta / heldout.fasta from the pretraining corpus, with every "
+                                   "sequence of a task's valid or test split removed.")
+    d.add_argument("--source", default=D.SWISSPROT,
+                   help=f"'{D.SWISSPROT}' (the p-scldata wheel), a FASTA file or a URL (.gz ok) (default: %(default)s)")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    d.add_argument("--heldout-fraction", type=float, default=0.02,
+                   help="share of sequences held out for evaluation (default: %(default)s)")
     d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
-    h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)")
+    h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)",
+                       description="Recompute the health diagnostics of reference_models/health.py on held-out "
+                                   "data; exit 1 when a target is missed.")
     h.add_argument("checkpoint", help="directory with model.safetensors and meta.json")
     h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")
     h.add_argument("--eval-sequences", type=int, help="held-out sequences to use (default: the training config's)")
@@ -529,17 +543,28 @@ def main(argv=None) -> int:
     h.add_argument("--write", action="store_true",
                    help="also store the result in the checkpoint's meta.json and model card (atomically)")
     for name in cfgmod.STAGES:
-        s = sub.add_parser(name, help=f"train the {name} stage")
-        s.add_argument("--config", default="small", help="packaged config name (tiny, small, base) or a .toml path")
-        s.add_argument("--data", required=True, help="directory written by `lsd-train data`")
-        s.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
-        s.add_argument("--export", help="also copy the final model files to this directory")
-        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-        s.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
-        s.add_argument("--no-progress", action="store_true")
+        what = "the denoiser on a frozen encoder's latents" if name == "diffusion" else f"the {name} encoder"
+        s = sub.add_parser(name, help=f"train {what}",
+                           description=f"Train {what}; resumes from the last checkpoint in --out, and writes "
+                                       "model.safetensors, meta.json (with health) and a model card.")
+        s.add_argument("--config", default="small",
+                       help="packaged config name (tiny, small, base) or a .toml path (default: %(default)s)")
+        s.add_argument("--data", required=True, metavar="DIR", help="directory written by `lsd-train data`")
+        s.add_argument("--out", required=True, metavar="DIR", help="run directory (resumed when it holds a checkpoint)")
+        s.add_argument("--export", metavar="DIR", help="also copy the final model files to this directory")
+        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                       help="torch device (default here: %(default)s); under torchrun each rank takes its own GPU")
+        s.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value, e.g. train.steps=200 (TOML value); repeatable")
+        s.add_argument("--no-progress", action="store_true", help="no progress bar (the log CSV is still written)")
         if name == "diffusion":
-            s.add_argument("--latent", required=True, help="model directory of the frozen encoder (mlm, lsd_tn, lsd_nm)")
-    args = p.parse_args(argv)
+            s.add_argument("--latent", required=True, metavar="DIR",
+                           help="model directory of the frozen encoder (mlm, lsd_tn, lsd_nm)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.stage == "data":
         info = prepare_data(args.source, args.out, heldout_fraction=args.heldout_fraction,
                             decontaminate=not args.no_decontaminate)

@@ -91,7 +91,7 @@ def test_main_job_skips_an_optional_entry_that_cannot_load_and_marks_an_unhealth
     report = (out / "leaderboard" / "hypotheses.md").read_text()
     assert "not testable" in report and "**MISSED: composition_r2**" in report and "## Controls" in report
     board = (out / "leaderboard" / "README.md").read_text()
-    assert "[HEALTH: misses composition_r2]" in board
+    assert "\\[HEALTH: misses composition\\_r2\\]" in board  # description text is escaped Markdown
 
 
 def test_main_job_evaluates_sweeps_submits_and_builds(tmp_path, capsys):

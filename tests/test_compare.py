@@ -144,7 +144,7 @@ def test_worse_verdict_and_reference_by_name(folders, capsys, tmp_path):
     # a single comparison: the adjusted p is the p-value itself
     assert row["p_adjusted"] == pytest.approx(row["p_value"])
     code, _, err = run_compare(capsys, *files, "--reference", "esm2", "--n-resamples", "10")
-    assert code == 1 and "reference 'esm2' matches none of the results" in err
+    assert code == 2 and "reference 'esm2' matches none of the results" in err
 
 
 def test_different_split_hashes_are_a_clear_error(tmp_path, capsys):
@@ -155,7 +155,7 @@ def test_different_split_hashes_are_a_clear_error(tmp_path, capsys):
                     test_hash=hash_of("9"))
     pa, pb = write_result(tmp_path / "a.json", a), write_result(tmp_path / "b.json", b)
     code, out, err = run_compare(capsys, pa, pb, "--n-resamples", "10")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     line = err.strip()
     assert line.startswith("lsdbench: error: cannot compare") and "\n" not in line  # one line, no traceback
     assert "different test splits" in line and "a.json" in line and "b.json" in line
@@ -192,23 +192,23 @@ def test_mcnemar_permutation_and_bh_options(folders, tmp_path, capsys):
     # McNemar is for accuracy only: a clear error on a Spearman task
     reg = [one(folders[n], "stability") for n in ("good", "weak")]
     code, _, err = run_compare(capsys, *reg, "--method", "mcnemar", "--n-resamples", "10")
-    assert code == 1 and "McNemar's test compares accuracies" in err
+    assert code == 2 and "McNemar's test compares accuracies" in err
 
 
 def test_bad_inputs_are_one_line_errors(folders, tmp_path, capsys):
     code, _, err = run_compare(capsys, one(folders["good"], "stability"), "--n-resamples", "10")
-    assert code == 1 and "need at least two result files to compare, found 1" in err
+    assert code == 2 and "need at least two result files to compare, found 1" in err
     code, _, err = run_compare(capsys, tmp_path / "missing.json", one(folders["good"], "stability"))
-    assert code == 1 and "no such file or folder" in err
+    assert code == 2 and "no such file or folder" in err
     broken = json.loads(one(folders["good"], "stability").read_text())
     del broken["predictions"]["y_true"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(broken))
     code, _, err = run_compare(capsys, bad, one(folders["weak"], "stability"))
-    assert code == 1 and str(bad) in err and "y_true" in err
+    assert code == 2 and str(bad) in err and "y_true" in err
     # results of different tasks only: nothing to compare
     code, _, err = run_compare(capsys, one(folders["good"], "stability"), one(folders["weak"], "solubility"))
-    assert code == 1 and "no two results share a task and probe" in err
+    assert code == 2 and "no two results share a task and probe" in err
 
 
 def submission_of(folder: Path, name: str, out: Path) -> Path:

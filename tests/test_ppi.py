@@ -159,7 +159,7 @@ def test_missing_ids_are_named(tmp_path, capsys):
     with pytest.raises(registry.TaskError, match=r"2 protein id\(s\) named in .*pairs.tsv are not in the "
                                                  r"dictionary .*dict.tsv: 'Q99', 'Z1'"):
         registry.load_task(str(card), progress=False)
-    assert main(["info", str(card)]) == 1
+    assert main(["info", str(card)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lsdbench: error: ") and "'Q99', 'Z1'" in err and "\n" not in err
     card = write_pair_card(tmp_path, PAIRS, DICT + "P1\tWWWW\n")

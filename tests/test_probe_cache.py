@@ -90,7 +90,25 @@ def test_key_covers_features_labels_and_probe():
     assert len({key, *others}) == 6
 
 
-@pytest.mark.parametrize("damage", ["truncate", "foreign_key", "not_json", "missing_field"])
+def _edit(data: dict, damage: str) -> None:
+    """Edits that keep the entry valid JSON of the right shape but make it lie (issue 14)."""
+    out = data["outcome"]
+    metric = out["primary_metric"]
+    if damage == "inflated":
+        out["test"][metric] = 0.999
+        out["per_seed"][0]["test"][metric] = 0.999
+    elif damage == "foreign_ids":
+        out["test_ids"] = [f"other-{i}" for i in range(len(out["test_ids"]))]
+    elif damage == "foreign_labels":
+        out["y_true"] = [1 - y for y in out["y_true"]]
+    elif damage == "nan":
+        out["valid"][metric] = float("nan")
+    elif damage == "ci":
+        out["ci"] = [0.98, 0.999]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "foreign_key", "not_json", "missing_field", "inflated",
+                                    "foreign_ids", "foreign_labels", "nan", "ci"])
 def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch, composition, caplog, damage):
     [first] = evaluate(composition(), TASKS[:1], cache_dir=tmp_path, progress=False)
     [entry] = (tmp_path / "probes").glob("*/*.json")
@@ -105,8 +123,12 @@ def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch,
         data = json.loads(text)
         data["outcome"]["per_seed"] = []
         entry.write_text(json.dumps(data))
-    else:
+    elif damage == "not_json":
         entry.write_bytes(b"\x80\x04\x95 not json")  # e.g. a pickle dropped in: never loaded as one
+    else:
+        data = json.loads(text)
+        _edit(data, damage)
+        entry.write_text(json.dumps(data))  # NaN is written as JSON's non-standard NaN token
     fits = count_fits(monkeypatch)
     with caplog.at_level("WARNING"):
         [again] = evaluate(composition(), TASKS[:1], cache_dir=tmp_path, progress=False)

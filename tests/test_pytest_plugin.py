@@ -14,7 +14,9 @@ def test_one_test_per_task_and_results_written(pytester, tmp_path):
         "--lsdbench-encoder", f"{DATA / 'user_encoders.py'}:Composition", "--lsdbench-task", "human_ppi_example",
         "--lsdbench-task", "binary_localization_small", "--lsdbench-out", str(out), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*lsdbench scores*", "*human_ppi_example: accuracy = 0.*"])
+    result.stdout.re_match_lines([r"collected 2 items", r".*lsdbench scores.*",
+                                  r".*human_ppi_example: accuracy = 0\.\d{4}  \(95% CI \[0\.\d{4}, 0\.\d{4}\]\)"])
+    assert "deselected" not in result.stdout.str()
     assert len(list(out.glob("*.json"))) == 2
 
 
@@ -24,6 +26,14 @@ def test_a_misbehaving_encoder_fails_with_its_error(pytester):
         "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*test_broken*human_ppi_example*NaN*"])
+
+
+def test_an_unknown_task_is_a_one_line_collection_error(pytester):
+    result = pytester.runpytest_subprocess(
+        "--lsdbench-encoder", "aac", "--lsdbench-task", "no_such_task", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*lsdbench: *no_such_task*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_fixtures_evaluate_and_assert_beats(pytester):

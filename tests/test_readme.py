@@ -77,3 +77,26 @@ def test_score_your_own_encoder_runs_as_written(clone_dir):
     text = "\n".join(outputs)
     assert "reference (A): aac" in text and "my_encoder" in text
     assert (cwd / "results" / "my_encoder").is_dir() and (cwd / "results" / "my_encoder_py").is_dir()
+
+
+def test_sweep_cost_table_matches_the_tasks_and_the_stated_rates(mirror, session_cache):
+    """Residues per task recomputed from the real files; minutes from the rates the README cites."""
+    from lsdbench.encoders import LongSequencePolicy
+    from lsdbench.plan import task_cost
+    from lsdbench.registry import list_cards, load_task
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"<!-- sweep-costs -->\n(.*?)<!-- /sweep-costs -->", text, flags=re.S).group(1)
+    rate = float(re.search(r"([\d,]+) residues/s for one\s+level", text).group(1).replace(",", ""))
+    share = float(re.search(r"at ([\d.]+)x the cost of 7 passes", text).group(1))
+    rows = {cells[0]: cells[1:] for cells in
+            ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])}
+    policy = LongSequencePolicy(max_length=256)
+    names = [c.name for c in list_cards("open")]
+    assert sorted(rows) == sorted(names)
+    for name in names:
+        cost = task_cost([], load_task(name, cache_dir=session_cache, mirror=mirror, progress=False), policy)
+        minutes = cost.residues / rate / 60
+        assert rows[name] == [f"{cost.sequences:,}", f"{cost.residues:,}", f"{minutes:.1f}",
+                              f"{minutes * 7 * share:.1f}"], name
+    assert "29,963" in (REPO / "benchmarks" / "RESULTS.md").read_text()  # the cited rate is the measured one

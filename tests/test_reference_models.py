@@ -147,7 +147,7 @@ def test_mlm_masking_and_loss():
 
 
 @pytest.mark.parametrize("bottleneck,nm", [("token_norm", False), ("token_norm_affine", False), ("anchored", False),
-                                            ("none", True)])
+                                            ("none", True), ("channel_norm", True)])
 def test_autoencoder_shapes_and_loss(bottleneck, nm):
     cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck=bottleneck, noise_masking=nm, decoder_layers=1)
     model = Autoencoder(cfg)
@@ -208,6 +208,37 @@ def test_precise_token_norm_statistics_are_the_exact_per_type_moments():
     for k in t.unique():
         if (t == k).sum() > 20:
             assert out[t == k].mean(0).abs().max() < 1e-4
+
+
+def test_channel_norm_standardizes_all_residues_together_and_latent_noise_is_drawn_per_step():
+    from reference_models.autoencoder import latent_noise_plan
+    from reference_models.train import Stage
+
+    torch.manual_seed(0)
+    cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck="channel_norm", noise_masking=True,
+                            decoder_layers=1, latent_noise_std=0.5)
+    model = Autoencoder(cfg).train()
+    batches = [A.batch_tokens(random_sequences(6, seed)) for seed in (1, 2)]
+    z, mask = model.encode(batches[0])
+    rows = z[mask].double()  # one group: every channel has mean 0 and variance 1 over all residues
+    torch.testing.assert_close(rows.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rows.var(0, unbiased=False), torch.ones(4, dtype=torch.float64), atol=1e-3, rtol=0)
+    model.eval()
+    model.precise_token_norm_statistics(batches)  # exact moments of the clean data, as for Token Norm
+    with torch.no_grad():
+        out = torch.cat([model.encode(t)[0][model.encode(t)[1]] for t in batches]).double()
+    assert out.mean(0).abs().max() < 1e-4 and (out.var(0) - 1).abs().max() < 1e-2
+    # the noise is part of the step's draws (reproducible, same on every DDP rank) and changes the loss
+    stage = Stage("lsd_nm", cfg)
+    d1, d2 = (stage.draws(batches[0], torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(d1["ln_noise"], d2["ln_noise"]) and d1["ln_noise"].shape == (*mask.shape, 4)
+    assert "ln_noise" in latent_noise_plan(batches[0], 4, torch.Generator().manual_seed(0))
+    model.train()
+    loss_noisy = model.loss(batches[0], d1)[0]
+    quiet = {**d1, "ln_noise": torch.zeros_like(d1["ln_noise"])}
+    assert not torch.isclose(loss_noisy, model.loss(batches[0], quiet)[0])
+    with pytest.raises(ValueError, match="latent_noise_std"):
+        AutoencoderConfig(latent_noise_std=-1.0)
 
 
 def test_anchored_token_norm_stays_within_radius_of_its_anchor():
@@ -517,7 +548,10 @@ def test_ddp_two_processes_match_one_process(tmp_path, tiny):
     np.testing.assert_allclose(one[:, 3], two[:, 3], rtol=5e-5)  # same losses
     a, b = load_file(str(single / "model.safetensors")), load_file(str(tmp_path / "ddp_tn" / "model.safetensors"))
     for k in a:
-        if k.startswith("model."):  # 6 AdamW steps of lr <= 1e-3 bound any divergence
+        # 6 AdamW steps of lr <= 1e-3 bound any divergence of the weights; Token Norm's eval statistics are
+        # exact per-type moments of the pre-norm latent, so they inherit the flat-direction drift of
+        # to_latent.bias unbounded by lr and are left out (the normalized latent does not see that drift)
+        if k.startswith("model.") and "bottleneck.running_" not in k:
             torch.testing.assert_close(a[k], b[k], atol=1e-2, rtol=0, msg=k)
 
 

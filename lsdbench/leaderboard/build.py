@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import numpy as np
 from scipy.stats import rankdata
 from tabulate import tabulate
+from tqdm.auto import tqdm
 
 from .. import PROTOCOL
 from . import SubmissionError
@@ -112,14 +114,15 @@ def paired_resamples(n_test: int, n_comparisons: int, alpha: float = ALPHA) -> i
 
 
 def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci: int = CI_RESAMPLES,
-               n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED) -> SuiteTable:
+               n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED,
+               progress: bool = False) -> SuiteTable:
     """Scores, CIs, ranks and 'not distinguishable from the best' marks of one suite's entries."""
     from ..stats import bootstrap_ci, holm, paired_test
 
     entries = sorted(entries, key=lambda e: e.key)
     cells: dict[str, dict[str, Cell]] = {e.key: {} for e in entries}
     ranks = np.zeros((len(entries), len(columns)))
-    for j, col in enumerate(columns):
+    for j, col in enumerate(tqdm(columns, desc=f"ranking {suite}", unit="task", disable=not progress)):
         scores = np.array([e.scores[col.task] for e in entries])
         signed = np.round(scores if col.higher_is_better else -scores, 12)  # float noise must not split ties
         ranks[:, j] = rankdata(-signed, method="average")
@@ -160,15 +163,16 @@ def entries_of(sub: ValidatedSubmission) -> list[Entry]:
             for probe in sorted(sub.entries)]
 
 
-def gather(submissions_dir: str | os.PathLike, loader: TaskLoader, *,
-           max_bytes: int = MAX_BYTES) -> tuple[list[ValidatedSubmission], dict[str, list[str]]]:
+def gather(submissions_dir: str | os.PathLike, loader: TaskLoader, *, max_bytes: int = MAX_BYTES,
+           progress: bool = False) -> tuple[list[ValidatedSubmission], dict[str, list[str]]]:
     """Validate every ``*.json`` in the folder (sorted); invalid ones are reported, never used."""
     folder = Path(submissions_dir)
     valid: list[ValidatedSubmission] = []
     invalid: dict[str, list[str]] = {}
     if not folder.is_dir():
         raise SubmissionError(f"{folder}: submissions folder does not exist")
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.name):
+    paths = sorted(folder.glob("*.json"), key=lambda p: p.name)
+    for path in tqdm(paths, desc="validating submissions", unit="file", disable=not progress):
         report: Report = check_submission(path, loader=loader, max_bytes=max_bytes, follow_symlinks=False)
         if report.ok:
             sub = report.submission
@@ -231,10 +235,30 @@ def method_text(n_ci: int, n_test: int, alpha: float) -> str:
             f"Protocol: {PROTOCOL}.")
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
+
+
 def _md(text: Any) -> str:
-    # Table cells: no pipes or line breaks; angle brackets escaped so no HTML reaches the page
+    """Submission text as literal Markdown: nothing a submitter writes may become markup.
+
+    One line; every character Markdown gives a meaning to is backslash-escaped (so ``![x](url)`` is
+    not an image and ``[x](url)`` not a link), angle brackets become entities (no HTML), and the
+    patterns GitHub turns into links by themselves (``https://``, ``www.``, e-mail ``@``) are broken
+    by escaping their punctuation.
+    """
     s = " ".join(str(text).split())
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_SPECIAL.sub(r"\\\1", s).replace("<", "&lt;").replace(">", "&gt;")
+    return _AUTOLINK.sub(lambda m: "".join("\\" + c if not c.isalnum() else c for c in m.group()), s)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(text: Any) -> str:
+    """A text cell that no spreadsheet evaluates: a leading formula character gets a quote in front."""
+    s = str(text)
+    return "'" + s if s.startswith(_FORMULA_START) else s
 
 
 def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], figure_prefix: str, *,
@@ -296,8 +320,10 @@ def render_csv(tables: list[SuiteTable]) -> str:
     for table in tables:
         for row in table.rows:
             e = row.entry
-            out = [table.suite, row.position, e.key, e.name, e.probe, int(e.encoder["parameters"]), e.encoder["dim"],
-                   e.encoder["training_data"], e.encoder["licence"], e.encoder["link"], f"{row.mean_rank:.4f}"]
+            text = [_csv_text(x) for x in (e.key, e.name, e.probe)]
+            out = [table.suite, row.position, *text, int(e.encoder["parameters"]), e.encoder["dim"],
+                   _csv_text(e.encoder["training_data"]), _csv_text(e.encoder["licence"]), e.encoder["link"],
+                   f"{row.mean_rank:.4f}"]
             for suite, task in tasks:
                 c = row.cells.get(task) if suite == table.suite else None
                 if c is None:
@@ -313,7 +339,7 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
                       out_dir: str | os.PathLike = "leaderboard", *, figures_dir: str | os.PathLike | None = None,
                       loader: TaskLoader | None = None, cache_dir: str | os.PathLike | None = None,
                       mirror: str | None = None, max_bytes: int = MAX_BYTES, n_ci: int = CI_RESAMPLES,
-                      n_test: int = TEST_RESAMPLES, alpha: float = ALPHA) -> BuildReport:
+                      n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, progress: bool = False) -> BuildReport:
     """Validate every submission, rank the valid ones per suite and write the three outputs.
 
     Invalid files are listed in ``BuildReport.invalid`` and left out, so they never change the
@@ -326,12 +352,12 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
     out = Path(out_dir)
     figures_path = Path(figures_dir) if figures_dir is not None else out / "figures"
-    valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes)
+    valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes, progress=progress)
     by_suite: dict[str, list[Entry]] = {}
     for sub in valid:
         by_suite.setdefault(sub.suite, []).extend(entries_of(sub))
-    tables = [rank_suite(suite, by_suite[suite], suite_columns(suite, loader), n_ci=n_ci, n_test=n_test, alpha=alpha)
-              for suite in sorted(by_suite)]
+    tables = [rank_suite(suite, by_suite[suite], suite_columns(suite, loader), n_ci=n_ci, n_test=n_test, alpha=alpha,
+                         progress=progress) for suite in sorted(by_suite)]
     figures = find_figures(figures_path)
     prefix = os.path.relpath(figures_path, out).replace(os.sep, "/").rstrip("/") + "/"
     report = BuildReport(tables, invalid, figures=[rel for rel, _ in figures])

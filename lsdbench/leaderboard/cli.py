@@ -50,7 +50,7 @@ def cmd_build(args) -> int:
     from .build import build_leaderboard
 
     report = build_leaderboard(args.submissions, args.out, figures_dir=args.figures, loader=_loader(args),
-                               max_bytes=_max_bytes(args))
+                               max_bytes=_max_bytes(args), progress=not args.quiet)
     for table in report.tables:
         print(f"suite {table.suite}: {len(table.rows)} entries, {len(table.columns)} tasks")
     for name in report.figures:
@@ -145,6 +145,7 @@ def register(subparsers) -> None:
                    help="folder of submission files (default: leaderboard/submissions)")
     b.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: leaderboard)")
     b.add_argument("--figures", metavar="DIR", help="PNG figures to include (default: OUT/figures)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
     s = add_command(sub, "submit", "same as `lsdbench submit`", parents=[common], examples=submit_examples)

@@ -1,0 +1,137 @@
+"""The README's findings tables, generated from committed files only.
+
+    python scripts/findings_tables.py                  # print them
+    python scripts/findings_tables.py --write-readme   # replace them in README.md, between their markers
+
+Prints three Markdown tables: the health of the committed reference checkpoints (their meta.json), how
+they were trained (meta.json), and the paper's claims per task with the controls beside them
+(leaderboard/submissions and leaderboard/hypotheses.json). The README holds this output verbatim (a
+test checks it), so every number in its findings section is in a committed file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENCODERS = ("mlm", "lsd_tn", "lsd_nm")
+DENOISERS = ("lsd_tn_diffusion", "lsd_nm_diffusion", "mlm_diffusion")
+COLUMNS = (  # (metric key, header, format)
+    ("within_type_variance_share", "within-type variance share (>= 0.10)", "{:.3f}"),
+    ("nearest_centroid_accuracy", "nearest type-centroid accuracy", "{:.3f}"),
+    ("composition_r2", "composition R² of pooled latent (<= 0.90)", "{:.3f}"),
+    ("perplexity_ratio", "perplexity / unigram (<= 0.75)", "{:.3f}"),
+    ("identity_loss_fraction", "NM identity loss (0.10-0.30)", "{:.3f}"),
+)
+
+
+def _fmt(metrics: dict, key: str, fmt: str) -> str:
+    value = metrics.get(key)
+    return fmt.format(value) if isinstance(value, (int, float)) else "-"
+
+
+def encoder_table(ck: Path) -> list[str]:
+    lines = ["| checkpoint | " + " | ".join(h for _, h, _ in COLUMNS) + " | verdict |",
+             "|---|" + "---|" * (len(COLUMNS) + 1)]
+    for name in ENCODERS:
+        meta = json.loads((ck / name / "meta.json").read_text())
+        health = meta.get("health", {})
+        m = health.get("metrics", {})
+        verdict = "pass" if health.get("passed") else "**misses " + ", ".join(health.get("missed", ["?"])) + "**"
+        lines.append(f"| `{name}` | " + " | ".join(_fmt(m, k, f) for k, _, f in COLUMNS) + f" | {verdict} |")
+    return lines
+
+
+def training_table(ck: Path) -> list[str]:
+    lines = ["| checkpoint | parameters | steps | tokens | epochs | wall time (2 cores) | held-out |",
+             "|---|---|---|---|---|---|---|"]
+    for name in ENCODERS + DENOISERS:
+        meta = json.loads((ck / name / "meta.json").read_text())
+        tr, m = meta["training"], meta["metrics"]
+        if "heldout_perplexity" in m:
+            held = (f"masked accuracy {m['heldout_masked_accuracy']:.3f}, perplexity {m['heldout_perplexity']:.2f} "
+                    f"(unigram {m['unigram_perplexity']:.2f})")
+        elif "heldout_reconstruction_accuracy" in m:
+            held = f"reconstruction accuracy {m['heldout_reconstruction_accuracy']:.3f}"
+        else:
+            by_t = {r["t"]: r["loss"] for r in m["heldout_loss_by_t"]}
+            held = "v-loss " + " / ".join(f"{by_t[t]:.3f}" for t in (0.01, 0.1, 0.5)) + " at t = 0.01 / 0.1 / 0.5"
+        lines.append(f"| `{name}` | {tr['parameters'] / 1e6:.2f} M | {tr['steps']} | {tr['tokens_seen'] / 1e6:.1f} M | "
+                     f"{tr.get('epochs', 0):.1f} | {tr['wall_time_s'] / 60:.1f} min | {held} |")
+    return lines
+
+
+SHORT = {"not distinguishable": "n.d.", "holds": "**holds**", "reversed": "**reversed**", "not testable": "not testable"}
+SCORE_COLUMNS = ("MLM (reference)", "LSD-TN diffusion", "LSD-NM diffusion", "MLM diffusion", "LSD-TN latent",
+                 "LSD-NM latent", "Random transformer", "AAC", "DPC")
+HEADERS = ("MLM", "TN diff.", "NM diff.", "MLM diff.", "TN latent", "NM latent", "random transf.", "AAC", "DPC")
+
+
+def _scores(board: Path) -> dict[str, dict[str, float]]:
+    out = {}
+    for path in sorted((board / "submissions").glob("*.json")):
+        sub = json.loads(path.read_text())
+        name = sub["encoder"]["name"]
+        out[name] = {r["task"]["name"]: r["scores"]["test"][r["task"]["primary_metric"]] for r in sub["results"]}
+    return out
+
+
+def claims_table(board: Path) -> list[str]:
+    rows = json.loads((board / "hypotheses.json").read_text())
+    scores = _scores(board)
+    tasks = sorted({r["task"] for r in rows})
+    metric = {r["task"]: r["metric"] for r in rows}
+
+    def verdicts(task: str, better: tuple[str, ...], than: tuple[str, ...]) -> str:
+        found = [r for r in rows if r["task"] == task and r["better"] in better and r["than"] in than]
+        order = {(b, t): i for i, (b, t) in enumerate((b, t) for b in better for t in than)}
+        found.sort(key=lambda r: order[(r["better"], r["than"])])
+        return " / ".join(SHORT[r["verdict"]] for r in found) or "-"
+
+    lines = ["| task (metric) | " + " | ".join(HEADERS) + " | TN / NM diff. vs MLM diff. | MLM vs TN / NM / MLM diff. "
+             "| MLM vs random transf. |", "|---|" + "---|" * (len(HEADERS) + 3)]
+    for task in tasks:
+        cells = [f"{scores[n][task]:.3f}" if task in scores.get(n, {}) else "-" for n in SCORE_COLUMNS]
+        cells += [verdicts(task, ("LSD-TN diffusion", "LSD-NM diffusion"), ("MLM diffusion",)),
+                  verdicts(task, ("MLM (reference)",), ("LSD-TN diffusion", "LSD-NM diffusion", "MLM diffusion")),
+                  verdicts(task, ("MLM (reference)",), ("Random transformer",))]
+        lines.append(f"| {task} ({metric[task]}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+MARKERS = ("health", "training", "claims")
+
+
+def tables(ck: Path, board: Path) -> dict[str, list[str]]:
+    return dict(zip(MARKERS, (encoder_table(ck), training_table(ck), claims_table(board)), strict=True))
+
+
+def fill(readme: str, generated: dict[str, list[str]]) -> str:
+    """The README with the text between ``<!-- findings:NAME -->`` and ``<!-- /findings:NAME -->`` replaced."""
+    for name, lines in generated.items():
+        start, end = f"<!-- findings:{name} -->", f"<!-- /findings:{name} -->"
+        a, b = readme.index(start) + len(start), readme.index(end)
+        readme = readme[:a] + "\n" + "\n".join(lines) + "\n" + readme[b:]
+    return readme
+
+
+def main(argv: list[str]) -> int:
+    write = "--write-readme" in argv
+    argv = [a for a in argv if a != "--write-readme"]
+    ck = Path(argv[0]) if argv else ROOT / "reference_models" / "checkpoints"
+    board = Path(argv[1]) if len(argv) > 1 else ROOT / "leaderboard"
+    generated = tables(ck, board)
+    if write:
+        readme = ROOT / "README.md"
+        tmp = readme.with_suffix(".md.tmp")
+        tmp.write_text(fill(readme.read_text(), generated))
+        tmp.replace(readme)
+    else:
+        print("\n\n".join("\n".join(t) for t in generated.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

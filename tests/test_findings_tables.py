@@ -1,0 +1,52 @@
+"""The README's findings tables are generated from committed files (checkpoints' meta.json, leaderboard
+submissions and hypotheses.json) by scripts/findings_tables.py, so every number in them has a source."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tables():
+    spec = importlib.util.spec_from_file_location("findings_tables", ROOT / "scripts" / "findings_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ck, board = ROOT / "reference_models" / "checkpoints", ROOT / "leaderboard"
+    return mod, list(mod.tables(ck, board).values())
+
+
+def test_readme_findings_tables_equal_the_committed_files():
+    readme = (ROOT / "README.md").read_text()
+    mod, tables = _tables()
+    for table in tables:
+        assert "\n".join(table) in readme, "README table out of date: run scripts/findings_tables.py --write-readme"
+    assert mod.fill(readme, mod.tables(ROOT / "reference_models" / "checkpoints", ROOT / "leaderboard")) == readme
+
+
+def test_health_verdicts_in_the_table_are_the_checkpoints_own():
+    mod, tables = _tables()
+    for name, line in zip(mod.ENCODERS, tables[0][2:], strict=True):
+        health = json.loads((ROOT / "reference_models" / "checkpoints" / name / "meta.json").read_text())["health"]
+        assert line.startswith(f"| `{name}` |")
+        assert line.endswith("| pass |") == health["passed"]
+
+
+def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones():
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "reference_models"
+    runs = json.loads((root / "experiments" / "nm_lookup.json").read_text())["runs"]
+    text = " ".join((root / "README.md").read_text().split())
+    h = {name: r["health"] for name, r in runs.items()}
+    share = {name: f"{v['within_type_variance_share']:.4f}".rstrip("0") for name, v in h.items()}
+    r2 = {name: f"{v['composition_r2']:.4f}" for name, v in h.items()}
+    assert f"sigma = 0.3 (share {share['nm_0.3']}, pooled composition R^2 {r2['nm_0.3']})" in text
+    assert f"0.6 ({share['nm_0.6']}, {r2['nm_0.6']})" in text
+    assert f"({share['nm_lm5_a']} and {share['nm_lm5_b']}, R^2 {r2['nm_lm5_a']})" in text
+    assert r2["nm_lm5_a"] == r2["nm_lm5_b"]
+    accuracy = re.search(r"training accuracy ended at ([\d.]+)", text).group(1)
+    assert all(f"{r['final_train_accuracy']:.2f}" == accuracy for n, r in runs.items() if "lm5" in n)
+    assert all(r["missed"] and r["health"]["within_type_variance_share"] < 0.01 for r in runs.values())
