@@ -51,6 +51,9 @@ class AutoencoderConfig:
     nm_fraction_max: float = 1.0
     latent_mask_rate: float = 0.15  # residue latents replaced by noise before decoding (training only)
     latent_noise_std: float = 0.0  # Gaussian noise added to every residue latent before decoding (training only)
+    # what a masked latent becomes: "noise" (of the latent's scale) or "token" (a learned decoder-input vector,
+    # as MAE's mask token: the decoder knows which slots to rebuild from the neighbours)
+    latent_mask_mode: str = "noise"
     kl_weight: float = 0.0
 
     def __post_init__(self):
@@ -66,6 +69,8 @@ class AutoencoderConfig:
             raise ValueError("latent_mask_rate must be in [0, 1)")
         if self.latent_noise_std < 0:
             raise ValueError("latent_noise_std must be >= 0")
+        if self.latent_mask_mode not in ("noise", "token"):
+            raise ValueError(f"latent_mask_mode must be noise or token, not {self.latent_mask_mode!r}")
 
 
 def noise_mask_plan(tokens: torch.Tensor, d_model: int, cfg: AutoencoderConfig, generator: torch.Generator) -> dict:
@@ -140,6 +145,8 @@ class Autoencoder(nn.Module):
         else:
             self.bottleneck = None
         self.from_latent = nn.Linear(cfg.d_latent, d)
+        if cfg.latent_mask_mode == "token":
+            self.latent_mask_token = nn.Parameter(torch.zeros(d))
         self.decoder = None
         if cfg.decoder == "transformer":
             dec = TransformerConfig(**{**cfg.backbone.__dict__, "n_layer": cfg.decoder_layers, "cond_dim": 0})
@@ -196,9 +203,12 @@ class Autoencoder(nn.Module):
         self.bottleneck.running_mean[seen] = mean[seen].float()
         self.bottleneck.running_var[seen] = var[seen].clamp(min=0).float()
 
-    def decode(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Residue logits (B, L, vocab) from latents over residue slots."""
+    def decode(self, z: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
+        """Residue logits (B, L, vocab) from latents over residue slots; ``masked`` slots (latent masking in
+        "token" mode) get the learned mask vector instead of their latent."""
         h = self.from_latent(z)
+        if masked is not None:
+            h = torch.where(masked[..., None], self.latent_mask_token.to(h.dtype), h)
         if self.decoder is not None:
             h = self.decoder(h, mask)
         return self.head(h)
@@ -206,10 +216,14 @@ class Autoencoder(nn.Module):
     def loss(self, tokens: torch.Tensor, batch: dict):
         """(sum over residues of cross-entropy (+ KL-style penalty), number of residues, correct count)."""
         z, mask = self.encode(tokens, batch if self.cfg.noise_masking else None)
-        zd = apply_latent_mask(z, mask, batch["lm_selected"], batch["lm_noise"]) if "lm_selected" in batch else z
+        zd, masked = z, None
+        if "lm_selected" in batch and self.cfg.latent_mask_mode == "noise":
+            zd = apply_latent_mask(z, mask, batch["lm_selected"], batch["lm_noise"])
+        elif "lm_selected" in batch:
+            masked = batch["lm_selected"]
         if self.cfg.latent_noise_std > 0:
             zd = zd + self.cfg.latent_noise_std * batch["ln_noise"].to(zd.dtype) * mask[..., None].to(zd.dtype)
-        logits = self.decode(zd, mask)
+        logits = self.decode(zd, mask, masked)
         target = tokens[:, 1:-1][mask]
         ce = F.cross_entropy(logits[mask].float(), target, reduction="sum")
         total = ce

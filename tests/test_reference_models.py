@@ -241,6 +241,29 @@ def test_channel_norm_standardizes_all_residues_together_and_latent_noise_is_dra
         AutoencoderConfig(latent_noise_std=-1.0)
 
 
+def test_latent_mask_token_mode_hides_exactly_the_selected_latents():
+    from reference_models.autoencoder import latent_mask_plan
+
+    torch.manual_seed(0)
+    cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck="token_norm", decoder="linear",
+                            latent_mask_mode="token", latent_mask_rate=0.5)
+    model = Autoencoder(cfg).train()
+    tokens = A.batch_tokens(random_sequences(4, 7))
+    draws = latent_mask_plan(tokens, 4, 0.5, torch.Generator().manual_seed(0))
+    sel = draws["lm_selected"]
+    z, mask = model.encode(tokens)
+    logits = model.decode(z, mask, sel)
+    with torch.no_grad():
+        model.latent_mask_token.normal_()  # a different mask vector changes exactly the masked slots
+    changed = (model.decode(z, mask, sel) - logits).abs().amax(-1) > 0
+    assert sel.any() and torch.equal(changed, sel)
+    # the latent of a masked slot does not reach the decoder at all
+    z2 = torch.where(sel[..., None], torch.randn_like(z), z)
+    torch.testing.assert_close(model.decode(z2, mask, sel), model.decode(z, mask, sel))
+    with pytest.raises(ValueError, match="latent_mask_mode"):
+        AutoencoderConfig(latent_mask_mode="zeros")
+
+
 def test_anchored_token_norm_stays_within_radius_of_its_anchor():
     tn = AnchoredTokenNorm(n_types=21, dim=8, radius=2.0)
     types = torch.randint(0, 21, (500,))
