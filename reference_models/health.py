@@ -56,6 +56,37 @@ def nearest_centroid_accuracy(z_fit, types_fit, z_eval, types_eval) -> float:
     return float((labels[d2.argmin(1)] == types_eval).mean())
 
 
+def neighbour_identity(z_fit, types_fit, next_fit, z_eval, types_eval, next_eval, *, max_fit: int = 30_000,
+                       seed: int = 0) -> dict:
+    """Does a residue's latent know its neighbour? Held-out accuracy of a linear probe (multinomial
+    logistic regression) predicting the NEXT residue's type from the latent plus the residue's own type
+    (one-hot), against the same probe on the own type alone: the bigram guess.
+
+    A residue-type lookup adds nothing to its own type, so its gain is ~0; a latent that carries context
+    gains. Issue 12's question "is the latent more than residue identity", at any scale of the latent (the
+    variance share cannot see context carried by small variations that the decoder amplifies).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    n = A.N_TYPES
+    keep_fit, keep_eval = np.flatnonzero(next_fit >= 0), np.flatnonzero(next_eval >= 0)  # last residues: no next
+    rng = np.random.default_rng(seed)
+    if len(keep_fit) > max_fit:  # a subsample keeps the fit to seconds; the eval rows are all used
+        keep_fit = np.sort(rng.choice(keep_fit, max_fit, replace=False))
+
+    def probe(x_fit, x_eval) -> float:
+        scaler = StandardScaler().fit(x_fit)
+        clf = LogisticRegression(max_iter=300).fit(scaler.transform(x_fit), next_fit[keep_fit])
+        return float((clf.predict(scaler.transform(x_eval)) == next_eval[keep_eval]).mean())
+
+    own_fit, own_eval = np.eye(n)[types_fit[keep_fit]], np.eye(n)[types_eval[keep_eval]]
+    acc = probe(np.hstack([np.asarray(z_fit, np.float64)[keep_fit], own_fit]),
+                np.hstack([np.asarray(z_eval, np.float64)[keep_eval], own_eval]))
+    base = probe(own_fit, own_eval)
+    return {"next_type_accuracy": acc, "next_type_accuracy_bigram": base, "next_type_gain": acc - base}
+
+
 def composition(sequences: Iterable[str]) -> np.ndarray:
     """(n, 21) residue-type frequencies (20 canonical + X)."""
     rows = []
@@ -115,31 +146,38 @@ def warn_if_unhealthy(name: str, health: dict) -> None:
 # ---- model diagnostics --------------------------------------------------------------------------------
 
 @torch.no_grad()
-def collect_latents(latents_fn, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def collect_latents(latents_fn, batches, with_next: bool = False):
     """(per-residue latents (N, d), their residue types (N,), mean-pooled latent per sequence (S, d), residue-type
-    composition per sequence (S, 21)). Compositions come from the same tokens as the latents, so the rows
-    match whatever order the batches are in (token-budget batches sort by length)."""
-    rows, types, pooled, comps = [], [], [], []
+    composition per sequence (S, 21)[, type of the next residue (N,), -1 at a sequence's end]). Compositions
+    come from the same tokens as the latents, so the rows match whatever order the batches are in (token-budget
+    batches sort by length)."""
+    rows, types, pooled, comps, nexts = [], [], [], [], []
     for tokens in batches:
         z, mask = latents_fn(tokens)
         inner_types = A.residue_types(tokens[:, 1:-1])
         rows.append(z[mask].double().numpy())
         types.append(inner_types[mask].numpy())
+        following = torch.roll(inner_types, -1, dims=1)
+        has_next = torch.roll(mask, -1, dims=1) & mask
+        has_next[:, -1] = False
+        nexts.append(torch.where(has_next, following, torch.full_like(following, -1))[mask].numpy())
         m = mask[..., None].double()
         pooled.append(((z.double() * m).sum(1) / m.sum(1).clamp(min=1)).numpy())
         onehot = F.one_hot(inner_types, A.N_TYPES).double() * m
         comps.append((onehot.sum(1) / m.sum(1).clamp(min=1)).numpy())
-    return np.concatenate(rows), np.concatenate(types), np.concatenate(pooled), np.concatenate(comps)
+    out = (np.concatenate(rows), np.concatenate(types), np.concatenate(pooled), np.concatenate(comps))
+    return (*out, np.concatenate(nexts)) if with_next else out
 
 
 def latent_health(latents_fn, fit_batches, eval_batches) -> dict:
     """Latent diagnostics: fit rows come from training sequences, everything is scored on held-out ones."""
-    z_fit, t_fit, p_fit, c_fit = collect_latents(latents_fn, fit_batches)
-    z_ev, t_ev, p_ev, c_ev = collect_latents(latents_fn, eval_batches)
+    z_fit, t_fit, p_fit, c_fit, n_fit = collect_latents(latents_fn, fit_batches, with_next=True)
+    z_ev, t_ev, p_ev, c_ev, n_ev = collect_latents(latents_fn, eval_batches, with_next=True)
     return {
         "within_type_variance_share": within_type_variance_share(z_ev, t_ev),
         "nearest_centroid_accuracy": nearest_centroid_accuracy(z_fit, t_fit, z_ev, t_ev),
         "composition_r2": composition_r2(c_fit, p_fit, c_ev, p_ev),
+        **neighbour_identity(z_fit, t_fit, n_fit, z_ev, t_ev, n_ev),
         "health_fit_sequences": len(p_fit), "health_eval_sequences": len(p_ev),
     }
 

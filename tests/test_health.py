@@ -64,6 +64,7 @@ def test_a_per_type_lookup_latent_is_flagged():
     assert m["composition_r2"] > 0.999  # the pooled lookup is exactly linear in composition
     assert not health["passed"]
     assert set(health["missed"]) == {"within_type_variance_share", "composition_r2"}
+    assert abs(m["next_type_gain"]) < 0.005  # own type only: the prior decides, the bigram guess
 
 
 def test_a_contextual_latent_is_not_flagged():
@@ -72,6 +73,9 @@ def test_a_contextual_latent_is_not_flagged():
     assert m["within_type_variance_share"] > 0.5
     assert m["composition_r2"] < 0.9
     assert health["passed"] and health["missed"] == []
+    # the bigram code carries the next residue: even a linear probe reads some of it off (uniform random
+    # sequences: the bigram guess is chance, ~1/20)
+    assert m["next_type_accuracy_bigram"] < 0.08 and m["next_type_gain"] > 0.08
 
 
 def test_array_diagnostics_on_known_cases():
