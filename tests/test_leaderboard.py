@@ -375,8 +375,14 @@ def board(loader, tmp_path):
         task = loader.task(res["task"]["name"])
         if task.card.type == "regression":
             sp["y_pred"][0] += 1.0
-        else:
-            sp["y_pred"][0] = (sp["y_pred"][0] + 1) % task.card.n_classes
+        else:  # the other class, with the scores that give it (validation checks y_pred against y_score)
+            old, new = sp["y_pred"][0], (sp["y_pred"][0] + 1) % task.card.n_classes
+            sp["y_pred"][0] = new
+            if task.card.type == "multiclass":
+                row = sp["y_score"][0]
+                row[old], row[new] = row[new], row[old]
+            else:
+                sp["y_score"][0] = 1.0 - sp["y_score"][0]
         twin["results"][i] = make_result(task, res["predictions"]["per_seed"])
     subs = {"Strong": strong, "Strong twin": twin,
             "Mid": make_sub(loader, name="Mid", quality=0.6, seed=12, probes=("linear", "mlp")),

@@ -2,8 +2,10 @@
 
 Every number shown is recomputed here from the submitted predictions and the registry's labels: the
 primary metric, a percentile-bootstrap 95 % CI, ranks, and paired tests of each entry against the
-task's best entry (Holm-corrected over the entries of the task). Output is deterministic: sorted
-inputs, fixed seeds, fixed float formats, no timestamps; building twice gives identical bytes.
+task's best entry (Holm-corrected over the entries of the task), and the trust flags of trust.py
+(near-perfect scores, predictions identical to another encoder's), shown as marks with a legend.
+Output is deterministic: sorted inputs, fixed seeds, fixed float formats, no timestamps; building
+twice gives identical bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 from .. import PROTOCOL
 from . import SubmissionError
 from .submission import MAX_BYTES, submission_filename, write_text
+from .trust import Flag, entry_flags, legend
 from .validate import Report, TaskLoader, ValidatedSubmission, check_submission
 
 CI_RESAMPLES = 1000
@@ -61,6 +64,7 @@ class Entry:
     lsdbench_version: str
     results: dict[str, dict[str, Any]]
     scores: dict[str, float]
+    flags: list[Flag] = field(default_factory=list)  # set by flag_entries, over all suites
 
     @property
     def key(self) -> str:
@@ -69,6 +73,10 @@ class Entry:
     @property
     def name(self) -> str:
         return self.encoder["name"]
+
+    def marks(self, task: str) -> str:
+        """The flag marks of a task's cell, each after a space ('' when none)."""
+        return "".join(f" {f.mark}" for f in self.flags if f.task == task)
 
 
 @dataclass
@@ -146,6 +154,17 @@ def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci:
     for r in rows:  # competition ranking: equal mean ranks share a position
         r.position = 1 + sum(1 for o in rows if round(o.mean_rank, 9) < round(r.mean_rank, 9))
     return SuiteTable(suite, columns, rows)
+
+
+def flag_entries(entries: list[Entry]) -> None:
+    """Set every entry's flags; entries of all suites together, so a copy across suites is found too."""
+    for entry, flags in zip(entries, entry_flags(entries), strict=True):
+        entry.flags = flags
+
+
+def flagged(table: SuiteTable) -> list[tuple[Entry, Flag]]:
+    """(entry, flag) of every flag in the table, in row order."""
+    return [(row.entry, f) for row in table.rows for f in row.entry.flags]
 
 
 def suite_columns(suite: str, loader: TaskLoader) -> list[Column]:
@@ -281,10 +300,11 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
                 text = cell_text(c)
                 if c.best:
                     text = f"**{fmt_score(c.score)}** [{fmt_score(c.ci_low)}, {fmt_score(c.ci_high)}]"
-                cells.append(text + (" †" if c.tied else ""))
+                cells.append(text + (" †" if c.tied else "") + e.marks(col.task))
             rows.append([row.position, f"[{_md(e.name)}]({e.encoder['link']})", _md(e.probe),
                          fmt_params(e.encoder["parameters"]), e.encoder["dim"], f"{row.mean_rank:.2f}", *cells])
         lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        lines += _markdown_flags(table)
         lines += [f"### Encoders in `{table.suite}`", ""]
         meta_rows, seen = [], set()
         for row in sorted(table.rows, key=lambda r: r.entry.key):
@@ -306,14 +326,24 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _markdown_flags(table: SuiteTable) -> list[str]:
+    """The legend and one bullet per flag, or nothing when no entry of the table is flagged."""
+    found = flagged(table)
+    if not found:
+        return []
+    return [_md(legend()), ""] + [f"- {_md(f'{e.name} ({e.probe}): {f.text()}')}" for e, f in found] + [""]
+
+
 def render_csv(tables: list[SuiteTable]) -> str:
-    """One row per entry; per task: score, CI, rank, best / tied marks, adjusted p against the best."""
+    """One row per entry; per task: score, CI, rank, best / tied marks, adjusted p against the best; then
+    the entry's flags ('; '-separated, empty when none)."""
     tasks = [(t.suite, c.task) for t in tables for c in t.columns]
     header = ["suite", "position", "entry", "encoder", "probe", "parameters", "dim", "training_data", "licence",
               "link", "mean_rank"]
     for _, task in tasks:
         header += [task, f"{task}_ci_low", f"{task}_ci_high", f"{task}_rank", f"{task}_best", f"{task}_tied_best",
                    f"{task}_p_vs_best"]
+    header.append("flags")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -331,6 +361,7 @@ def render_csv(tables: list[SuiteTable]) -> str:
                     continue
                 out += [f"{c.score:.6f}", f"{c.ci_low:.6f}", f"{c.ci_high:.6f}", f"{c.rank:g}", int(c.best),
                         int(c.tied), "" if c.p_adjusted is None else f"{c.p_adjusted:.6f}"]
+            out.append(_csv_text("; ".join(f.text() for f in e.flags)))
             writer.writerow(out)
     return buf.getvalue()
 
@@ -353,9 +384,11 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     out = Path(out_dir)
     figures_path = Path(figures_dir) if figures_dir is not None else out / "figures"
     valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes, progress=progress)
+    entries = [e for sub in valid for e in entries_of(sub)]
+    flag_entries(entries)
     by_suite: dict[str, list[Entry]] = {}
-    for sub in valid:
-        by_suite.setdefault(sub.suite, []).extend(entries_of(sub))
+    for e in entries:
+        by_suite.setdefault(e.suite, []).append(e)
     tables = [rank_suite(suite, by_suite[suite], suite_columns(suite, loader), n_ci=n_ci, n_test=n_test, alpha=alpha,
                          progress=progress) for suite in sorted(by_suite)]
     figures = find_figures(figures_path)

@@ -29,18 +29,36 @@ def _summary(sub) -> str:
     return f"valid: encoder {sub.encoder['name']!r}, suite {sub.suite!r}, probes {probes}"
 
 
+def _flag_warnings(valid: list[tuple[str, object]], args, loader) -> list[str]:
+    """'FILE: warning: ...' for each flag of the valid files, compared with each other and with the valid
+    submissions in --against. Flags are warnings: they never make a file invalid."""
+    from .build import entries_of, flag_entries, gather
+    from .trust import warning
+
+    mine = [(path, e) for path, sub in valid for e in entries_of(sub)]
+    refs = []
+    if args.against:
+        subs, _ = gather(args.against, loader, max_bytes=_max_bytes(args))  # its invalid files are not compared
+        refs = [e for sub in subs for e in entries_of(sub)]
+    flag_entries([e for _, e in mine] + refs)
+    return [f"{path}: warning: {warning(e, f)}" for path, e in mine for f in e.flags]
+
+
 def cmd_validate(args) -> int:
     from .validate import check_submission
 
     loader = _loader(args)
-    failed = 0
+    valid, failed = [], 0
     for path in args.file:
         report = check_submission(path, loader=loader, max_bytes=_max_bytes(args))
         if report.ok:
+            valid.append((path, report.submission))
             print(f"{path}: {_summary(report.submission)}")
         else:
             failed += 1
             print(report.message(), file=sys.stderr)
+    for line in _flag_warnings(valid, args, loader):
+        print(line, file=sys.stderr)
     if failed:
         print(f"{failed} of {len(args.file)} file(s) invalid", file=sys.stderr)
     return 1 if failed else 0
@@ -48,6 +66,7 @@ def cmd_validate(args) -> int:
 
 def cmd_build(args) -> int:
     from .build import build_leaderboard
+    from .trust import warning
 
     report = build_leaderboard(args.submissions, args.out, figures_dir=args.figures, loader=_loader(args),
                                max_bytes=_max_bytes(args), progress=not args.quiet)
@@ -57,6 +76,10 @@ def cmd_build(args) -> int:
         print(f"figure: {name}")
     for path in report.written:
         print(f"wrote {path}")
+    for table in report.tables:
+        for row in table.rows:
+            for flag in row.entry.flags:
+                print(f"warning: {warning(row.entry, flag)}", file=sys.stderr)
     for path, problems in sorted(report.invalid.items()):
         print(f"{path}: left out, invalid submission, {len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
@@ -136,6 +159,9 @@ def register(subparsers) -> None:
                     parents=[common, size], examples=["lsdbench leaderboard validate my-encoder.open.json",
                                                       "lsdbench leaderboard validate leaderboard/submissions/*.json"])
     v.add_argument("file", nargs="+", help="submission JSON file(s)")
+    v.add_argument("--against", metavar="DIR",
+                   help="also warn when a file's predictions are identical to those of a valid submission in DIR "
+                        "(e.g. leaderboard/submissions); the files given are always compared with each other")
     v.set_defaults(func=cmd_validate)
 
     b = add_command(sub, "build", "write README.md, leaderboard.csv and index.html from the valid submissions",

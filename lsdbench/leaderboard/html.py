@@ -15,7 +15,8 @@ import hashlib
 from html import escape
 
 from .. import __version__
-from .build import Cell, SuiteTable, cell_text, column_title, fmt_params
+from .build import Cell, Entry, SuiteTable, cell_text, column_title, flagged, fmt_params
+from .trust import legend
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem; color: #1b1f24; }
@@ -104,13 +105,15 @@ def _num(x: float) -> str:
     return repr(float(x))  # full precision for sorting; shortest round-trip repr is stable
 
 
-def _cell(cell: Cell) -> str:
-    classes = ["num"] + (["best"] if cell.best else []) + (["tied"] if cell.tied else [])
-    mark = " †" if cell.tied else ""
+def _cell(cell: Cell, entry: Entry, task: str) -> str:
+    flags = [f for f in entry.flags if f.task == task]
+    classes = ["num"] + [name for name, on in (("best", cell.best), ("tied", cell.tied), ("flagged", flags)) if on]
+    mark = (" †" if cell.tied else "") + entry.marks(task)
     title = "best on this task" if cell.best else (
         f"delta vs best {cell.delta:+.4f}, Holm-adjusted p {cell.p_adjusted:.4f}" if cell.p_adjusted is not None else "")
+    title = "; ".join(([title] if title else []) + [f.text() for f in flags])
     return (f'<td class="{" ".join(classes)}" data-value="{_num(cell.score)}" title="{_attr(title)}">'
-            f"{escape(cell_text(cell))}{mark}</td>")
+            f"{escape(cell_text(cell))}{escape(mark)}</td>")
 
 
 def _table(table: SuiteTable) -> str:
@@ -134,7 +137,7 @@ def _table(table: SuiteTable) -> str:
                  f'{escape(fmt_params(e.encoder["parameters"]))}</td>',
                  f'<td class="num" data-value="{int(e.encoder["dim"])}">{int(e.encoder["dim"])}</td>',
                  f'<td class="num" data-value="{_num(row.mean_rank)}">{row.mean_rank:.2f}</td>']
-        cells += [_cell(row.cells[col.task]) for col in table.columns]
+        cells += [_cell(row.cells[col.task], e, col.task) for col in table.columns]
         body.append(f'<tr data-entry="{_attr(e.key)}" data-index="{k}">' + "".join(cells) + "</tr>")
     return (f'<table class="lb" id="table-{_attr(table.suite)}" data-suite="{_attr(table.suite)}">\n'
             f"<thead><tr>{''.join(heads)}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
@@ -157,6 +160,15 @@ def _encoders(table: SuiteTable) -> str:
     return f'<table class="meta">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
+def _flags(table: SuiteTable) -> list[str]:
+    """The legend and a list of the table's flags; nothing when no entry is flagged."""
+    found = flagged(table)
+    if not found:
+        return []
+    items = "\n".join(f"<li>{escape(f'{e.name} ({e.probe}): {f.text()}')}</li>" for e, f in found)
+    return [f'<p class="flags">{escape(legend())}</p>\n<ul class="flags">\n{items}\n</ul>']
+
+
 def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, method: str) -> str:
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; "
            f"base-uri 'none'; form-action 'none'")
@@ -171,8 +183,8 @@ def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, m
         parts.append('<p id="empty">No submissions yet.</p>')
     for table in tables:
         parts += [f'<section id="suite-{_attr(table.suite)}">', f"<h2>Suite <code>{escape(table.suite)}</code></h2>",
-                  _table(table), f"<h3>Encoders in <code>{escape(table.suite)}</code></h3>", _encoders(table),
-                  "</section>"]
+                  _table(table), *_flags(table),
+                  f"<h3>Encoders in <code>{escape(table.suite)}</code></h3>", _encoders(table), "</section>"]
     if figures:
         parts += ['<section id="figures">', "<h2>Figures</h2>"]
         for rel, data in figures:

@@ -3,8 +3,10 @@
 What a valid submission guarantees: the schema holds; the suite is complete (every task of the suite
 exactly once per probe, nothing else); protocol and task versions are the current ones; split hashes
 equal the registry's; the test item ids are exactly the registry's test ids, each once; the file's
-``y_true`` equals the registry's labels; and every claimed test score (mean over seeds, and each
-seed's) equals the score recomputed from the predictions and the REGISTRY's labels within 1e-9.
+``y_true`` equals the registry's labels; each ``y_pred`` is the class its ``y_score`` gives (argmax;
+binary: y_score > 0.5), so no entry mixes two predictors; and every claimed test score (mean over
+seeds, and each seed's) equals the score recomputed from the predictions and the REGISTRY's labels
+within 1e-9. What it cannot guarantee (the labels are public) is flagged by ``trust.py`` instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from . import SCHEMA_ID, SubmissionError
 from .submission import MAX_BYTES, load_json_file, slugify, submission_schema
 
 TOLERANCE = 1e-9  # relative and absolute: scores are recomputed with the same metric code
+# lsdbench stores class probabilities rounded to 6 decimals but takes y_pred from the unrounded ones:
+# rounding can turn a near-tie into a tie (either class is then accepted), never reverse an order
+SCORE_TIE = 1e-9
 MAX_LISTED = 5  # example ids named in one message
 
 
@@ -133,10 +138,11 @@ def _as_array(values, what: str, problems: list[str], ctx: str, *, n: int, width
     return arr
 
 
-def _check_seed_predictions(seed_pred: dict, task, ctx: str, problems: list[str]) -> bool:
-    """Shapes and ranges of one seed's y_pred / y_score for the task type."""
+def _check_seed_predictions(seed_pred: dict, task, ctx: str, problems: list[str], ids: list) -> bool:
+    """Shapes and ranges of one seed's y_pred / y_score for the task type, then their agreement."""
     card, n = task.card, len(task.splits["test"])
     before = len(problems)
+    y_score = None
     y_pred = _as_array(seed_pred.get("y_pred"), "y_pred", problems, ctx, n=n)
     if y_pred is not None and card.type != "regression":
         k = card.n_classes
@@ -150,7 +156,27 @@ def _check_seed_predictions(seed_pred: dict, task, ctx: str, problems: list[str]
             y_score = _as_array(seed_pred["y_score"], "y_score", problems, ctx, n=n, width=width)
             if y_score is not None and (np.any(y_score < 0) or np.any(y_score > 1)):
                 problems.append(f"{ctx}: y_score holds values outside [0, 1] (probabilities expected)")
-    return len(problems) == before
+    shapes_ok = len(problems) == before
+    if shapes_ok and y_score is not None:  # a finding, not a shape problem: the scores are still checked
+        _check_pred_follows_score(y_pred, y_score, ids, ctx, problems)
+    return shapes_ok
+
+
+def _check_pred_follows_score(y_pred: np.ndarray, y_score: np.ndarray, ids: list, ctx: str,
+                              problems: list[str]) -> None:
+    """y_pred must be the class y_score gives (argmax; binary: class 1 iff y_score > 0.5).
+
+    Otherwise accuracy-type metrics and AUROC would score two different predictors in one entry.
+    """
+    proba = np.column_stack([1.0 - y_score, y_score]) if y_score.ndim == 1 else y_score
+    chosen = proba[np.arange(len(y_pred)), y_pred.astype(int)]
+    bad = np.flatnonzero(chosen < proba.max(axis=1) - SCORE_TIE)
+    if bad.size:
+        i = int(bad[0])
+        shown = np.round(y_score[i], 6).tolist()  # the item as the file holds it
+        problems.append(f"{ctx}: y_pred is not the class its y_score gives on {bad.size} items, first "
+                        f"{ids[i]!r} (y_pred {int(y_pred[i])}, y_score {shown}); y_pred must be the most "
+                        f"probable class (binary: 1 when y_score > 0.5)")
 
 
 def _canonical(result: dict, order: np.ndarray, task) -> dict:
@@ -254,7 +280,7 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
     seeds = [sp["seed"] for sp in pred["per_seed"]]
     if len(set(seeds)) != len(seeds):
         problems.append(f"{ctx}: predictions.per_seed repeats a seed: {seeds}")
-    shapes_ok = all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems)
+    shapes_ok = all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems, ids)
                     for sp in pred["per_seed"])
     if not shapes_ok:  # other findings above still let the scores be checked: report those too
         return None
