@@ -39,9 +39,18 @@ def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]
     return batches
 
 
+def cache_config(encoder: Encoder, policy: LongSequencePolicy) -> dict:
+    """What keys the encoder's cache entry: its config, the long-sequence policy (it changes embeddings)
+    and its optional ``cache_inputs`` (absent or empty: the key is what it was before they existed)."""
+    config = {**encoder.config, "_long_sequences": policy.record()}
+    inputs = getattr(encoder, "cache_inputs", None)
+    if inputs:
+        config["_inputs"] = inputs
+    return config
+
+
 def cache_for(encoder: Encoder, policy: LongSequencePolicy, cache_dir=None) -> EmbeddingCache:
-    # The long-sequence policy changes embeddings, so it is part of the cache key.
-    return EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()}, cache_dir=cache_dir)
+    return EmbeddingCache(encoder.name, cache_config(encoder, policy), cache_dir=cache_dir)
 
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],

@@ -167,3 +167,26 @@ def test_an_empty_cache_passed_in_is_the_one_filled(tmp_path, monkeypatch):
     evaluate("aac", ["human_ppi_example"], cache_dir=tmp_path / "eval", progress=False)
     assert any((tmp_path / "eval" / "embeddings").rglob("shard-*.npz"))
     assert not (tmp_path / "default" / "embeddings").exists()
+
+
+def test_cache_inputs_key_the_cache_but_are_not_the_config(tmp_path):
+    """An encoder's side inputs (e.g. a meta.json hash) give a new cache entry without a new recorded config."""
+    from lsdbench.embed_cache import config_digest
+    from lsdbench.embedding import cache_for
+    from lsdbench.encoders import policy_for
+
+    plain = load()
+    policy = policy_for(plain)
+    old_key = config_digest(plain.name, {**plain.config, "_long_sequences": policy.record()})[:24]
+    assert cache_for(plain, policy, tmp_path).dir.name == old_key  # no cache_inputs: existing caches stay valid
+    a, b = load(), load()
+    a.cache_inputs, b.cache_inputs = {"meta_sha256": "sha256:aa"}, {"meta_sha256": "sha256:bb"}
+    assert a.config == b.config == plain.config
+    dirs = {cache_for(e, policy, tmp_path).dir for e in (plain, a, b)}
+    assert len(dirs) == 3
+    embed(a, SEQS, ids=IDS, cache_dir=tmp_path, progress=False)
+    assert len(cache_for(a, policy, tmp_path)) == 4 and len(cache_for(b, policy, tmp_path)) == 0
+    bad = load()
+    bad.cache_inputs = {"x": object()}
+    with pytest.raises(EncoderError, match="cache_inputs is not JSON-serialisable"):
+        resolve(bad)
