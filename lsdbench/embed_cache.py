@@ -163,6 +163,34 @@ def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
     return out
 
 
+# What lsdbench.embedding adds to an encoder's config to key its entry (policy, side inputs): an encoder
+# configuration is its name and config without these.
+HARNESS_KEYS = frozenset({"_long_sequences", "_inputs"})
+
+
+def entries_of(name: str, config: dict[str, Any], cache_dir=None) -> list[Path]:
+    """The entry folders of one encoder configuration, under every long-sequence policy and side input."""
+    root = settings.cache_dir(cache_dir) / "embeddings" / folder_name(name)
+    found = []
+    for meta in sorted(root.glob("*/encoder.json")) if root.exists() else []:
+        try:
+            info = json.loads(meta.read_text())
+            stored = {k: v for k, v in info["config"].items() if k not in HARNESS_KEYS}
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue  # not an entry this code wrote: left to `cache clear`
+        if info.get("name") == name and stored == json.loads(json.dumps(config)):  # as JSON stored it
+            found.append(meta.parent)
+    return found
+
+
+def clear_config(name: str, config: dict[str, Any], cache_dir=None) -> int:
+    """Delete the cached embeddings of one encoder configuration (``--recompute``); returns entries removed."""
+    entries = entries_of(name, config, cache_dir)
+    for entry in entries:
+        shutil.rmtree(entry)
+    return len(entries)
+
+
 def clear(cache_dir=None, name: str | None = None) -> int:
     """Delete cached embeddings (of one encoder name, or all); returns the number of configurations removed."""
     removed = 0

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .embed_cache import EmbeddingCache, sequence_key
-from .encoders import EncoderError, LongSequencePolicy, describe, pool_output
+from . import distributed, embed_cache
+from .embed_cache import EmbeddingCache, config_digest, sequence_key
+from .encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
 from .types import Encoder
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,44 @@ def cache_config(encoder: Encoder, policy: LongSequencePolicy) -> dict:
 
 def cache_for(encoder: Encoder, policy: LongSequencePolicy, cache_dir=None) -> EmbeddingCache:
     return EmbeddingCache(encoder.name, cache_config(encoder, policy), cache_dir=cache_dir)
+
+
+class CachedRun:
+    """What a run does with the cached embeddings of each encoder configuration, once, before embedding it.
+
+    The cache key is the encoder's name and config (plus the policy and ``cache_inputs``): editing an
+    encoder's code without changing its config would reuse embeddings of the old code. With ``recompute``
+    (``--recompute``) the configuration's cached embeddings are deleted, so this run computes them all
+    again (once, however many tasks it spans); without it, a ``file.py:Class`` encoder whose file is newer
+    than its cached embeddings is warned about.
+    """
+
+    def __init__(self, recompute: bool = False, cache_dir=None):
+        self.recompute, self.cache_dir = recompute, cache_dir
+        self._seen: set[str] = set()
+
+    def prepare(self, encoder: Encoder, spec=None) -> None:
+        key = config_digest(encoder.name, encoder.config)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if self.recompute:
+            if distributed.is_main():  # one rank clears, then all embed into the empty entry
+                removed = embed_cache.clear_config(encoder.name, encoder.config, self.cache_dir)
+                log.info("--recompute: deleted %d cached embedding entr%s of %s", removed,
+                         "y" if removed == 1 else "ies", encoder.name)
+            distributed.barrier()
+            return
+        source = source_file(spec)
+        if source is None or not source.is_file():
+            return
+        edited = source.stat().st_mtime
+        for entry in embed_cache.entries_of(encoder.name, encoder.config, self.cache_dir):
+            shards = [p.stat().st_mtime for p in entry.glob("shard-*.npz")]
+            if shards and min(shards) < edited:
+                log.warning("encoder file %s was modified after the cached embeddings in %s were computed; they "
+                            "are reused, since the cache key is the encoder's name and config: if the edit changes "
+                            "the output, rerun with --recompute (or change the config)", source, entry)
 
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],

@@ -92,6 +92,15 @@ def _load_attr(spec: str) -> Any:
         raise EncoderError(f"{target} has no attribute {attr!r}") from None
 
 
+def source_file(spec: Any) -> Path | None:
+    """The file of a ``path/to/file.py:attr`` spec, else None. The cache key is the encoder's name and
+    config, so an edit of this file that changes the output is invisible to it (see ``--recompute``)."""
+    if not isinstance(spec, str) or spec in registered():
+        return None
+    target, sep, _ = spec.rpartition(":")
+    return Path(target) if sep and target.endswith(".py") else None
+
+
 def _is_encoder(obj: Any) -> bool:
     return callable(getattr(obj, "encode", None)) and isinstance(getattr(obj, "name", None), str) \
         and not isinstance(obj, type)

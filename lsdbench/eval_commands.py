@@ -50,7 +50,8 @@ def cmd_eval(args) -> int:
     results = evaluate(args.encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=args.out,
                        encoder_options=parse_options(args.encoder_opt), cache_dir=args.cache_dir,
                        mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
-                       batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit)
+                       batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit,
+                       recompute=args.recompute)
     if not results:  # a helper rank under torchrun: rank 0 reports
         return 0
     print(summary_table(results))
@@ -67,7 +68,8 @@ def cmd_sweep(args) -> int:
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
                       references=args.reference, out_dir=args.out, probe=args.probe,
                       options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
-                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit)
+                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit,
+                      recompute=args.recompute)
     for task, rows in table.items():
         print(f"\n## {task}")
         print(tabulate([[r["encoder"], r.get("t", ""), r["versus"], f"{r['valid']:.4f}", f"{r['test']:.4f}",
@@ -113,6 +115,10 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-residues", type=int, help="token budget per encode call")
     p.add_argument("--refit", action="store_true",
                    help="fit probes again even where the probe cache holds the outcome for these features")
+    p.add_argument("--recompute", action="store_true",
+                   help="delete the cached embeddings of the encoder configurations this command evaluates and "
+                        "compute them again: the cache key is name + config, so use it after editing an "
+                        "encoder's code without changing its config")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from . import PROTOCOL, __version__, distributed, probe_cache, registry
 from .cards import TaskCard
 from .embed_cache import sequence_key
-from .embedding import cache_for, embed
+from .embedding import CachedRun, cache_for, embed
 from .encoders import policy_for, resolve
 from .probing import fit_and_score, pair_features
 from .results import RESULT_SCHEMA, environment, result_filename, validate_result, write_result
@@ -106,13 +106,16 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
 
 def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
              probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
-             cache_dir=None, mirror=None, progress: bool = True, **kwargs) -> list[dict[str, Any]]:
+             cache_dir=None, mirror=None, progress: bool = True, recompute: bool = False,
+             **kwargs) -> list[dict[str, Any]]:
     """Evaluate an encoder (instance or spec) on tasks (names, cards, or a suite; default ``open``).
 
-    Each result is validated and, with ``out_dir``, written atomically as one JSON file.
+    Each result is validated and, with ``out_dir``, written atomically as one JSON file. ``recompute``
+    deletes the encoder configuration's cached embeddings first, so all are computed again.
     """
     spec = encoder if isinstance(encoder, str) else None
     enc = resolve(encoder, **(encoder_options or {}))
+    CachedRun(recompute, cache_dir).prepare(enc, spec)
     if tasks is None:
         cards = registry.list_cards(suite or "open")
     else:

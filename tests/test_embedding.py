@@ -190,3 +190,27 @@ def test_cache_inputs_key_the_cache_but_are_not_the_config(tmp_path):
     bad.cache_inputs = {"x": object()}
     with pytest.raises(EncoderError, match="cache_inputs is not JSON-serialisable"):
         resolve(bad)
+
+
+def test_recompute_encodes_each_level_again_once_per_run(tmp_path):
+    from lsdbench import registry
+    from lsdbench.embedding import CachedRun
+    from lsdbench.sweep import sweep_encoder
+
+    task = registry.load_task("human_ppi_example", progress=False)
+    spec, family = f"{FILE}:ScaledFamily", type(load("ScaledFamily"))
+    family.shared_calls = 0
+
+    def sweep(cached_run=None):
+        sweep_encoder(spec, [0.5, 2.0], task, cache_dir=tmp_path, progress=False, cached_run=cached_run)
+        return family.shared_calls
+
+    first = sweep()
+    assert first > 0 and sweep() == first  # served from the cache
+    run = CachedRun(recompute=True, cache_dir=tmp_path)
+    again = sweep(run)
+    assert again == 2 * first  # every level encoded again...
+    assert sweep(run) == again  # ...once per run, not once per task
+    from lsdbench.cli import build_parser
+    for command in (["eval", "--encoder", "x"], ["sweep", "--encoder", "x", "--out", "o"]):
+        assert build_parser().parse_args([*command, "--recompute"]).recompute
