@@ -214,3 +214,41 @@ def test_recompute_encodes_each_level_again_once_per_run(tmp_path):
     from lsdbench.cli import build_parser
     for command in (["eval", "--encoder", "x"], ["sweep", "--encoder", "x", "--out", "o"]):
         assert build_parser().parse_args([*command, "--recompute"]).recompute
+
+
+SHIFTING = """
+import os
+
+import numpy as np
+
+class Shifting:
+    name = "shifting"
+    config = {}
+
+    def encode(self, sequences):
+        return np.stack([np.full(int(os.environ["SHIFTING_DIM"]), len(s), np.float32) for s in sequences])
+"""
+
+
+def test_a_changed_width_is_one_line_naming_the_entry_and_its_clear_command(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from lsdbench import registry
+    from lsdbench.cli import main
+
+    (tmp_path / "shifting.py").write_text(SHIFTING)
+    spec, cache = f"{tmp_path / 'shifting.py'}:Shifting", tmp_path / "cache"
+    seqs = registry.load_task("human_ppi_example", progress=False).splits["train"].sequences[:5]
+    monkeypatch.setenv("SHIFTING_DIM", "4")
+    embed(resolve(spec), seqs, cache_dir=cache, progress=False)  # part of the task, at the old width
+    monkeypatch.setenv("SHIFTING_DIM", "5")
+    args = ["eval", "--encoder", spec, "--task", "human_ppi_example", "--cache-dir", str(cache), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lsdbench: error: embedding cache entry ") and err.count("\n") == 1
+    [entry] = (cache / "embeddings" / "shifting").iterdir()
+    assert str(entry) in err and "dimension 4, the encoder now gives 5" in err
+    command = err.split("`")[1]
+    assert command == f"lsdbench cache clear --encoder shifting --cache-dir {cache}"
+    assert main(shlex.split(command)[1:]) == 0  # the command it names is the one that clears it
+    assert main(args) == 0
