@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import shlex
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -70,7 +71,8 @@ class EmbeddingCache:
     def __init__(self, name: str, config: dict[str, Any], cache_dir=None):
         self.name, self.config = name, config
         digest = config_digest(name, config)
-        self.dir = settings.cache_dir(cache_dir) / "embeddings" / folder_name(name) / digest[:24]
+        self.root = settings.cache_dir(cache_dir)
+        self.dir = self.root / "embeddings" / folder_name(name) / digest[:24]
         self._index: dict[str, tuple[Path, int]] | None = None
         self._loaded: dict[Path, np.ndarray] = {}
 
@@ -113,14 +115,21 @@ class EmbeddingCache:
             return np.zeros((0, 0), dtype=np.float32)
         rows = [self._loaded[index[k][0]][index[k][1]] for k in keys]
         dims = sorted({len(r) for r in rows})
-        if len(dims) > 1:  # the encoder's output changed under the same name and config
-            raise CacheError(f"embedding cache entry {self.dir} of encoder {self.name!r} holds embeddings of "
-                             f"dimensions {dims}; its output changed without a change of name or config: "
-                             f"clear it with `lsdbench cache clear --encoder {self.name}`")
+        if len(dims) > 1:  # shards of both widths: written by another process, or before put checked
+            raise self._changed(f"holds embeddings of dimensions {dims}")
         return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self._ensure_index())
+
+    def _changed(self, what: str) -> CacheError:
+        """The encoder's output changed under the same name and config: say which folder and how to clear it."""
+        command = f"lsdbench cache clear --encoder {shlex.quote(self.name)}"
+        if self.root != settings.cache_dir():  # a --cache-dir of its own: the command must name it too
+            command += f" --cache-dir {shlex.quote(str(self.root))}"
+        return CacheError(f"embedding cache entry {self.dir} of encoder {self.name!r} {what}: its output changed "
+                          f"without a change of name or config. Delete that folder, or every entry of the encoder "
+                          f"with `{command}`, or rerun eval/sweep with --recompute (and put a version in its config)")
 
     # -- writing ---------------------------------------------------------------------------
     def put(self, keys: list[str], emb: np.ndarray) -> None:
@@ -129,12 +138,17 @@ class EmbeddingCache:
             raise ValueError("keys and embeddings differ in length")
         if not keys:
             return
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        self._ensure_index()
+        stored = sorted({shard.shape[1] for shard in self._loaded.values()})
+        if stored and stored != [emb.shape[1]]:  # refused before writing: the entry stays of one width
+            widths = ", ".join(map(str, stored))
+            raise self._changed(f"holds embeddings of dimension {widths}, the encoder now gives {emb.shape[1]}")
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "encoder.json"
         if not meta.exists():
             atomic_write_text(meta, json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
         key_arr = np.array(keys, dtype="S64")
-        emb = np.ascontiguousarray(emb, dtype=np.float32)
         checksum = _checksum(key_arr, emb)
         path = self.dir / f"shard-{checksum[:32]}.npz"
         _atomic_save(path, keys=key_arr, emb=emb, checksum=np.array(checksum))
@@ -161,6 +175,34 @@ def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
         out.append({"name": info["name"], "config": info["config"], "path": str(meta.parent),
                     "sequences": n, "bytes": sum(s.stat().st_size for s in shards)})
     return out
+
+
+# What lsdbench.embedding adds to an encoder's config to key its entry (policy, side inputs): an encoder
+# configuration is its name and config without these.
+HARNESS_KEYS = frozenset({"_long_sequences", "_inputs"})
+
+
+def entries_of(name: str, config: dict[str, Any], cache_dir=None) -> list[Path]:
+    """The entry folders of one encoder configuration, under every long-sequence policy and side input."""
+    root = settings.cache_dir(cache_dir) / "embeddings" / folder_name(name)
+    found = []
+    for meta in sorted(root.glob("*/encoder.json")) if root.exists() else []:
+        try:
+            info = json.loads(meta.read_text())
+            stored = {k: v for k, v in info["config"].items() if k not in HARNESS_KEYS}
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue  # not an entry this code wrote: left to `cache clear`
+        if info.get("name") == name and stored == json.loads(json.dumps(config)):  # as JSON stored it
+            found.append(meta.parent)
+    return found
+
+
+def clear_config(name: str, config: dict[str, Any], cache_dir=None) -> int:
+    """Delete the cached embeddings of one encoder configuration (``--recompute``); returns entries removed."""
+    entries = entries_of(name, config, cache_dir)
+    for entry in entries:
+        shutil.rmtree(entry)
+    return len(entries)
 
 
 def clear(cache_dir=None, name: str | None = None) -> int:

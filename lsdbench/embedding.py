@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import throughput
-from .embed_cache import EmbeddingCache, sequence_key
-from .encoders import EncoderError, LongSequencePolicy, describe, pool_output
+from . import distributed, embed_cache, throughput
+from .embed_cache import EmbeddingCache, config_digest, sequence_key
+from .encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
 from .types import Encoder
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,56 @@ def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]
     return batches
 
 
+def cache_config(encoder: Encoder, policy: LongSequencePolicy) -> dict:
+    """What keys the encoder's cache entry: its config, the long-sequence policy (it changes embeddings)
+    and its optional ``cache_inputs`` (absent or empty: the key is what it was before they existed)."""
+    config = {**encoder.config, "_long_sequences": policy.record()}
+    inputs = getattr(encoder, "cache_inputs", None)
+    if inputs:
+        config["_inputs"] = inputs
+    return config
+
+
 def cache_for(encoder: Encoder, policy: LongSequencePolicy, cache_dir=None) -> EmbeddingCache:
-    # The long-sequence policy changes embeddings, so it is part of the cache key.
-    return EmbeddingCache(encoder.name, {**encoder.config, "_long_sequences": policy.record()}, cache_dir=cache_dir)
+    return EmbeddingCache(encoder.name, cache_config(encoder, policy), cache_dir=cache_dir)
+
+
+class CachedRun:
+    """What a run does with the cached embeddings of each encoder configuration, once, before embedding it.
+
+    The cache key is the encoder's name and config (plus the policy and ``cache_inputs``): editing an
+    encoder's code without changing its config would reuse embeddings of the old code. With ``recompute``
+    (``--recompute``) the configuration's cached embeddings are deleted, so this run computes them all
+    again (once, however many tasks it spans); without it, a ``file.py:Class`` encoder whose file is newer
+    than its cached embeddings is warned about.
+    """
+
+    def __init__(self, recompute: bool = False, cache_dir=None):
+        self.recompute, self.cache_dir = recompute, cache_dir
+        self._seen: set[str] = set()
+
+    def prepare(self, encoder: Encoder, spec=None) -> None:
+        key = config_digest(encoder.name, encoder.config)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if self.recompute:
+            if distributed.is_main():  # one rank clears, then all embed into the empty entry
+                removed = embed_cache.clear_config(encoder.name, encoder.config, self.cache_dir)
+                log.info("--recompute: deleted %d cached embedding entr%s of %s", removed,
+                         "y" if removed == 1 else "ies", encoder.name)
+            distributed.barrier()
+            return
+        source = source_file(spec)
+        if source is None or not source.is_file():
+            return
+        edited = source.stat().st_mtime
+        for entry in embed_cache.entries_of(encoder.name, encoder.config, self.cache_dir):
+            shards = [p.stat().st_mtime for p in entry.glob("shard-*.npz")]
+            if shards and min(shards) < edited:
+                log.warning("encoder file %s was modified after the cached embeddings in %s were computed; they "
+                            "are reused, since the cache key is the encoder's name and config: if the edit changes "
+                            "the output, rerun with --recompute (or change the config)", source, entry)
 
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],

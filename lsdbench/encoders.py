@@ -92,9 +92,27 @@ def _load_attr(spec: str) -> Any:
         raise EncoderError(f"{target} has no attribute {attr!r}") from None
 
 
+def source_file(spec: Any) -> Path | None:
+    """The file of a ``path/to/file.py:attr`` spec, else None. The cache key is the encoder's name and
+    config, so an edit of this file that changes the output is invisible to it (see ``--recompute``)."""
+    if not isinstance(spec, str) or spec in registered():
+        return None
+    target, sep, _ = spec.rpartition(":")
+    return Path(target) if sep and target.endswith(".py") else None
+
+
 def _is_encoder(obj: Any) -> bool:
     return callable(getattr(obj, "encode", None)) and isinstance(getattr(obj, "name", None), str) \
         and not isinstance(obj, type)
+
+
+def _check_json_dict(obj: Any, attr: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise EncoderError(f"encoder {obj.name!r}: {attr!r} must be a dict, got {type(value).__name__}")
+    try:
+        json.dumps(value, sort_keys=True)
+    except TypeError as exc:
+        raise EncoderError(f"encoder {obj.name!r}: {attr} is not JSON-serialisable: {exc}") from None
 
 
 def resolve(spec: str | Encoder, **options: Any) -> Encoder:
@@ -123,13 +141,10 @@ def resolve(spec: str | Encoder, **options: Any) -> Encoder:
     if not _is_encoder(obj):
         raise EncoderError(f"{spec!r} did not give an encoder: it needs a str 'name', a 'config' dict and "
                            f"an 'encode(sequences)' method")
-    config = getattr(obj, "config", None)
-    if not isinstance(config, dict):
-        raise EncoderError(f"encoder {obj.name!r}: 'config' must be a dict, got {type(config).__name__}")
-    try:
-        json.dumps(config, sort_keys=True)
-    except TypeError as exc:
-        raise EncoderError(f"encoder {obj.name!r}: config is not JSON-serialisable: {exc}") from None
+    _check_json_dict(obj, "config", getattr(obj, "config", None))
+    inputs = getattr(obj, "cache_inputs", None)  # optional: keys the embedding cache (lsdbench.types)
+    if inputs is not None:
+        _check_json_dict(obj, "cache_inputs", inputs)
     return obj
 
 

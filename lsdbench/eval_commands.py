@@ -63,7 +63,8 @@ def cmd_eval(args) -> int:
     out = None if args.no_save else Path(args.out) if args.out else default_out(encoder)
     results = evaluate(encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=out, spec=args.encoder,
                        cache_dir=args.cache_dir, mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
-                       batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit)
+                       batch_residues=args.batch_residues, progress=not args.quiet, reuse_probe=not args.refit,
+                       recompute=args.recompute)
     if not results:  # a helper rank under torchrun: rank 0 reports
         return 0
     print(results.summary())
@@ -106,7 +107,8 @@ def cmd_sweep(args) -> int:
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
                       references=args.reference, out_dir=args.out, probe=args.probe,
                       options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
-                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit)
+                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit,
+                      recompute=args.recompute)
     for task, rows in table.items():
         print(f"\n## {task}")
         print(tabulate([[r["encoder"], r.get("t", ""), f"{r['valid']:.4f}", f"{r['test']:.4f}",
@@ -172,6 +174,10 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="residues per encode call (default: the encoder's own batch_residues, else 16384)")
     p.add_argument("--refit", action="store_true",
                    help="fit probes again even where the probe cache holds the outcome for these features")
+    p.add_argument("--recompute", action="store_true",
+                   help="delete the cached embeddings of the encoder configurations this command evaluates and "
+                        "compute them again: the cache key is name + config, so use it after editing an "
+                        "encoder's code without changing its config")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
                    help="print the plan (tasks, residues to encode, estimated time) and stop")

@@ -2,12 +2,14 @@
 
 A mirror is a local directory or a base URL laid out as ``MIRROR/HOST/PATH`` for ``https://HOST/PATH``
 (the path exactly as in the URL, ``%20`` kept). Files land in ``CACHE/data/HOST/PATH``, the same
-layout, so ``lsdbench mirror export`` is a copy of what the cache holds.
+layout, so ``lsdbench mirror export`` is a copy of what the cache holds. Archive members are extracted
+under ``CACHE/extracted/`` and re-verified on every load (``extract_member``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -139,58 +141,111 @@ def _safe_member_path(root: Path, name: str) -> Path:
     return root.joinpath(*pure.parts)
 
 
+MANIFEST = "manifest.json"
+
+
+def _copy_hashed(src, dst_path: Path) -> str:
+    """Copy a stream to a new file; the sha256 of what was written (recorded at extraction)."""
+    h = hashlib.sha256()
+    with open(dst_path, "wb") as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            h.update(block)
+            dst.write(block)
+    return f"sha256:{h.hexdigest()}"
+
+
+def _extracted_problem(slot: Path) -> str | None:
+    """None when ``slot/files`` holds exactly the files of ``slot/manifest.json`` with their hashes,
+    else what differs (in words)."""
+    try:
+        recorded = json.loads((slot / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "has no readable manifest of the hashes recorded at extraction"
+    files = slot / "files"
+    present = {p.relative_to(files).as_posix(): p for p in files.rglob("*") if p.is_file()} if files.is_dir() else {}
+    for name in sorted(set(recorded) | set(present)):
+        if name not in present:
+            return f"lost {name}"
+        if name not in recorded:
+            return f"gained {name}, which the archive does not hold there"
+        actual = file_hash(present[name])
+        if actual != recorded[name]:
+            return f"has an altered {name} ({actual}, extracted as {recorded[name]})"
+    return None
+
+
 def extract_member(archive: Path, member: str, cache_dir=None) -> Path:
     """Extract ``member`` (a file, or a folder such as an LMDB database) of a zip or tar archive.
 
-    Extraction goes to a temporary folder renamed into place, so a killed run leaves nothing half-written.
+    Each member has its own folder ``extracted/<archive>-<sha256>/<member hash>/`` holding ``files/<member>``
+    and a manifest with the sha256 of every file written, so members of one archive never evict each other.
+    Every call re-hashes the extracted files against the manifest: the archive is verified on fetch, and
+    what is read is re-checked here, so a file edited (or added, or lost) after extraction is reported and
+    the member extracted again. Extraction goes to a temporary folder renamed into place, so a killed run
+    leaves nothing half-written.
     """
-    digest = file_hash(archive)[len("sha256:"):][:16]
-    root = settings.cache_dir(cache_dir) / "extracted" / f"{archive.name}-{digest}"
-    dest = _safe_member_path(root, member.rstrip("/"))
-    if dest.exists():
-        return dest
-    root.parent.mkdir(parents=True, exist_ok=True)
+    archive_hash = file_hash(archive)
     prefix = member.rstrip("/")
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".extract-"))
+    slot = (settings.cache_dir(cache_dir) / "extracted" / f"{archive.name}-{archive_hash[len('sha256:'):][:16]}"
+            / hashlib.sha256(prefix.encode()).hexdigest()[:16])
+    dest = _safe_member_path(slot / "files", prefix)
+    if slot.exists():
+        problem = _extracted_problem(slot)
+        if problem is None:
+            return dest
+        log.warning("extracted member %r of %s %s; extracting it again from the verified archive (%s)",
+                    member, archive, problem, slot)
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=slot.parent, prefix=".extract-"))
     try:
-        found = False
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    if info.filename.rstrip("/") == prefix or info.filename.startswith(prefix + "/"):
-                        out = _safe_member_path(tmp, info.filename)
-                        if info.is_dir():
-                            out.mkdir(parents=True, exist_ok=True)
-                            continue
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        with zf.open(info) as src, open(out, "wb") as dst:
-                            shutil.copyfileobj(src, dst)
-                        found = True
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                for info in tf.getmembers():
-                    name = info.name.lstrip("./") if info.name.startswith("./") else info.name
-                    if not (name.rstrip("/") == prefix or name.startswith(prefix + "/")):
-                        continue
-                    out = _safe_member_path(tmp, name)
-                    if info.isdir():
-                        out.mkdir(parents=True, exist_ok=True)
-                    elif info.isfile():  # links and devices are never extracted
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        with tf.extractfile(info) as src, open(out, "wb") as dst:
-                            shutil.copyfileobj(src, dst)
-                        found = True
-        else:
-            raise FetchError(f"{archive} is neither a zip nor a tar archive")
-        if not found:
-            raise FetchError(f"{archive} has no member {member!r}")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        hashes = _extract_into(archive, member, prefix, tmp / "files")
+        (tmp / MANIFEST).write_text(json.dumps({"archive": archive_hash, "member": member,
+                                                "files": hashes}, indent=1, sort_keys=True))
+        if slot.exists():  # moved aside first: a folder cannot be replaced by a rename while it has files
+            old = Path(tempfile.mkdtemp(dir=slot.parent, prefix=".stale-"))
+            os.replace(slot, old / "slot")
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, slot)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _extract_into(archive: Path, member: str, prefix: str, root: Path) -> dict[str, str]:
+    """Write ``member`` of ``archive`` under ``root``; returns {path under root: sha256} of the files written."""
+    hashes: dict[str, str] = {}
+
+    def write(name: str, src) -> None:
+        out = _safe_member_path(root, name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        hashes[out.relative_to(root).as_posix()] = _copy_hashed(src, out)
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if info.filename.rstrip("/") == prefix or info.filename.startswith(prefix + "/"):
+                    if info.is_dir():
+                        _safe_member_path(root, info.filename).mkdir(parents=True, exist_ok=True)
+                        continue
+                    with zf.open(info) as src:
+                        write(info.filename, src)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            for info in tf.getmembers():
+                name = info.name.lstrip("./") if info.name.startswith("./") else info.name
+                if not (name.rstrip("/") == prefix or name.startswith(prefix + "/")):
+                    continue
+                if info.isdir():
+                    _safe_member_path(root, name).mkdir(parents=True, exist_ok=True)
+                elif info.isfile():  # links and devices are never extracted
+                    with tf.extractfile(info) as src:
+                        write(name, src)
+    else:
+        raise FetchError(f"{archive} is neither a zip nor a tar archive")
+    if not hashes:
+        raise FetchError(f"{archive} has no member {member!r}")
+    return hashes
 
 
 def export_mirror(urls: list[tuple[str, str]], dest: str | os.PathLike, *, cache_dir=None, mirror=None) -> list[Path]:

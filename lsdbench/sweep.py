@@ -19,7 +19,7 @@ import numpy as np
 
 from . import registry
 from .atomic import atomic_write_bytes
-from .embedding import embed_sweep
+from .embedding import CachedRun, embed_sweep
 from .encoders import EncoderError, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
@@ -37,12 +37,19 @@ def select_level(results: list[dict]) -> int:
 
 def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | None = None, probe: str = "linear",
                   cache_dir=None, progress: bool = True, batch_residues: int | None = None,
-                  reuse_probe: bool = True) -> list[dict]:
-    """Results of ``spec`` at each level on one loaded task (one shared pass fills every level's cache)."""
+                  reuse_probe: bool = True, cached_run: CachedRun | None = None) -> list[dict]:
+    """Results of ``spec`` at each level on one loaded task (one shared pass fills every level's cache).
+
+    ``cached_run`` (one per run, so a level is recomputed once, not once per task) prepares each level's
+    cache entry: see ``CachedRun``.
+    """
     base = resolve(spec, **(options or {}))
     if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
         raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
     variants = [base.with_param(v) for v in values]
+    cached_run = cached_run or CachedRun(cache_dir=cache_dir)
+    for variant in variants:
+        cached_run.prepare(variant, spec)
     policy = policy_for(base)
     seqs, ids = [], []
     for split in task.splits.values():
@@ -136,9 +143,15 @@ def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], 
 def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[str] | None = None,
               suite: str | None = "open", references: Sequence[str] = (), out_dir: str | Path,
               probe: str = "linear", options: dict | None = None, cache_dir=None, mirror=None,
-              progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True) -> dict[str, list[dict]]:
-    """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task."""
+              progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True,
+              recompute: bool = False) -> dict[str, list[dict]]:
+    """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task.
+
+    ``recompute`` deletes the cached embeddings of every encoder configuration the sweep embeds (levels
+    and references) before it first embeds it, so all are computed again.
+    """
     out = Path(out_dir)
+    cached_run = CachedRun(recompute, cache_dir)
     cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
     table: dict[str, list[dict]] = {}
     for card in cards:
@@ -146,6 +159,7 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         refs = {}
         for ref in references:
             enc = resolve(ref)
+            cached_run.prepare(enc, ref)
             res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
                                 reuse_probe=reuse_probe)
             write_result(out / "results" / result_filename(enc.name, enc.config, card.name, probe), res)
@@ -153,7 +167,7 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         curves = {}
         for spec in specs:
             results = sweep_encoder(spec, values, task, options=options, probe=probe, cache_dir=cache_dir,
-                                    progress=progress, reuse_probe=reuse_probe)
+                                    progress=progress, reuse_probe=reuse_probe, cached_run=cached_run)
             for res in results:
                 enc = res["encoder"]
                 write_result(out / "results" / result_filename(enc["name"], enc["config"], card.name, probe), res)

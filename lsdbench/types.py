@@ -97,6 +97,9 @@ class Encoder(Protocol):
     Optional attributes the harness reads when present:
     - ``max_length`` (int or None): longest sequence ``encode`` accepts; longer ones are windowed.
     - ``batch_residues`` (int): token budget per ``encode`` call, default 16384.
+    - ``cache_inputs`` (dict): further things the output depends on that results need not record
+      (e.g. the sha256 of a side file read at encode time); they key the embedding cache only, so
+      adding one leaves the recorded config and result file names as they were.
     """
 
     name: str

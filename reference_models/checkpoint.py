@@ -35,6 +35,14 @@ def sha256_file(path: str | os.PathLike) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def meta_digest(meta: dict) -> str:
+    """sha256 of a checkpoint's meta.json content minus its ``health`` record: the health diagnostics are
+    rewritten after training (``lsd-train health --write``) and never change what the model outputs, so
+    they must not invalidate cached embeddings; every other field (model config, max_len, ...) may."""
+    body = {k: v for k, v in meta.items() if k != "health"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -25,7 +25,7 @@ import torch
 from . import alphabet as A
 from . import schedule as S
 from .batching import token_budget_batches
-from .checkpoint import CheckpointError, load_model, load_weights, sha256_file
+from .checkpoint import CheckpointError, load_model, load_weights, meta_digest, read_json, sha256_file
 from .config import build_model, from_dict
 from .latents import LatentSource
 
@@ -113,6 +113,12 @@ class LatentEncoder(_Batched):
         return dict(self._config)
 
     @property
+    def cache_inputs(self) -> dict[str, Any]:
+        """Keys the embedding cache beside ``config``: a changed meta.json gets new embeddings, while the
+        recorded config (and the committed results named after it) stays as it was."""
+        return {"meta_sha256": self.source.meta_sha256}
+
+    @property
     def health(self) -> dict | None:
         """The checkpoint's health summary (reference_models/health.py), as written at the end of training;
         lsdbench marks an entry that missed a target and reports the claims it feeds as not testable."""
@@ -154,7 +160,7 @@ class DiffusionEncoder(_Batched):
         if _shared is None:
             _shared = self._load(checkpoint, latent_checkpoint)
         self._shared = _shared
-        self.model, self.source, self._sha = _shared
+        self.model, self.source, self._sha, self._meta_sha = _shared
         n_layer = self.model.cfg.backbone.n_layer
         if not -n_layer <= self.layer < n_layer:
             raise ValueError(f"layer {self.layer} out of range for a denoiser with {n_layer} blocks")
@@ -172,13 +178,19 @@ class DiffusionEncoder(_Batched):
         if source.sha256 != src_meta["sha256"]:
             raise CheckpointError(f"{src_dir}/model.safetensors ({source.sha256}) is not the encoder the denoiser "
                                   f"{directory} was trained on ({src_meta['sha256']})")
-        return model, source, sha256_file(directory / "model.safetensors")
+        return model, source, sha256_file(directory / "model.safetensors"), meta_digest(read_json(directory / "meta.json"))
 
     @property
     def config(self) -> dict[str, Any]:
         return {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256, "latent_kind": self.source.kind,
                 "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer, "draws": self.draws,
                 "multi_t": self.multi_t, "pooling": "mean", "noise_seed": "sha256(draw:sequence)"}
+
+    @property
+    def cache_inputs(self) -> dict[str, Any]:
+        """Both meta.json files (the denoiser's and its latent encoder's) key the embedding cache, not the
+        recorded config: see LatentEncoder.cache_inputs."""
+        return {"meta_sha256": self._meta_sha, "latent_meta_sha256": self.source.meta_sha256}
 
     @property
     def health(self) -> dict | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from . import alphabet as A
-from .checkpoint import CheckpointError, load_model, load_weights, sha256_file
+from .checkpoint import CheckpointError, load_model, load_weights, meta_digest, sha256_file
 from .config import ENCODER_KINDS, build_model, from_dict
 
 
@@ -67,6 +67,9 @@ class LatentSource:
                                   f"found {kind!r}")
         self.kind, self.meta, self.directory = kind, meta, directory
         self.sha256 = sha256_file(f"{directory}/model.safetensors")
+        # meta.json holds the model config the encoder is rebuilt from (bottleneck, anchors, max_len):
+        # output can change with it while the weights stay the same (its health record cannot).
+        self.meta_sha256 = meta_digest(meta)
         self.model = build_model(kind, from_dict(kind, meta["model_config"]))
         load_weights(self.model, tensors, f"{directory}/model.safetensors", prefix="model.")
         self.model.to(device).eval().requires_grad_(False)

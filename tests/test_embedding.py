@@ -167,3 +167,88 @@ def test_an_empty_cache_passed_in_is_the_one_filled(tmp_path, monkeypatch):
     evaluate("aac", ["human_ppi_example"], cache_dir=tmp_path / "eval", progress=False)
     assert any((tmp_path / "eval" / "embeddings").rglob("shard-*.npz"))
     assert not (tmp_path / "default" / "embeddings").exists()
+
+
+def test_cache_inputs_key_the_cache_but_are_not_the_config(tmp_path):
+    """An encoder's side inputs (e.g. a meta.json hash) give a new cache entry without a new recorded config."""
+    from lsdbench.embed_cache import config_digest
+    from lsdbench.embedding import cache_for
+    from lsdbench.encoders import policy_for
+
+    plain = load()
+    policy = policy_for(plain)
+    old_key = config_digest(plain.name, {**plain.config, "_long_sequences": policy.record()})[:24]
+    assert cache_for(plain, policy, tmp_path).dir.name == old_key  # no cache_inputs: existing caches stay valid
+    a, b = load(), load()
+    a.cache_inputs, b.cache_inputs = {"meta_sha256": "sha256:aa"}, {"meta_sha256": "sha256:bb"}
+    assert a.config == b.config == plain.config
+    dirs = {cache_for(e, policy, tmp_path).dir for e in (plain, a, b)}
+    assert len(dirs) == 3
+    embed(a, SEQS, ids=IDS, cache_dir=tmp_path, progress=False)
+    assert len(cache_for(a, policy, tmp_path)) == 4 and len(cache_for(b, policy, tmp_path)) == 0
+    bad = load()
+    bad.cache_inputs = {"x": object()}
+    with pytest.raises(EncoderError, match="cache_inputs is not JSON-serialisable"):
+        resolve(bad)
+
+
+def test_recompute_encodes_each_level_again_once_per_run(tmp_path):
+    from lsdbench import registry
+    from lsdbench.embedding import CachedRun
+    from lsdbench.sweep import sweep_encoder
+
+    task = registry.load_task("human_ppi_example", progress=False)
+    spec, family = f"{FILE}:ScaledFamily", type(load("ScaledFamily"))
+    family.shared_calls = 0
+
+    def sweep(cached_run=None):
+        sweep_encoder(spec, [0.5, 2.0], task, cache_dir=tmp_path, progress=False, cached_run=cached_run)
+        return family.shared_calls
+
+    first = sweep()
+    assert first > 0 and sweep() == first  # served from the cache
+    run = CachedRun(recompute=True, cache_dir=tmp_path)
+    again = sweep(run)
+    assert again == 2 * first  # every level encoded again...
+    assert sweep(run) == again  # ...once per run, not once per task
+    from lsdbench.cli import build_parser
+    for command in (["eval", "--encoder", "x"], ["sweep", "--encoder", "x", "--out", "o"]):
+        assert build_parser().parse_args([*command, "--recompute"]).recompute
+
+
+SHIFTING = """
+import os
+
+import numpy as np
+
+class Shifting:
+    name = "shifting"
+    config = {}
+
+    def encode(self, sequences):
+        return np.stack([np.full(int(os.environ["SHIFTING_DIM"]), len(s), np.float32) for s in sequences])
+"""
+
+
+def test_a_changed_width_is_one_line_naming_the_entry_and_its_clear_command(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from lsdbench import registry
+    from lsdbench.cli import main
+
+    (tmp_path / "shifting.py").write_text(SHIFTING)
+    spec, cache = f"{tmp_path / 'shifting.py'}:Shifting", tmp_path / "cache"
+    seqs = registry.load_task("human_ppi_example", progress=False).splits["train"].sequences[:5]
+    monkeypatch.setenv("SHIFTING_DIM", "4")
+    embed(resolve(spec), seqs, cache_dir=cache, progress=False)  # part of the task, at the old width
+    monkeypatch.setenv("SHIFTING_DIM", "5")
+    args = ["eval", "--encoder", spec, "--task", "human_ppi_example", "--cache-dir", str(cache), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lsdbench: error: embedding cache entry ") and err.count("\n") == 1
+    [entry] = (cache / "embeddings" / "shifting").iterdir()
+    assert str(entry) in err and "dimension 4, the encoder now gives 5" in err
+    command = err.split("`")[1]
+    assert command == f"lsdbench cache clear --encoder shifting --cache-dir {cache}"
+    assert main(shlex.split(command)[1:]) == 0  # the command it names is the one that clears it
+    assert main(args) == 0

@@ -204,3 +204,41 @@ def test_python_api_names_and_result_objects(tmp_path):
     assert list(frame.columns[:6]) == ["encoder", "task", "probe", "metric", "valid", "test"]
     assert len(frame) == len(raw) and frame["test"].iloc[0] == pytest.approx(results[0].score)
     assert len(read_results("leaderboard/submissions/aac.open.json")) == len(raw)
+
+
+EDITABLE_ENCODER = """
+import numpy as np
+
+class Edited:
+    name = "edited_file_encoder"
+    config = {{}}
+
+    def encode(self, sequences):
+        return np.stack([np.full(4, {value} + len(s) % 7, dtype=np.float32) for s in sequences])
+"""
+
+
+def test_edited_encoder_file_is_warned_about_and_recompute_replaces_its_embeddings(tmp_path):
+    """The cache key is name + config: an edit of the file alone reuses old embeddings, said out loud;
+    --recompute deletes them and computes them again."""
+    from lsdbench.embed_cache import entries_of
+
+    source = tmp_path / "edited.py"
+    env = {"LSDBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("eval", "--encoder", f"{source}:Edited", "--task", "human_ppi_example", "--quiet")
+
+    def smallest_cached():
+        [entry] = entries_of("edited_file_encoder", {}, tmp_path / "cache")
+        return min(float(np.load(p)["emb"].min()) for p in entry.glob("shard-*.npz"))
+
+    source.write_text(EDITABLE_ENCODER.format(value=1))
+    first = run_cli(*args, env=env)
+    assert smallest_cached() == 1.0 and "modified after" not in first.stderr
+    source.write_text(EDITABLE_ENCODER.format(value=100))
+    later = source.stat().st_mtime + 60  # coarse file-system clocks must not hide the edit
+    os.utime(source, (later, later))
+    stale = run_cli(*args, env=env)
+    assert f"encoder file {source} was modified after the cached embeddings" in stale.stderr
+    assert "--recompute" in stale.stderr and smallest_cached() == 1.0  # the documented rule: reused
+    fresh = run_cli(*args, "--recompute", env=env)
+    assert "modified after" not in fresh.stderr and smallest_cached() == 100.0

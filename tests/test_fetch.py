@@ -141,3 +141,58 @@ def test_cli_error_is_one_line(capsys, tmp_path, monkeypatch):
     assert main(["fetch", CARD, "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lsdbench: error: could not fetch https://raw.githubusercontent.com/")
+
+
+def _archives(tmp_path: Path) -> dict[str, Path]:
+    """A zip with two file members and a tar.gz with a folder member (as PEER's LMDB folders are)."""
+    import io
+    import tarfile
+    import zipfile
+
+    zpath = tmp_path / "data.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("d/a.csv", "sequence,target\nMKV,1.0\n")
+        zf.writestr("d/b.csv", "sequence,target\nGGW,2.0\n")
+    tpath = tmp_path / "data.tar.gz"
+    with tarfile.open(tpath, "w:gz") as tf:
+        for name, body in (("db/data.mdb", b"records"), ("db/lock.mdb", b"lock")):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+    return {"zip": zpath, "tar": tpath}
+
+
+def test_edited_extracted_member_is_detected_and_extracted_again(tmp_path, caplog):
+    archives = _archives(tmp_path)
+    cache = tmp_path / "cache"
+    a = fetch.extract_member(archives["zip"], "d/a.csv", cache_dir=cache)
+    b = fetch.extract_member(archives["zip"], "d/b.csv", cache_dir=cache)
+    assert a.exists() and b.exists()  # members of one archive no longer evict each other
+    assert fetch.extract_member(archives["zip"], "d/a.csv", cache_dir=cache) == a and not caplog.records
+    a.write_text("sequence,target\nMKV,9.0\n")  # an edit after extraction, same length or not
+    assert fetch.extract_member(archives["zip"], "d/a.csv", cache_dir=cache).read_text() == \
+        "sequence,target\nMKV,1.0\n"
+    [warning] = caplog.records
+    assert "altered d/a.csv" in warning.getMessage() and "extracting it again" in warning.getMessage()
+    db = fetch.extract_member(archives["tar"], "db", cache_dir=cache)
+    (db / "data.mdb").unlink()
+    (db / "extra.mdb").write_bytes(b"x")
+    assert sorted(p.name for p in fetch.extract_member(archives["tar"], "db", cache_dir=cache).iterdir()) == \
+        ["data.mdb", "lock.mdb"]
+    assert "lost db/data.mdb" in caplog.records[-1].getMessage()
+    (db / "extra.mdb").write_bytes(b"x")
+    fetch.extract_member(archives["tar"], "db/", cache_dir=cache)
+    assert "gained db/extra.mdb" in caplog.records[-1].getMessage() and not (db / "extra.mdb").exists()
+
+
+def test_edited_extracted_task_file_is_restored_on_load(tmp_path, mirror, caplog):
+    """End to end on a real card whose CSV lives in a zip: an edited extraction never reaches the splits."""
+    card = "thermostability_flip2021"
+    first = registry.load_task(card, cache_dir=tmp_path, mirror=mirror, progress=False).split_hashes()
+    [source] = registry.get_card(card).sources
+    csv = registry.source_path(registry.get_card(card), source, cache_dir=tmp_path, mirror=mirror, progress=False)
+    text = csv.read_text()
+    assert ",47.7215496889894,train" in text
+    csv.write_text(text.replace(",47.7215496889894,train", ",99.0,train", 1))  # a label edited: sizes still fit
+    again = registry.load_task(card, cache_dir=tmp_path, mirror=mirror, progress=False).split_hashes()
+    assert again == first and any("altered" in r.getMessage() for r in caplog.records)

@@ -79,12 +79,27 @@ def test_encoder_names_stay_under_embeddings_and_apart(tmp_path):
     assert result_filename("my enc", {}, "t", "linear") != result_filename("my/enc", {}, "t", "linear")
     assert result_filename("aac", {}, "t", "linear").startswith("aac-")
 
+    # a width change is refused before its shard is written, naming the folder and the command to clear it
     cache = EmbeddingCache("changed", {}, cache_dir=tmp_path)
     cache.put(["k1"], np.ones((1, 3), np.float32))
-    cache.put(["k2"], np.ones((1, 4), np.float32))
-    with pytest.raises(Exception, match="cache clear --encoder changed") as info:
-        cache.get(["k1", "k2"])
-    assert str(cache.dir) in str(info.value)
+    with pytest.raises(Exception, match="dimension 3, the encoder now gives 4") as info:
+        cache.put(["k2"], np.ones((1, 4), np.float32))
+    assert str(cache.dir) in str(info.value) and f"cache clear --encoder changed --cache-dir {tmp_path}" in str(info.value)
+    assert len(list(cache.dir.glob("shard-*.npz"))) == 1
+    # an entry already holding both widths (another process wrote the other) fails on read the same way
+    other = EmbeddingCache("changed", {}, cache_dir=tmp_path / "c2")
+    late = EmbeddingCache("changed", {}, cache_dir=tmp_path / "c2")
+    late.missing(["k1"])  # its index was read while the entry was empty
+    other.put(["k1"], np.ones((1, 3), np.float32))
+    late.put(["k2"], np.ones((1, 4), np.float32))
+    with pytest.raises(Exception, match=r"dimensions \[3, 4\]") as info:
+        EmbeddingCache("changed", {}, cache_dir=tmp_path / "c2").get(["k1", "k2"])
+    assert str(late.dir) in str(info.value)
+    # a name that needs quoting gets it, so the command can be pasted
+    odd = EmbeddingCache("my enc", {}, cache_dir=tmp_path)
+    odd.put(["k1"], np.ones((1, 3), np.float32))
+    with pytest.raises(Exception, match="cache clear --encoder 'my enc'"):
+        odd.put(["k2"], np.ones((1, 2), np.float32))
 
 
 def test_cache_clear_counts_only_what_it_removed(tmp_path, monkeypatch):

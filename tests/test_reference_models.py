@@ -684,6 +684,38 @@ def test_embed_sweep_through_the_harness(tiny, tmp_path):
         np.testing.assert_allclose(embed(v, seqs, cache_dir=tmp_path, progress=False), v.encode(seqs), atol=1e-5)
 
 
+def test_edited_meta_json_changes_the_cache_key_not_the_recorded_config(tiny, tmp_path):
+    """meta.json is read at encode time (model config, max_len): an edit must not reuse the old embeddings."""
+    from lsdbench.embedding import cache_for
+    from lsdbench.encoders import policy_for, resolve
+
+    for name in ("lsd_tn", "lsd_tn_diffusion"):
+        shutil.copytree(tiny.ck / name, tmp_path / name)
+
+    def entry(spec, directory):
+        enc = resolve(spec, checkpoint=str(directory))
+        return enc.config, cache_for(enc, policy_for(enc), tmp_path).dir
+
+    latent_before = entry("lsd_tn_latent", tmp_path / "lsd_tn")
+    diffusion_before = entry("lsd_tn_diffusion", tmp_path / "lsd_tn_diffusion")
+    meta_path = tmp_path / "lsd_tn" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["health"]["metrics"]["within_type_variance_share"] = 0.5  # `lsd-train health --write`: no new key
+    meta_path.write_text(json.dumps(meta))
+    assert entry("lsd_tn_latent", tmp_path / "lsd_tn") == latent_before
+    meta["model_config"]["tn_momentum"] = 0.5  # the config the model is rebuilt from: a new key
+    meta_path.write_text(json.dumps(meta))
+    latent_after = entry("lsd_tn_latent", tmp_path / "lsd_tn")
+    diffusion_after = entry("lsd_tn_diffusion", tmp_path / "lsd_tn_diffusion")
+    # the recorded config (and so the committed result file names) stays; the cache entry does not
+    assert latent_after[0] == latent_before[0] and latent_after[1] != latent_before[1]
+    assert diffusion_after[0] == diffusion_before[0] and diffusion_after[1] != diffusion_before[1]
+    # the denoiser's own meta.json keys its cache too
+    dmeta = tmp_path / "lsd_tn_diffusion" / "meta.json"
+    dmeta.write_text(dmeta.read_text().replace('"format"', '"note": "edited",\n  "format"', 1))
+    assert entry("lsd_tn_diffusion", tmp_path / "lsd_tn_diffusion")[1] != diffusion_after[1]
+
+
 def test_encoders_reject_missing_and_mismatched_checkpoints(tiny, tmp_path):
     from reference_models import encoders as E
     with pytest.raises(CheckpointError, match="no reference checkpoint at .*lsd-train"):
