@@ -22,6 +22,7 @@ COLUMNS = (  # (metric key, header, format)
     ("within_type_variance_share", "within-type variance share (>= 0.10)", "{:.3f}"),
     ("nearest_centroid_accuracy", "nearest type-centroid accuracy", "{:.3f}"),
     ("composition_r2", "composition R² of pooled latent (<= 0.90)", "{:.3f}"),
+    ("next_type_gain", "next-residue accuracy gain over bigram (diagnostic)", "{:+.3f}"),
     ("perplexity_ratio", "perplexity / unigram (<= 0.75)", "{:.3f}"),
     ("identity_loss_fraction", "NM identity loss (0.10-0.30)", "{:.3f}"),
 )

@@ -50,3 +50,10 @@ def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones
     accuracy = re.search(r"training accuracy ended at ([\d.]+)", text).group(1)
     assert all(f"{r['final_train_accuracy']:.2f}" == accuracy for n, r in runs.items() if "lm5" in n)
     assert all(r["missed"] and r["health"]["within_type_variance_share"] < 0.01 for r in runs.values())
+    tok = {n: runs[f"nm_tok_{n}"]["health"] for n in "ab"}
+    assert (f"share {tok['a']['within_type_variance_share']:.4f} at 15 % and "
+            f"{tok['b']['within_type_variance_share']:.4f} at 50 % masking (R^2 {tok['a']['composition_r2']:.4f} and "
+            f"{tok['b']['composition_r2']:.4f}), next-residue gain {tok['a']['next_type_gain']:+.3f} and "
+            f"{tok['b']['next_type_gain']:+.3f}") in text
+    others = sorted(r["health"]["next_type_gain"] for n, r in runs.items() if "tok" not in n)
+    assert f"against {others[0]:+.3f} to {others[-1]:+.3f} for the other 300-step runs" in text
