@@ -1,10 +1,11 @@
 """Issue 14, own data: task files in the formats people have, a format per source, labels that are one
-class however a file spelled them."""
+class however a file spelled them, and the worked example of tasks/README.md run from its card alone."""
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,8 +14,12 @@ from test_registry import ROWS, write_user_card
 
 from lsdbench import registry
 from lsdbench.cards import load_card
+from lsdbench.cli import main
 from lsdbench.formats import read_rows
 from lsdbench.record_formats import cell
+from lsdbench.results import read_result
+
+README = Path(__file__).resolve().parents[1] / "tasks" / "README.md"
 
 # Membrane proteins are rich in hydrophobic residues, soluble ones in charged ones: a composition
 # probe separates them, so the example task has a real signal to find.
@@ -34,6 +39,29 @@ def proteins(n: int, seed: int) -> list[tuple[str, str]]:
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+def readme_card() -> str:
+    """The card of the worked example in tasks/README.md: the test runs what the docs show."""
+    match = re.search(r"```toml\n(name = \"my_jsonl_task\".*?)```", README.read_text(), re.S)
+    assert match, "tasks/README.md lost its JSON-lines worked example"
+    return match.group(1)
+
+
+def test_readme_worked_example_from_jsonl_runs_through_the_cli(tmp_path, capsys):
+    folder = tmp_path / "my_task"
+    folder.mkdir()
+    for split, n, seed in (("train", 48, 1), ("valid", 16, 2), ("test", 20, 3)):
+        write_jsonl(folder / f"{split}.jsonl", [{"sequence": s, "label": y} for s, y in proteins(n, seed)])
+    card = folder / "card.toml"
+    card.write_text(readme_card())
+    out = tmp_path / "results"
+    assert main(["eval", "--encoder", "aac", "--task", str(card), "--out", str(out), "--quiet"]) == 0
+    (path,) = out.glob("*.json")
+    result = read_result(path)
+    assert result["task"]["name"] == "my_jsonl_task" and result["encoder"]["name"] == "aac"
+    assert result["scores"]["test"]["accuracy"] >= 0.9  # the classes differ in composition
+    assert "my_jsonl_task" in capsys.readouterr().out
 
 
 MIXED_CARD = textwrap.dedent('''
