@@ -169,6 +169,11 @@ def test_parquet_source(tmp_path):
     rows = read_rows(tmp_path / "all.parquet", {"kind": "parquet"}, prefix="all", display="all.parquet")
     assert [r["label"] for r in rows] == [y for _, y in proteins(12, 4)]
     assert rows[0]["note"] == "first" and rows[1]["note"] == "" and rows[3]["id"] == "all-3"
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really parquet")
+    from lsdbench.formats import FormatError
+
+    with pytest.raises(FormatError, match="bad.parquet: not a readable Parquet file"):
+        read_rows(tmp_path / "bad.parquet", {"kind": "parquet"}, prefix="bad", display="bad.parquet")
 
 
 def test_tsv_with_a_declared_header_row(tmp_path):
