@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from .formats import FIELD_KEYS, FORMATS, KIND_OPTIONS
+from .labels import canonical
 from .text import excerpt
 from .types import SPLIT_NAMES, TASK_TYPES
 
@@ -22,10 +25,22 @@ METRICS_BY_TYPE = {
     "pair_binary": ("accuracy", "auroc", "mcc", "macro_f1"),
     "multiclass": ("accuracy", "macro_f1"),
 }
-FORMATS = ("tsv", "csv", "fasta", "lmdb")
 PARTITION_BY = ("protein", "pair")
 PAIR_POLICIES = {"duplicate_pairs": ("keep", "drop"), "self_pairs": ("keep", "drop")}
-DICTIONARY_FIELDS = {"source", "kind", "columns", "header", "header_regex", "id", "sequence"}
+DICTIONARY_FIELDS = {"source": str, "kind": str, "columns": list, "header": bool, "header_regex": str, "id": str,
+                     "sequence": str}
+# Every key a card may hold, with its TOML type: anything else is a typo, reported with the closest key.
+TOP_FIELDS = {"name": str, "version": (str, int, float), "suites": list, "type": str, "description": str,
+              "citation": str, "licence": str, "notes": str, "unit": str, "primary_metric": str,
+              "secondary_metrics": list, "label_names": list, "label_map": dict, "exclude_labels": list,
+              "sources": dict, "format": dict, "splits": dict, "partition": dict, "expected_sizes": dict,
+              "expected_hashes": dict}
+SOURCE_FIELDS = {"url": str, "path": str, "hash": str, "member": str, "format": dict}
+FORMAT_FIELDS = {"kind": str, "id": str, "sequence": str, "sequence_b": str, "label": str, "columns": list,
+                 "header": bool, "header_regex": str, "id_a": str, "id_b": str, "dictionary": dict,
+                 "duplicate_pairs": str, "self_pairs": str}
+TASK_FORMAT_KEYS = ("id_a", "id_b", "dictionary", "duplicate_pairs", "self_pairs")  # top-level [format] only
+READER_KEYS = sorted({k for options in KIND_OPTIONS.values() for k in options})
 
 
 class CardError(ValueError):
@@ -41,6 +56,7 @@ class Source:
     path: str | None = None  # local file, relative to the card's folder
     hash: str | None = None  # "sha256:..." or "md5:..."; required for URLs
     member: str | None = None  # member inside a zip/tar archive (a file, or an LMDB folder)
+    format: dict[str, Any] = field(default_factory=dict)  # how to read it: [format] merged with its own table
 
 
 @dataclass(frozen=True)
@@ -130,10 +146,31 @@ def _require(data: dict, key: str, where: str) -> Any:
     return data[key]
 
 
+def _check_keys(table: dict, fields: dict[str, Any], what: str, ctx: str) -> None:
+    """Unknown keys of ``table`` are errors naming the closest known key; known ones are type-checked."""
+    for key, value in table.items():
+        if key not in fields:
+            place = f"key {excerpt(key)} in {what}" if what else f"top-level key {excerpt(key)}"
+            raise CardError(f"{ctx}: unknown {place}{did_you_mean(key, fields)}; known keys: "
+                            f"{', '.join(sorted(fields))}")
+        _typed(value, fields[key], f"{what}.{key}" if what else key, ctx)
+
+
+def _list_of(value: list | None, kinds, what: str, ctx: str) -> list:
+    for item in value or ():
+        _typed(item, kinds, f"each item of {what}", ctx)
+    return list(value or ())
+
+
 def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) -> TaskCard:
     """Build and validate a TaskCard from parsed TOML; ``where`` names the file in errors."""
     name = str(_require(data, "name", where))
     ctx = f"{where} (task {name!r})"
+    _check_keys(data, TOP_FIELDS, "", ctx)
+    for key in ("suites", "secondary_metrics"):
+        _list_of(data.get(key), str, key, ctx)
+    for key in ("label_names", "exclude_labels"):
+        _list_of(data.get(key), (str, int, float), key, ctx)
     ttype = _require(data, "type", ctx)
     if ttype not in TASK_TYPES:
         raise CardError(f"{ctx}: type {ttype!r} is not one of {TASK_TYPES}")
@@ -144,10 +181,16 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         if metric not in allowed:
             raise CardError(f"{ctx}: metric {metric!r} does not apply to a {ttype} task (use {allowed})")
 
+    fmt = dict(data.get("format", {}))
+    _check_format_table(fmt, "[format]", ctx)
     sources: dict[str, Source] = {}
     for sname, sdata in _require(data, "sources", ctx).items():
+        _typed(sdata, dict, f"sources.{sname}", ctx)
+        _check_keys(sdata, SOURCE_FIELDS, f"[sources.{sname}]", ctx)
+        own = dict(sdata.get("format", {}))
+        _check_format_table(own, f"[sources.{sname}.format]", ctx)
         src = Source(name=sname, url=sdata.get("url"), path=sdata.get("path"), hash=sdata.get("hash"),
-                     member=sdata.get("member"))
+                     member=sdata.get("member"), format=_source_format(fmt, own, sname, sdata, ctx))
         if bool(src.url) == bool(src.path):
             raise CardError(f"{ctx}: source {sname!r} needs exactly one of 'url' or 'path'")
         if src.url and not src.hash:
@@ -155,10 +198,7 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         if src.hash and src.hash.split(":")[0] not in ("sha256", "md5"):
             raise CardError(f"{ctx}: source {sname!r}: hash must start with 'sha256:' or 'md5:'")
         sources[sname] = src
-
-    fmt = dict(_require(data, "format", ctx))
-    if fmt.get("kind") not in FORMATS:
-        raise CardError(f"{ctx}: format.kind must be one of {FORMATS}, got {fmt.get('kind')!r}")
+    _check_inherited_options(fmt, sources, ctx)
     _check_pair_format(fmt, ttype, sources, ctx)
 
     splits: dict[str, SplitSpec] = {}
@@ -199,10 +239,22 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
             raise CardError(f"{ctx}: a {ttype} task needs at least two label_names")
         if ttype in ("binary", "pair_binary") and len(label_names) != 2:
             raise CardError(f"{ctx}: a {ttype} task needs exactly two label_names")
-    label_map = {str(k): str(v) for k, v in data.get("label_map", {}).items()}
-    for raw, target in label_map.items():
+    _one_spelling(label_names, "label_names", ctx)
+    # Raw labels are compared in canonical spelling (labels.canonical): 1 and 1.0 are one class.
+    label_map: dict[str, str] = {}
+    for raw, target in data.get("label_map", {}).items():
+        key, target = canonical(str(raw)), str(target)
+        if label_map.get(key, target) != target:
+            raise CardError(f"{ctx}: label_map sends {key!r} (written {raw!r}) to both {label_map[key]!r} and "
+                            f"{target!r}; 1 and 1.0 are one label")
         if target not in label_names:
             raise CardError(f"{ctx}: label_map sends {raw!r} to {target!r}, which is not in label_names")
+        label_map[key] = target
+    expected_sizes = data.get("expected_sizes", {})
+    for split_name, size in expected_sizes.items():
+        if split_name not in SPLIT_NAMES:
+            raise CardError(f"{ctx}: expected_sizes.{split_name} is not a split{did_you_mean(split_name, SPLIT_NAMES)}")
+        _typed(size, int, f"expected_sizes.{split_name}", ctx)
 
     return TaskCard(
         name=name, version=str(_require(data, "version", ctx)), type=ttype,
@@ -210,11 +262,81 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         licence=str(_require(data, "licence", ctx)), primary_metric=primary, secondary_metrics=secondary,
         suites=tuple(data.get("suites", ())), sources=sources, format=fmt, splits=splits,
         label_names=label_names, label_map=label_map,
-        exclude_labels=tuple(str(x) for x in data.get("exclude_labels", ())), unit=data.get("unit"),
-        expected_sizes={k: int(v) for k, v in data.get("expected_sizes", {}).items()},
+        exclude_labels=tuple(canonical(str(x)) for x in data.get("exclude_labels", ())), unit=data.get("unit"),
+        expected_sizes={k: int(v) for k, v in expected_sizes.items()},
         notes=str(data.get("notes", "")).strip(), partition=partition,
         expected_hashes=_expected_hashes(data.get("expected_hashes", {}), ctx), path=path,
     )
+
+
+def _check_format_table(fmt: dict[str, Any], what: str, ctx: str) -> None:
+    """Keys, types and values of a [format] table (the card's, a source's or the dictionary's)."""
+    _check_keys(fmt, DICTIONARY_FIELDS if what == "[format.dictionary]" else FORMAT_FIELDS, what, ctx)
+    if "kind" in fmt and fmt["kind"] not in FORMATS:
+        raise CardError(f"{ctx}: {what} kind must be one of {FORMATS}, got {excerpt(fmt['kind'])}"
+                        f"{did_you_mean(fmt['kind'], FORMATS)}")
+    if "columns" in fmt:
+        columns = _list_of(fmt["columns"], str, f"{what}.columns", ctx)
+        if not columns or len(set(columns)) != len(columns):
+            raise CardError(f"{ctx}: {what}.columns must name each column once, got {excerpt(columns, 120)}")
+    if "header_regex" in fmt:
+        try:
+            re.compile(fmt["header_regex"])
+        except re.error as exc:
+            raise CardError(f"{ctx}: {what}.header_regex is not a valid regular expression ({exc})") from None
+    if what.startswith("[sources."):
+        for key in TASK_FORMAT_KEYS:
+            if key in fmt:
+                raise CardError(f"{ctx}: {what}.{key} describes the whole task; put it in the top-level [format]")
+
+
+def _source_format(top: dict[str, Any], own: dict[str, Any], sname: str, sdata: dict, ctx: str) -> dict[str, Any]:
+    """How one source is read: its own format table over the card's [format], which is the default.
+
+    Of the card's [format] a source inherits the field names and the options its kind reads: a FASTA
+    source never inherits the ``columns`` of a TSV default.
+    """
+    table = top.get("dictionary")
+    dictionary_kind = table.get("kind") if isinstance(table, dict) and table.get("source") == sname else None
+    kind = own.get("kind", top.get("kind", dictionary_kind))
+    if kind is None:
+        where = sdata.get("member") or sdata.get("path") or sdata.get("url") or ""
+        guess = {**{f".{k}": k for k in FORMATS}, ".fa": "fasta", ".faa": "fasta", ".ndjson": "jsonl",
+                 ".pq": "parquet"}.get(Path(str(where)).suffix.lower())
+        hint = f" (its file ends in {Path(str(where)).suffix!r}: kind = {guess!r}?)" if guess else ""
+        raise CardError(f"{ctx}: source {sname!r} has no format kind: set kind in [format] (the default for "
+                        f"every source) or in [sources.{sname}.format]{hint}")
+    allowed = set(FIELD_KEYS) | set(KIND_OPTIONS[kind]) | {"kind"}
+    for key in own:
+        if key not in allowed:
+            raise CardError(f"{ctx}: [sources.{sname}.format].{key} does not apply to kind = {kind!r} "
+                            f"({_options_text(kind)})")
+    inherited = {k: v for k, v in top.items() if k in allowed or k in TASK_FORMAT_KEYS}
+    return {**inherited, **own, "kind": kind}
+
+
+def _options_text(kind: str) -> str:
+    options = KIND_OPTIONS[kind]
+    return f"it reads {', '.join(options)}" if options else "it reads no options beyond id, sequence, label"
+
+
+def _check_inherited_options(fmt: dict[str, Any], sources: dict[str, Source], ctx: str) -> None:
+    """A reader option in [format] must apply to its kind, or (no default kind) to some source's kind."""
+    kinds = [fmt["kind"]] if "kind" in fmt else [src.format["kind"] for src in sources.values()]
+    for key in fmt:
+        if key in READER_KEYS and not any(key in KIND_OPTIONS[k] for k in kinds):
+            raise CardError(f"{ctx}: [format].{key} does not apply to kind = {kinds[0]!r} "
+                            f"({_options_text(kinds[0])})")
+
+
+def _one_spelling(names: tuple[str, ...], what: str, ctx: str) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        key = canonical(name)
+        if key in seen:
+            raise CardError(f"{ctx}: {what} lists {seen[key]!r} and {name!r}, one label written twice "
+                            f"(1 and 1.0 are one class)")
+        seen[key] = name
 
 
 def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Source], ctx: str) -> None:
@@ -247,19 +369,18 @@ def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Sourc
         if columns is not None and fmt[key] not in columns:
             raise CardError(f"{ctx}: format.{key} = {fmt[key]!r} is not one of format.columns {columns}")
     table = fmt["dictionary"]
-    if not isinstance(table, dict):
-        raise CardError(f"{ctx}: format.dictionary must be a table ([format.dictionary])")
-    unknown = sorted(set(table) - DICTIONARY_FIELDS)
-    if unknown:
-        raise CardError(f"{ctx}: [format.dictionary] has unknown fields {unknown} (allowed: {sorted(DICTIONARY_FIELDS)})")
+    _check_format_table(table, "[format.dictionary]", ctx)
     for key in ("source", "id", "sequence"):
         if key not in table:
             raise CardError(f"{ctx}: [format.dictionary] needs {key!r} (the source, its id column and its "
                             f"sequence column)")
     if table["source"] not in sources:
         raise CardError(f"{ctx}: [format.dictionary] reads unknown source {table['source']!r}")
-    if table.get("kind", fmt["kind"]) not in FORMATS:
-        raise CardError(f"{ctx}: [format.dictionary] kind must be one of {FORMATS}, got {table['kind']!r}")
+    kind = table.get("kind", sources[table["source"]].format["kind"])
+    for key in READER_KEYS:
+        if key in table and key not in KIND_OPTIONS[kind]:
+            raise CardError(f"{ctx}: [format.dictionary].{key} does not apply to kind = {kind!r} "
+                            f"({_options_text(kind)})")
     dcols = table.get("columns")
     for key in ("id", "sequence"):
         if dcols is not None and table[key] not in dcols:
@@ -267,9 +388,7 @@ def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Sourc
 
 
 def _parse_partition(table: dict[str, Any], ttype: str, sources: dict[str, Source], ctx: str) -> Partition:
-    unknown = sorted(set(table) - {"source", "by", "seed", "fractions"})
-    if unknown:
-        raise CardError(f"{ctx}: [partition] has unknown fields {unknown}")
+    _check_keys(table, {"source": str, "by": str, "seed": int, "fractions": dict}, "[partition]", ctx)
     source = _require(table, "source", f"{ctx} [partition]")
     if source not in sources:
         raise CardError(f"{ctx}: [partition] reads unknown source {source!r}")

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import fetch, formats
 from .cards import CardError, TaskCard, load_card
+from .labels import canonical
 from .sequences import normalize
 from .text import excerpt
 from .types import SPLIT_NAMES, Split, Task
@@ -116,7 +117,7 @@ def local_source_path(card: TaskCard, src) -> Path:
                                f"{TRUST_PATHS_ENV}=1 if you trust this card")
     if not path.exists():
         raise fetch.FetchError(f"task {card.name!r}: local source {path} does not exist")
-    lmdb_dir = path.is_dir() and card.format.get("kind") == "lmdb"
+    lmdb_dir = path.is_dir() and src.format.get("kind") == "lmdb"
     if not (path.is_file() or lmdb_dir):
         raise fetch.FetchError(f"task {card.name!r}: local source {path} is not a regular file")
     return path
@@ -139,11 +140,13 @@ def _label(card: TaskCard, raw: str, display: str):
         if not np.isfinite(value):
             raise TaskError(f"{display}: label {excerpt(raw)} is not finite")
         return value
-    name = card.label_map.get(raw, raw)
-    if name in card.label_names:
-        return card.label_names.index(name)
-    if raw.lstrip("-").isdigit() and 0 <= int(raw) < len(card.label_names):
-        return int(raw)
+    key = canonical(raw)  # "1.0" and "1" are one class, whichever file wrote which
+    name = canonical(card.label_map.get(key, key))
+    names = [canonical(n) for n in card.label_names]
+    if name in names:
+        return names.index(name)
+    if key.isascii() and key.isdigit() and int(key) < len(card.label_names):
+        return int(key)
     raise TaskError(f"{display}: label {excerpt(raw)} is not one of {list(card.label_names)} "
                     f"(nor a class index below {len(card.label_names)})")
 
@@ -186,9 +189,13 @@ def _build_split(card: TaskCard, name: str, rows: list[dict], display: str) -> S
 def _make_split(card: TaskCard, name: str, rows: list[dict], display: str) -> Split:
     ids, seqs, seqs_b, labels = [], [], [], []
     for row in rows:
-        if row.get("label") in card.exclude_labels:
-            continue
         record = row["id"]
+        if "label" not in row:
+            raise formats.FormatError(f"{display}: record {excerpt(record)} has no label; set label = \"COLUMN\" "
+                                      f"in [format] to the column that holds it (the record has "
+                                      f"{excerpt(sorted(row), 120)})")
+        if canonical(row["label"]) in card.exclude_labels:
+            continue
         ids.append(record)
         seqs.append(normalize(row.get("sequence", ""), source=display, record=record))
         if card.type == "pair_binary":
@@ -228,7 +235,7 @@ def _join_dictionary(card: TaskCard, rows: list[dict], display: str, *, cache_di
     """Fill ``sequence`` / ``sequence_b`` of pair rows from the card's id -> sequence dictionary."""
     table = card.format["dictionary"]
     dfmt = {k: v for k, v in table.items() if k != "source"}
-    dfmt.setdefault("kind", card.format["kind"])
+    dfmt.setdefault("kind", card.sources[table["source"]].format["kind"])
     path = source_path(card, table["source"], cache_dir=cache_dir, mirror=mirror, progress=progress)
     src = card.sources[table["source"]]
     ddisplay = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
@@ -275,7 +282,7 @@ def _pair_checks(card: TaskCard, rows: list[dict], display: str) -> tuple[list[d
         key = (min(a, b), max(a, b))
         if key in first:
             n_dup += 1
-            if first[key].get("label") != row.get("label"):
+            if canonical(first[key].get("label", "")) != canonical(row.get("label", "")):
                 conflicts.append((first[key]["id"], row["id"]))
             if dup_policy == "drop":
                 continue
@@ -361,7 +368,7 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
             path = source_path(card, source, cache_dir=cache_dir, mirror=mirror, progress=progress)
             src = card.sources[source]
             display = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
-            rows = formats.read_rows(path, card.format, prefix=source, display=display)
+            rows = formats.read_rows(path, src.format, prefix=source, display=display)
             if "dictionary" in card.format:
                 _join_dictionary(card, rows, display, cache_dir=cache_dir, mirror=mirror, progress=progress)
             if card.type == "pair_binary":

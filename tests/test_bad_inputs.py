@@ -6,6 +6,8 @@ The walk below feeds the command line bad cards, options, encoder outputs and fi
 from __future__ import annotations
 
 import errno
+import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -87,6 +89,11 @@ def _latin1_card(world) -> str:
     return str(card)
 
 
+TSV_FORMAT = 'kind = "tsv"\ncolumns = ["id", "sequence", "label", "split"]'
+JSONL = "".join(json.dumps(dict(zip(("id", "sequence", "label", "split"), line.split("\t"), strict=True))) + "\n"
+                for line in ROWS.splitlines())
+
+
 def _eval(world, encoder: str, *extra: str) -> list[str]:
     root, card = world
     return ["eval", "--encoder", f"{root}/enc.py:{encoder}", "--task", str(card), "--quiet", *extra]
@@ -105,6 +112,37 @@ CASES = [
      "outside the card's folder"),
     ("card: not UTF-8", lambda w: ["info", _latin1_card(w)], "UTF-8"),
     ("card: missing", lambda w: ["info", str(w[0] / "absent.toml")], "does not exist"),
+    ("card: unknown top-level key", lambda w: ["info", _card(w, "licence =", "license =")], "did you mean 'licence'"),
+    ("card: unknown [format] key", lambda w: ["info", _card(w, 'label = "label"', 'lable = "label"')],
+     "did you mean 'label'"),
+    ("card: unknown source key", lambda w: ["info", _card(w, 'path = "data.tsv"', 'pth = "data.tsv"')],
+     "did you mean 'path'"),
+    ("card: header is text", lambda w: ["info", _card(w, 'kind = "tsv"', 'kind = "tsv"\nheader = "yes"')],
+     "header must be true or false"),
+    ("card: bad header_regex", lambda w: ["info", _card(w, TSV_FORMAT, 'kind = "fasta"\nheader_regex = "(?P<id"')],
+     "not a valid regular expression"),
+    ("card: option of another kind", lambda w: ["info", _card(w, 'kind = "tsv"', 'kind = "tsv"\nheader_regex = "x"')],
+     "does not apply to kind = 'tsv'"),
+    ("card: source without a kind", lambda w: ["info", _card(w, 'kind = "tsv"', "")], "kind = 'tsv'?"),
+    ("card: per-source kind unknown", lambda w: ["info", _card(w, 'path = "data.tsv"',
+                                                              'path = "data.tsv"\nformat = { kind = "jsonlines" }')],
+     "did you mean 'jsonl'"),
+    ("card: expected size is text", lambda w: ["info", _card(w, "[splits]", '[expected_sizes]\ntest = "4"\n[splits]')],
+     "must be an integer"),
+    ("card: label_map not a table", lambda w: ["info", _card(w, "licence =", "label_map = 3\nlicence =")],
+     "label_map must be a table"),
+    ("card: one label twice", lambda w: ["info", _card(w, '["no", "yes"]', '["1", "1.0"]')], "one label"),
+    ("data: TSV header row", lambda w: ["info", _card(w, "", "", "id\tsequence\tlabel\tsplit\n" + ROWS)],
+     "set header = true"),
+    ("data: CSV line 1 is data", lambda w: ["info", _card(w, TSV_FORMAT, 'kind = "csv"', ROWS.replace("\t", ","))],
+     "set header = false"),
+    ("data: bad JSON line", lambda w: ["info", _card(w, TSV_FORMAT, 'kind = "jsonl"',
+                                                     JSONL.replace('"p2"', "'p2'"))], "line 3"),
+    ("data: JSON is not an array", lambda w: ["info", _card(w, TSV_FORMAT, 'kind = "json"', '{"rows": []}')],
+     "array of records"),
+    ("data: no label column", lambda w: ["info", _card(w, f'{TSV_FORMAT}\nid = "id"\nsequence = "sequence"\n'
+                                                          f'label = "label"', 'kind = "jsonl"',
+                                                       JSONL.replace('"label"', '"class"'))], "has no label"),
     ("option: --seeds a,b", lambda w: _eval(w, "Good", "--seeds", "a,b"), "--seeds"),
     ("option: sweep --t 0,abc", lambda w: ["sweep", "--encoder", f"{w[0]}/enc.py:Good", "--t", "0,abc",
                                            "--out", str(w[0] / "sw")], "--t"),
@@ -132,6 +170,14 @@ def test_bad_input_is_one_line_and_exit_2(world, capsys, label, argv, needle):
     assert code == 2, err
     assert err.startswith("lsdbench: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert needle in err, err
+
+
+def test_parquet_without_pyarrow_is_one_line(world, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed: import raises ImportError
+    card = _card(world, TSV_FORMAT, 'kind = "parquet"')
+    assert main(["info", card]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lsdbench: error: ") and "pip install pyarrow" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("code, needle", [(errno.EROFS, "read-only"), (errno.ENOSPC, "disk is full")])

@@ -201,7 +201,7 @@ def test_protein_partition_is_disjoint_and_deterministic(tmp_path):
     (('source = "dictionary"', 'source = "nowhere"'), r"\[format.dictionary\] reads unknown source 'nowhere'"),
     (('id = "id"\n', ""), r"\[format.dictionary\] needs 'id'"),
     (('sequence = "sequence"\n', 'sequence = "seq"\n'), r"sequence = 'seq' is not one of its columns"),
-    (('id = "id"\n', 'id = "id"\nsep = ";"\n'), r"unknown fields \['sep'\]"),
+    (('id = "id"\n', 'id = "id"\nsep = ";"\n'), r"unknown key 'sep' in \[format.dictionary\]"),
     (('label = "label"\n', 'label = "label"\nself_pairs = "merge"\n'), r"self_pairs must be one of"),
     (('type = "pair_binary"', 'type = "binary"'), "pair_binary tasks only"),
 ])
