@@ -34,7 +34,7 @@ TOP_FIELDS = {"name": str, "version": (str, int, float), "suites": list, "type":
               "citation": str, "licence": str, "notes": str, "unit": str, "primary_metric": str,
               "secondary_metrics": list, "label_names": list, "label_map": dict, "exclude_labels": list,
               "sources": dict, "format": dict, "splits": dict, "partition": dict, "expected_sizes": dict,
-              "expected_hashes": dict}
+              "expected_hashes": dict, "replaces_packaged": bool}
 SOURCE_FIELDS = {"url": str, "path": str, "hash": str, "member": str, "format": dict}
 FORMAT_FIELDS = {"kind": str, "id": str, "sequence": str, "sequence_b": str, "label": str, "columns": list,
                  "header": bool, "header_regex": str, "id_a": str, "id_b": str, "dictionary": dict,
@@ -106,6 +106,7 @@ class TaskCard:
     partition: Partition | None = None  # replaces per-split specs: splits is then empty
     expected_hashes: dict[str, str] = field(default_factory=dict)  # split content hashes, checked at load
     path: Path | None = None  # file the card was read from
+    replaces_packaged: bool = False  # a user card may take a packaged task's name only when it says so
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -266,6 +267,7 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         expected_sizes={k: int(v) for k, v in expected_sizes.items()},
         notes=str(data.get("notes", "")).strip(), partition=partition,
         expected_hashes=_expected_hashes(data.get("expected_hashes", {}), ctx), path=path,
+        replaces_packaged=bool(data.get("replaces_packaged", False)),
     )
 
 

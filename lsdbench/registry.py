@@ -36,12 +36,21 @@ def _packaged_cards() -> dict[str, TaskCard]:
     return cards
 
 
-def _env_cards() -> dict[str, TaskCard]:
+def _check_shadowing(card: TaskCard, packaged: dict[str, TaskCard]) -> TaskCard:
+    """A user's card named like a packaged task would silently change what that name means in `eval`,
+    suites and `leaderboard validate`: refused unless the card says ``replaces_packaged = true``."""
+    if card.name in packaged and not card.replaces_packaged:
+        raise CardError(f"{card.path or 'card'}: its name {card.name!r} is a packaged task's; rename the card, or "
+                        f"add `replaces_packaged = true` to it to use it instead of the packaged one")
+    return card
+
+
+def _env_cards(packaged: dict[str, TaskCard]) -> dict[str, TaskCard]:
     cards = {}
     for item in filter(None, os.environ.get(TASKS_ENV, "").split(os.pathsep)):
         path = Path(item)
         for file in sorted(path.glob("*.toml")) if path.is_dir() else [path]:
-            card = load_card(file)
+            card = _check_shadowing(load_card(file), packaged)
             cards[card.name] = card
     return cards
 
@@ -50,12 +59,13 @@ def register_card(card: TaskCard | str | os.PathLike) -> TaskCard:
     """Make a user's card (object or TOML path) available by name for this process."""
     if not isinstance(card, TaskCard):
         card = load_card(card)
-    _user_cards[card.name] = card
+    _user_cards[card.name] = _check_shadowing(card, _packaged_cards())
     return card
 
 
 def all_cards() -> dict[str, TaskCard]:
-    return {**_packaged_cards(), **_env_cards(), **_user_cards}
+    packaged = _packaged_cards()
+    return {**packaged, **_env_cards(packaged), **_user_cards}
 
 
 def list_cards(suite: str | None = None) -> list[TaskCard]:
@@ -77,7 +87,7 @@ def get_card(name_or_path: str | os.PathLike | TaskCard) -> TaskCard:
         return name_or_path
     text = str(name_or_path)
     if text.endswith(".toml") or os.sep in text:
-        return load_card(text)
+        return _check_shadowing(load_card(text), _packaged_cards())
     cards = all_cards()
     if text not in cards:
         raise CardError(f"unknown task {text!r}; known tasks: {', '.join(sorted(cards))} "

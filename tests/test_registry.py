@@ -202,3 +202,19 @@ def test_sources_are_pinned_by_sha256_wherever_the_file_can_be_hashed(mirror):
                     assert any("md5, not sha256:" in line for line in above), \
                         f"{card.path}:{i + 1}: an md5 pin needs the reason in a comment above it"
     assert md5_cards <= {c.name for c in cards if "paper" in c.suites}
+
+
+def test_a_user_card_replaces_a_packaged_task_only_when_it_says_so(tmp_path, monkeypatch):
+    from lsdbench.cards import CardError
+
+    card_path = write_user_card(tmp_path, ROWS)
+    card_path.write_text(card_path.read_text().replace('name = "my_task"', 'name = "metal_ion_binding"'))
+    packaged = registry.get_card("metal_ion_binding")
+    monkeypatch.setenv("LSDBENCH_TASKS", str(card_path))
+    with pytest.raises(CardError, match="replaces_packaged = true"):
+        registry.get_card("metal_ion_binding")  # silently answering with the user's card was the bug
+    card_path.write_text("replaces_packaged = true\n" + card_path.read_text())
+    mine = registry.get_card("metal_ion_binding")
+    assert mine.path == card_path and mine.replaces_packaged and mine != packaged
+    monkeypatch.delenv("LSDBENCH_TASKS")
+    assert registry.get_card("metal_ion_binding") == packaged
