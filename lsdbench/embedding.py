@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import distributed, embed_cache, throughput
+from . import cost, distributed, embed_cache, throughput
 from .embed_cache import EmbeddingCache, config_digest, sequence_key
 from .encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
 from .types import Encoder
@@ -95,8 +95,10 @@ class CachedRun:
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],
           sequences: Sequence[str], ids: Sequence[str], *, task: str, policy: LongSequencePolicy, budget: int,
-          progress: bool, cache_dir=None) -> None:
-    """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache."""
+          progress: bool, cache_dir=None, tally: cost.Tally | None = None) -> None:
+    """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache.
+
+    ``tally`` adds up what was encoded and how long it took (a result's ``cost``)."""
     unique: dict[str, str] = {}
     first_id: dict[str, str] = {}
     for seq, item in zip(sequences, ids, strict=False):
@@ -105,6 +107,8 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
         first_id.setdefault(key, item)
     todo = sorted({k for c in caches for k in c.missing(unique)})
     if not todo:
+        if tally is not None:
+            tally.add(0, 0.0, 0, len(unique))
         return
     pieces, owner = [], []
     for key in todo:
@@ -160,7 +164,13 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
         bar.update(sum(len(s) for s in batch_seqs))
     bar.close()
     flush()
-    throughput.record(names[0], len(caches), total, time.perf_counter() - started, cache_dir)  # for plans
+    seconds = time.perf_counter() - started
+    throughput.record(names[0], len(caches), total, seconds, cache_dir)  # for plans
+    measured = cost.measure()
+    if tally is not None:
+        tally.add(total, seconds, len(todo), len(unique) - len(todo), measured)
+    for c in caches:  # so a later run that only reads these embeddings can report what they cost
+        cost.record_pass(c.dir, task, total, seconds, len(caches), measured)
 
 
 def _keep_done(flush: Callable[[], None], name: str) -> None:
@@ -176,14 +186,16 @@ def _budget(encoder: Encoder, batch_residues: int | None) -> int:
 
 def embed(encoder: Encoder, sequences: Sequence[str], *, ids: Sequence[str] | None = None, task: str = "-",
           policy: LongSequencePolicy | None = None, cache: EmbeddingCache | None = None, cache_dir=None,
-          batch_residues: int | None = None, progress: bool = True) -> np.ndarray:
-    """Pooled float32 embeddings (n, d) of ``sequences``, in order, computing only what the cache lacks."""
+          batch_residues: int | None = None, progress: bool = True, tally: cost.Tally | None = None) -> np.ndarray:
+    """Pooled float32 embeddings (n, d) of ``sequences``, in order, computing only what the cache lacks.
+
+    ``tally``, when given, adds up the residues and seconds encoded (see ``cost``)."""
     ids = list(ids) if ids is not None else [f"#{i}" for i in range(len(sequences))]
     policy = policy or LongSequencePolicy(max_length=getattr(encoder, "max_length", None))
     cache = cache if cache is not None else cache_for(encoder, policy, cache_dir)  # an empty cache is falsy
     _fill([cache], [encoder.name], lambda batch: [encoder.encode(batch)], sequences, ids, task=task,
           policy=policy, budget=_budget(encoder, batch_residues), progress=progress,
-          cache_dir=cache.dir.parents[2])  # the root the cache lives under (its rates go beside it)
+          cache_dir=cache.dir.parents[2], tally=tally)  # the root the cache lives under (its rates go beside it)
     return cache.get([sequence_key(s) for s in sequences])
 
 

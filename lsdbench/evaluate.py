@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import PROTOCOL, __version__, distributed, probe_cache, registry
+from . import PROTOCOL, __version__, cost, distributed, probe_cache, registry
 from .cards import TaskCard
 from .embed_cache import sequence_key
 from .embedding import CachedRun, cache_for, embed
@@ -22,10 +22,11 @@ from .types import Encoder, Task
 
 
 def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, progress: bool = True,
-                    batch_residues: int | None = None) -> dict[str, np.ndarray] | None:
+                    batch_residues: int | None = None, tally: cost.Tally | None = None) -> dict[str, np.ndarray] | None:
     """Features per split: pooled embeddings, or symmetric pair features for pair tasks.
 
-    Under torchrun each rank first embeds its shard; ranks other than 0 then return None.
+    Under torchrun each rank first embeds its shard; ranks other than 0 then return None. ``tally`` adds
+    up this process's encoding (residues, seconds, sequences encoded and found cached).
     """
     seqs, ids = [], []
     for split in task.splits.values():
@@ -35,13 +36,13 @@ def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, pro
     if size > 1:
         mine = [i for i, s in enumerate(seqs) if distributed.owns(sequence_key(s), rank, size)]
         embed(encoder, [seqs[i] for i in mine], ids=[ids[i] for i in mine], task=task.name, policy=policy,
-              cache_dir=cache_dir, batch_residues=batch_residues, progress=progress and rank == 0)
+              cache_dir=cache_dir, batch_residues=batch_residues, progress=progress and rank == 0, tally=tally)
         distributed.barrier()
         if rank != 0:
             return None
     # a fresh cache object, so its index sees the shards every rank wrote
     matrix = embed(encoder, seqs, ids=ids, task=task.name, policy=policy, cache=cache_for(encoder, policy, cache_dir),
-                   batch_residues=batch_residues, progress=progress)
+                   batch_residues=batch_residues, progress=progress, tally=tally)
     features, offset = {}, 0
     for name, split in task.splits.items():
         n = len(split)
@@ -66,11 +67,13 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     """
     policy = policy_for(encoder, long_sequences)
     t0 = time.perf_counter()
+    tally = cost.Tally()
     feats = task_embeddings(encoder, task, policy=policy, cache_dir=cache_dir, progress=progress,
-                            batch_residues=batch_residues)
+                            batch_residues=batch_residues, tally=tally)
     if feats is None:
         return None  # a helper rank under torchrun: its shard is in the cache
     embed_s = time.perf_counter() - t0
+    encoding = cost.result_cost(tally, cache_for(encoder, policy, cache_dir).dir, task.name)
     splits = task.splits
     card: TaskCard = task.card
     t0 = time.perf_counter()
@@ -99,6 +102,7 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
                  "sizes": {name: len(split) for name, split in splits.items()}},
         **outcome.result_fields(),
         "timings": {"embed_s": round(embed_s, 3), "fit_s": round(probe_s, 3), "probe_reused": reused},
+        "cost": encoding,
         "environment": environment(),
     }
     validate_result(result, source=f"result of {encoder.name} on {card.name}")

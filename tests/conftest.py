@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO.parent / "shared" / "mirror"
+DATA = Path(__file__).parent / "data"
 
 
 def _mirror() -> str | None:
@@ -52,3 +54,14 @@ def open_tasks(mirror, session_cache):
 
     return {c.name: load_task(c, cache_dir=session_cache, mirror=mirror, progress=False)
             for c in list_cards("open")}
+
+
+@pytest.fixture()
+def composition():
+    """The ``Composition`` class of tests/data/user_encoders.py: a user's encoder file, with a call counter."""
+    sys.path.insert(0, str(DATA))
+    try:
+        import user_encoders
+    finally:
+        sys.path.remove(str(DATA))
+    return user_encoders.Composition
