@@ -482,6 +482,83 @@ def test_build_is_deterministic_and_ignores_invalid_files(board, loader):
     assert len(report.tables[0].rows) == 5
 
 
+GPU_BOX = {"cpu": "AMD EPYC 9654", "cores": 16, "gpu": "NVIDIA H200"}
+CPU_BOX = {"cpu": "CPU <b>B</b> | *fast*", "cores": 2}  # submitted text: shown escaped, never as markup
+
+
+def add_costs(out: Path, subs: dict) -> None:
+    """Costs as `lsdbench eval` records them: Strong on a GPU (three tasks, three rates), Weak on a CPU, Mid's
+    linear entry read from a cache that had no record (all null); the twin and Mid's mlp entry record none."""
+    def cost(rate, rss, machine, gpu=None):
+        out = {"embeddings": "computed", "residues": 5000, "encode_s": round(5000 / rate, 3) if rate else 0.0,
+               "residues_per_s": rate, "peak_rss_bytes": rss, "machine": machine}
+        return out | ({"cuda_peak_bytes": gpu} if gpu else {})
+
+    for res, rate in zip(subs["Strong"]["results"], (1000.0, 2000.0, 20000.0), strict=True):
+        res["cost"] = cost(rate, 2**30 if rate == 2000.0 else 2**29, GPU_BOX, gpu=3 * 2**30)
+    for res in subs["Weak"]["results"]:
+        res["cost"] = cost(500000.0, 200 * 2**20, CPU_BOX)
+    for res in subs["Mid"]["results"]:
+        if res["probe"]["name"] == "linear":
+            res["cost"] = {"embeddings": "cached", "residues": 0, "encode_s": 0.0, "residues_per_s": None,
+                           "peak_rss_bytes": None, "machine": None}
+    for name, sub in subs.items():
+        write_submission(sub, out / "submissions" / submission_filename(slugify(name), SUITE))
+
+
+def test_build_shows_cost_columns_and_draws_the_cost_figure(board, loader):
+    out, subs = board
+    add_costs(out, subs)
+    report = build(out, loader)
+    assert report.invalid == {}
+    figure = out / "cost_lbtest.png"
+    assert figure in report.written and figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    rows = {r["entry"]: r for r in csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text()))}
+    gpu_box, cpu_box = "AMD EPYC 9654, 16 cores, NVIDIA H200", "CPU <b>B</b> | *fast*, 2 cores"
+    strong = rows["strong/linear"]
+    assert strong["residues_per_s"] == "2000.0"  # the median of the three tasks, not their mean
+    assert (strong["peak_rss_bytes"], strong["cuda_peak_bytes"], strong["machine"]) == (str(2**30), str(3 * 2**30),
+                                                                                         gpu_box)
+    weak = rows["weak/linear"]
+    assert (weak["residues_per_s"], weak["cuda_peak_bytes"], weak["machine"]) == ("500000.0", "", cpu_box)
+    for entry in ("strong-twin/linear", "mid/linear", "mid/mlp"):
+        assert [rows[entry][k] for k in ("residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine")] == [""] * 4
+    assert list(rows["weak/linear"])[-5:] == ["flags", "residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine"]
+
+    readme = (out / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| #"))
+    assert header.rstrip(" |").endswith("| residues/s   | peak RSS   | peak GPU")
+    line = {e: next(x for x in readme.splitlines() if f"[{e}]" in x and x.startswith("| ")) for e in ("Strong", "Weak")}
+    assert re.search(r"\| 2K \(M1\) +\| 1 GiB +\| 3 GiB +\|$", line["Strong"])
+    assert re.search(r"\| 500K \(M2\) +\| 200 MiB +\| - +\|$", line["Weak"])
+    twin = next(x for x in readme.splitlines() if "[Strong twin]" in x and x.startswith("| "))
+    assert re.search(r"\| - +\| - +\| - +\|$", twin)
+    assert "M1: AMD EPYC 9654, 16 cores, NVIDIA H200; M2: CPU &lt;b&gt;B&lt;/b&gt; \\| \\*fast\\*, 2 cores" in readme
+    assert "<b>" not in readme and "![mean rank against encoding cost](cost_lbtest.png)" in readme
+
+    html = (out / "index.html").read_text()
+    assert html.count('data-key="residues_per_s" data-type="num" data-order="desc"') == 1
+    assert 'data-key="peak_rss" data-type="num" data-order="asc"' in html and 'data-key="peak_gpu"' in html
+    assert f'data-value="{2000.0!r}" title="measured on M1: {gpu_box}">2K</td>' in html
+    assert "CPU &lt;b&gt;B&lt;/b&gt; | *fast*" in html and "<b>" not in html
+    assert 'data-value="" title="not recorded">-</td>' in html
+    assert "data:image/png;base64," + __import__("base64").b64encode(figure.read_bytes()).decode() in html
+
+    first = {**read_outputs(out), "cost_lbtest.png": figure.read_bytes()}
+    build(out, loader)
+    assert {**read_outputs(out), "cost_lbtest.png": figure.read_bytes()} == first  # the figure's bytes too
+
+    # one entry with a cost compares nothing: no figure, and the stale one is removed
+    for res in subs["Weak"]["results"]:
+        del res["cost"]
+    write_submission(subs["Weak"], out / "submissions" / "weak.lbtest.json")
+    report = build(out, loader)
+    assert not figure.exists() and figure not in report.written
+    readme = (out / "README.md").read_text()
+    assert "cost_lbtest.png" not in readme and "M1: AMD EPYC 9654" in readme and "M2" not in readme
+    assert "cost_lbtest.png" not in (out / "index.html").read_text()
+
+
 def test_empty_leaderboard_builds(loader, tmp_path):
     (tmp_path / "submissions").mkdir()
     report = build_leaderboard(tmp_path / "submissions", tmp_path, loader=loader)
@@ -669,6 +746,26 @@ def test_page_renders_and_sorts_in_headless_chromium(board, loader, tmp_path):
     assert (width, height) == (1280, 900)
     if os.environ.get("LSDBENCH_SCREENSHOT_DIR"):  # keep it for a human to look at
         shutil.copy(shot, Path(os.environ["LSDBENCH_SCREENSHOT_DIR"]) / "leaderboard.png")
+
+
+@needs_chromium
+def test_page_sorts_by_cost_with_unknown_costs_last(board, loader, tmp_path):
+    out, subs = board
+    add_costs(out, subs)
+    build(out, loader)
+    rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
+    url = (out / "index.html").resolve().as_uri()
+    unknown = [r["entry"] for r in rows if not r["residues_per_s"]]  # in mean-rank order: ties keep it
+    dom = _Rows()
+    dom.feed(chromium(tmp_path, "--dump-dom", url + "#sort=residues_per_s"))  # first click: fastest first
+    assert [r[0] for r in dom.rows] == ["weak/linear", "strong/linear", *unknown]
+    assert dom.sorted == "residues_per_s:desc" and [r[-3] for r in dom.rows][:2] == ["500K", "2K"]
+    dom = _Rows()
+    dom.feed(chromium(tmp_path, "--dump-dom", url + "#sort=peak_rss:asc"))
+    assert [r[0] for r in dom.rows] == ["weak/linear", "strong/linear", *unknown]
+    dom = _Rows()
+    dom.feed(chromium(tmp_path, "--dump-dom", url + "#sort=peak_rss:desc"))  # unknown last either way
+    assert [r[0] for r in dom.rows] == ["strong/linear", "weak/linear", *unknown]
 
 
 def test_committed_leaderboard_validates_and_equals_a_rebuild(tmp_path):

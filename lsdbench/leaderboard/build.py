@@ -4,6 +4,9 @@ Every number shown is recomputed here from the submitted predictions and the reg
 primary metric, a percentile-bootstrap 95 % CI, ranks, and paired tests of each entry against the
 task's best entry (Holm-corrected over the entries of the task), and the trust flags of trust.py
 (near-perfect scores, predictions identical to another encoder's), shown as marks with a legend.
+Encoding cost (throughput, peak memory, machine) is read from the results' optional ``cost``, as
+reported by the submitter's run: it is shown, never checked, and never changes a rank; a suite with
+at least two entries that record it also gets a figure of mean rank against cost (``cost_<suite>.png``).
 Output is deterministic: sorted inputs, fixed seeds, fixed float formats, no timestamps; building
 twice gives identical bytes.
 """
@@ -17,6 +20,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +31,8 @@ from tabulate import tabulate
 from tqdm.auto import tqdm
 
 from .. import PROTOCOL
+from ..atomic import atomic_write_bytes
+from ..cost import describe_machine
 from . import SubmissionError
 from .submission import MAX_BYTES, submission_filename, write_text
 from .trust import Flag, entry_flags, legend
@@ -40,6 +46,8 @@ CI_LEVEL = 0.95
 MAX_FIGURE_BYTES = 16 * 2**20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OUTPUT_NAMES = ("README.md", "leaderboard.csv", "index.html")
+COST_FIGURE = re.compile(r"^cost_([a-z0-9][a-z0-9_-]{0,39})\.png$")  # cost_<suite>.png, written by the build
+MIN_COST_ENTRIES = 2  # a cost figure of one point compares nothing
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,31 @@ class Column:
     metric: str
     type: str
     higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Cost:
+    """An entry's encoding cost over its tasks, from the results that record it (None: none does)."""
+
+    residues_per_s: float | None = None  # median over tasks: one long-sequence task does not decide it
+    peak_rss_bytes: int | None = None  # largest over tasks
+    cuda_peak_bytes: int | None = None
+    machines: tuple[str, ...] = ()  # where the recorded costs were measured, described for people
+
+    @property
+    def known(self) -> bool:
+        return self.residues_per_s is not None or self.peak_rss_bytes is not None
+
+
+def entry_cost(results: dict[str, dict[str, Any]]) -> Cost:
+    costs = [results[task].get("cost") for task in sorted(results)]
+    costs = [c for c in costs if isinstance(c, dict)]
+    rates = [float(c["residues_per_s"]) for c in costs if c.get("residues_per_s") is not None]
+    rss = [int(c["peak_rss_bytes"]) for c in costs if c.get("peak_rss_bytes") is not None]
+    gpu = [int(c["cuda_peak_bytes"]) for c in costs if c.get("cuda_peak_bytes") is not None]
+    machines = sorted({describe_machine(c["machine"]) for c in costs if c.get("machine")})
+    return Cost(residues_per_s=float(np.median(rates)) if rates else None, peak_rss_bytes=max(rss) if rss else None,
+                cuda_peak_bytes=max(gpu) if gpu else None, machines=tuple(machines))
 
 
 @dataclass
@@ -73,6 +106,10 @@ class Entry:
     @property
     def name(self) -> str:
         return self.encoder["name"]
+
+    @cached_property
+    def cost(self) -> Cost:
+        return entry_cost(self.results)
 
     def marks(self, task: str) -> str:
         """The flag marks of a task's cell, each after a space ('' when none)."""
@@ -104,6 +141,16 @@ class SuiteTable:
     suite: str
     columns: list[Column]
     rows: list[Row]
+    cost_figure: bytes | None = None  # PNG of mean rank against cost, when enough entries record cost
+
+    @property
+    def machines(self) -> list[str]:
+        """Every machine the table's costs were measured on, in row order; M1, M2, ... in the tables."""
+        return list(dict.fromkeys(m for row in self.rows for m in row.entry.cost.machines))
+
+    def machine_marks(self, cost: Cost) -> list[str]:
+        index = self.machines
+        return [f"M{index.index(m) + 1}" for m in cost.machines]
 
 
 @dataclass
@@ -237,6 +284,96 @@ def fmt_params(n: int) -> str:
     return str(n)
 
 
+def fmt_rate(x: float | None) -> str:
+    """Residues per second for people: 950, 12.3K, 1.2M; '-' when unknown."""
+    if x is None:
+        return "-"
+    for unit, scale in (("M", 10**6), ("K", 10**3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def fmt_bytes(n: int | None) -> str:
+    """Memory for people, in binary units: 512 MiB, 1.23 GiB; '-' when unknown."""
+    if n is None:
+        return "-"
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
+COST_HEADERS = ("residues/s", "peak RSS", "peak GPU")
+
+
+def cost_cells(cost: Cost) -> list[str]:
+    return [fmt_rate(cost.residues_per_s), fmt_bytes(cost.peak_rss_bytes), fmt_bytes(cost.cuda_peak_bytes)]
+
+
+def cost_text(table: SuiteTable) -> str | None:
+    """What the cost columns mean and the machines behind them; None when no entry records cost."""
+    machines = table.machines
+    if not machines:
+        return None
+    listed = "; ".join(f"M{i + 1}: {m}" for i, m in enumerate(machines))
+    return ("Cost, as recorded by the runs that produced the results (not checked; '-' where a result does not "
+            "record it): residues/s is the median over the suite's tasks of the encoding throughput of the "
+            "passes that computed the embeddings; peak RSS and peak GPU are the largest peak memory of those "
+            "processes (resident memory; CUDA allocator). Measured on different machines, they compare with "
+            f"care. Machines: {listed}.")
+
+
+def cost_figure(table: SuiteTable) -> bytes | None:
+    """PNG (deterministic bytes) of mean rank against throughput and peak memory; None with < 2 costed entries."""
+    rows = [r for r in table.rows if r.entry.cost.residues_per_s is not None]
+    if len(rows) < MIN_COST_ENTRIES:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    memory = [r for r in table.rows if r.entry.cost.peak_rss_bytes is not None]
+    panels = [("residues_per_s", "encoding throughput (residues/s, log scale; right is cheaper)", rows)]
+    if len(memory) >= MIN_COST_ENTRIES:
+        panels.append(("peak_rss_bytes", "peak resident memory (GiB, log scale; left is cheaper)", memory))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.4), dpi=110, squeeze=False)
+    for ax, (field_name, label, panel_rows) in zip(axes[0], panels, strict=True):
+        scale = 2**30 if field_name == "peak_rss_bytes" else 1
+        for r in panel_rows:
+            x = getattr(r.entry.cost, field_name) / scale
+            ax.plot([x], [r.mean_rank], "o", color="C0")
+            ax.annotate(f"{r.entry.name} ({r.entry.probe})", (x, r.mean_rank), textcoords="offset points",
+                        xytext=(4, 3), fontsize=7)
+        ax.set_xscale("log")
+        if scale == 1:  # 10K, not 10^4: as in the table
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_rate(v)))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:  # 0.2, 0.5, 1 GiB rather than 2 x 10^-1
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.margins(x=0.25, y=0.1)  # room for the names beside the points
+        ax.set_xlabel(label)
+        ax.set_ylabel("mean rank over the suite's tasks")
+        ax.invert_yaxis()  # best (rank 1) at the top
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Suite {table.suite}: mean rank against encoding cost", fontsize=10)
+    # the costs are as reported by each submitter's run, possibly on different machines: say so on the figure
+    fig.text(0.01, 0.01, "cost as recorded in the result files; machines are listed under the table",
+             fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: identical bytes
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def cost_figure_name(suite: str) -> str:
+    return f"cost_{suite}.png"
+
+
 def cell_text(cell: Cell) -> str:
     return f"{fmt_score(cell.score)} [{fmt_score(cell.ci_low)}, {fmt_score(cell.ci_high)}]"
 
@@ -291,6 +428,7 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
     for table in tables:
         lines += [f"## Suite `{table.suite}`", ""]
         headers = ["#", "encoder", "probe", "params", "dim", "mean rank"] + [column_title(c) for c in table.columns]
+        headers += COST_HEADERS  # last, so the columns before them keep their places
         rows = []
         for row in table.rows:
             e = row.entry
@@ -301,10 +439,20 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
                 if c.best:
                     text = f"**{fmt_score(c.score)}** [{fmt_score(c.ci_low)}, {fmt_score(c.ci_high)}]"
                 cells.append(text + (" †" if c.tied else "") + e.marks(col.task))
+            costs = cost_cells(e.cost)
+            if e.cost.machines:
+                costs[0] += f" ({', '.join(table.machine_marks(e.cost))})"
             rows.append([row.position, f"[{_md(e.name)}]({e.encoder['link']})", _md(e.probe),
-                         fmt_params(e.encoder["parameters"]), e.encoder["dim"], f"{row.mean_rank:.2f}", *cells])
+                         fmt_params(e.encoder["parameters"]), e.encoder["dim"], f"{row.mean_rank:.2f}", *cells,
+                         *costs])
         lines += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
         lines += _markdown_flags(table)
+        note = cost_text(table)
+        if note is not None:
+            lines += [_md(note), ""]
+        if table.cost_figure is not None:
+            name = cost_figure_name(table.suite)
+            lines += [f"![mean rank against encoding cost]({quote(name)})", ""]
         lines += [f"### Encoders in `{table.suite}`", ""]
         meta_rows, seen = [], set()
         for row in sorted(table.rows, key=lambda r: r.entry.key):
@@ -344,6 +492,8 @@ def render_csv(tables: list[SuiteTable]) -> str:
         header += [task, f"{task}_ci_low", f"{task}_ci_high", f"{task}_rank", f"{task}_best", f"{task}_tied_best",
                    f"{task}_p_vs_best"]
     header.append("flags")
+    # appended after flags, so readers that index the older columns by position still find them
+    header += ["residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -362,6 +512,11 @@ def render_csv(tables: list[SuiteTable]) -> str:
                 out += [f"{c.score:.6f}", f"{c.ci_low:.6f}", f"{c.ci_high:.6f}", f"{c.rank:g}", int(c.best),
                         int(c.tied), "" if c.p_adjusted is None else f"{c.p_adjusted:.6f}"]
             out.append(_csv_text("; ".join(f.text() for f in e.flags)))
+            cost = e.cost
+            out += ["" if cost.residues_per_s is None else f"{cost.residues_per_s:.1f}",
+                    "" if cost.peak_rss_bytes is None else cost.peak_rss_bytes,
+                    "" if cost.cuda_peak_bytes is None else cost.cuda_peak_bytes,
+                    _csv_text("; ".join(cost.machines))]
             writer.writerow(out)
     return buf.getvalue()
 
@@ -375,8 +530,10 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
 
     Invalid files are listed in ``BuildReport.invalid`` and left out, so they never change the
     leaderboard. Only the fixed names README.md, leaderboard.csv and index.html in ``out_dir`` are
-    written; PNG figures under ``figures_dir`` (default ``out_dir/figures``) are linked from the README
-    and embedded in the page. Tasks are loaded by ``loader``, else from ``cache_dir``/``mirror``.
+    written, plus ``cost_<suite>.png`` for each suite with at least two entries that record their cost
+    (a stale one of a suite that no longer has them is removed); PNG figures under ``figures_dir``
+    (default ``out_dir/figures``) are linked from the README and embedded in the page. Tasks are loaded
+    by ``loader``, else from ``cache_dir``/``mirror``.
     """
     from .html import render_html
 
@@ -391,6 +548,8 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
         by_suite.setdefault(e.suite, []).append(e)
     tables = [rank_suite(suite, by_suite[suite], suite_columns(suite, loader), n_ci=n_ci, n_test=n_test, alpha=alpha,
                          progress=progress) for suite in sorted(by_suite)]
+    for table in tables:
+        table.cost_figure = cost_figure(table)
     figures = find_figures(figures_path)
     prefix = os.path.relpath(figures_path, out).replace(os.sep, "/").rstrip("/") + "/"
     report = BuildReport(tables, invalid, figures=[rel for rel, _ in figures])
@@ -401,4 +560,11 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     }
     for name in OUTPUT_NAMES:
         report.written.append(write_text(out / name, texts[name]))
+    drawn = {cost_figure_name(t.suite): t.cost_figure for t in tables if t.cost_figure is not None}
+    for name, data in drawn.items():
+        report.written.append(atomic_write_bytes(out / name, data))
+        os.chmod(out / name, 0o644)  # readable by all, like the text outputs
+    for path in sorted(out.glob("cost_*.png")):
+        if COST_FIGURE.match(path.name) and path.name not in drawn and not path.is_symlink() and path.is_file():
+            path.unlink()  # a figure of an earlier build would show costs that are no longer there
     return report

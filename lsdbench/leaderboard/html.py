@@ -5,7 +5,8 @@ A Content-Security-Policy allows only this page's own style and script (by hash)
 every text from a submission is HTML-escaped, and links are http(s) URLs checked by the schema.
 Sorting: click a column header (again to reverse), or open the page with ``#sort=KEY`` or
 ``#sort=KEY:asc|desc`` (KEY: ``position``, ``encoder``, ``probe``, ``parameters``, ``dim``,
-``mean_rank`` or a task name), which is applied to every table with that column.
+``mean_rank``, a task name, or a cost column: ``residues_per_s``, ``peak_rss``, ``peak_gpu``), which is
+applied to every table with that column. Unknown costs ('-') sort last in either direction.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ import hashlib
 from html import escape
 
 from .. import __version__
-from .build import Cell, Entry, SuiteTable, cell_text, column_title, flagged, fmt_params
+from .build import (
+    Cell,
+    Entry,
+    SuiteTable,
+    cell_text,
+    column_title,
+    cost_cells,
+    cost_figure_name,
+    cost_text,
+    flagged,
+    fmt_params,
+)
 from .trust import legend
 
 CSS = """
@@ -116,6 +128,23 @@ def _cell(cell: Cell, entry: Entry, task: str) -> str:
             f"{escape(cell_text(cell))}{escape(mark)}</td>")
 
 
+# (key, header, first sort direction, tooltip): after the task columns, so those keep their places
+COST_COLUMNS = (("residues_per_s", "residues/s", "desc",
+                 "encoding throughput: median over the suite's tasks, as recorded in the results; hover a cell for "
+                 "the machine"),
+                ("peak_rss", "peak RSS", "asc", "largest peak resident memory of the processes that encoded"),
+                ("peak_gpu", "peak GPU", "asc", "largest peak CUDA memory of the processes that encoded"))
+
+
+def _cost_cells(table: SuiteTable, entry: Entry) -> list[str]:
+    cost = entry.cost
+    values = (cost.residues_per_s, cost.peak_rss_bytes, cost.cuda_peak_bytes)
+    where = "; ".join(f"{mark}: {m}" for mark, m in zip(table.machine_marks(cost), cost.machines, strict=True))
+    title = f"measured on {where}" if where else "not recorded"
+    return [f'<td class="num" data-value="{"" if v is None else _num(v)}" title="{_attr(title)}">{escape(text)}</td>'
+            for v, text in zip(values, cost_cells(cost), strict=True)]
+
+
 def _table(table: SuiteTable) -> str:
     heads = [_th("position", "#", type_="num", order="asc"),
              _th("encoder", "encoder", type_="text", order="asc"),
@@ -125,6 +154,7 @@ def _table(table: SuiteTable) -> str:
              _th("mean_rank", "mean rank", type_="num", order="asc", title="mean over tasks, ties averaged")]
     for col in table.columns:
         heads.append(_th(col.task, column_title(col), type_="num", order="desc" if col.higher_is_better else "asc"))
+    heads += [_th(key, label, type_="num", order=order, title=title) for key, label, order, title in COST_COLUMNS]
     body = []
     for k, row in enumerate(table.rows):
         e = row.entry
@@ -138,6 +168,7 @@ def _table(table: SuiteTable) -> str:
                  f'<td class="num" data-value="{int(e.encoder["dim"])}">{int(e.encoder["dim"])}</td>',
                  f'<td class="num" data-value="{_num(row.mean_rank)}">{row.mean_rank:.2f}</td>']
         cells += [_cell(row.cells[col.task], e, col.task) for col in table.columns]
+        cells += _cost_cells(table, e)
         body.append(f'<tr data-entry="{_attr(e.key)}" data-index="{k}">' + "".join(cells) + "</tr>")
     return (f'<table class="lb" id="table-{_attr(table.suite)}" data-suite="{_attr(table.suite)}">\n'
             f"<thead><tr>{''.join(heads)}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
@@ -169,6 +200,18 @@ def _flags(table: SuiteTable) -> list[str]:
     return [f'<p class="flags">{escape(legend())}</p>\n<ul class="flags">\n{items}\n</ul>']
 
 
+def _cost(table: SuiteTable) -> list[str]:
+    """What the cost columns mean, the machines, and the cost figure; nothing when no entry records cost."""
+    note = cost_text(table)
+    parts = [] if note is None else [f'<p class="cost">{escape(note)}</p>']
+    if table.cost_figure is not None:
+        uri = "data:image/png;base64," + base64.b64encode(table.cost_figure).decode("ascii")
+        name = cost_figure_name(table.suite)
+        parts.append(f'<figure class="cost"><img src="{uri}" alt="mean rank against encoding cost">'
+                     f"<figcaption>{escape(name)}</figcaption></figure>")
+    return parts
+
+
 def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, method: str) -> str:
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; "
            f"base-uri 'none'; form-action 'none'")
@@ -183,7 +226,7 @@ def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, m
         parts.append('<p id="empty">No submissions yet.</p>')
     for table in tables:
         parts += [f'<section id="suite-{_attr(table.suite)}">', f"<h2>Suite <code>{escape(table.suite)}</code></h2>",
-                  _table(table), *_flags(table),
+                  _table(table), *_flags(table), *_cost(table),
                   f"<h3>Encoders in <code>{escape(table.suite)}</code></h3>", _encoders(table), "</section>"]
     if figures:
         parts += ['<section id="figures">', "<h2>Figures</h2>"]
