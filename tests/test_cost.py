@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,43 @@ def test_a_broken_record_is_ignored(tmp_path):
     cost.record_pass(tmp_path, TASK, 500, 1.0, 1, {"peak_rss_bytes": 9, "machine": {"cpu": "d", "cores": 4}})
     got = cost.result_cost(cost.Tally(), tmp_path, TASK)  # another machine: its pass alone
     assert got["residues_per_s"] == 500.0 and got["machine"] == {"cpu": "d", "cores": 4}
+
+
+def test_a_process_that_used_cuda_records_its_gpu_and_cuda_peak(monkeypatch, tmp_path):
+    """The GPU branch without a GPU: a stand-in for torch.cuda as a process that ran CUDA would see it."""
+    class FakeCuda:
+        @staticmethod
+        def is_available():
+            return True
+
+        @staticmethod
+        def is_initialized():
+            return True
+
+        @staticmethod
+        def current_device():
+            return 0
+
+        @staticmethod
+        def device_count():
+            return 2
+
+        @staticmethod
+        def get_device_name(device):
+            return "NVIDIA H200\n"  # newline dropped: one line of text
+
+        @staticmethod
+        def max_memory_allocated(device):
+            return [3 * 2**30, 2**30][device]
+
+    monkeypatch.setitem(sys.modules, "torch", type("FakeTorch", (), {"cuda": FakeCuda}))
+    measured = cost.measure()
+    assert measured["machine"]["gpu"] == "NVIDIA H200" and measured["cuda_peak_bytes"] == 3 * 2**30
+    tally = cost.Tally()
+    tally.add(4000, 2.0, 10, 0, measured)
+    result = cost.result_cost(tally, tmp_path, TASK)
+    assert result["cuda_peak_bytes"] == 3 * 2**30 and result["residues_per_s"] == 2000.0
+    cost.record_pass(tmp_path, TASK, 4000, 2.0, 1, measured)
+    assert cost.result_cost(cost.Tally(), tmp_path, TASK)["machine"]["gpu"] == "NVIDIA H200"
+    monkeypatch.setattr(FakeCuda, "is_initialized", staticmethod(lambda: False))  # torch loaded, CUDA never used
+    assert "gpu" not in cost.machine() and "cuda_peak_bytes" not in cost.peak_memory()
