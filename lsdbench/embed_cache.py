@@ -2,9 +2,10 @@
 
 Layout: ``CACHE/embeddings/<encoder name>/<config hash>/`` holding ``encoder.json`` (name and full
 config) and shards ``shard-<sha256>.npz``, each with the sequence keys (sha256 of the sequence), the
-float32 embeddings and a checksum over both. Shards are written to a temporary file and renamed, so a
-killed run leaves only whole shards; a shard that fails its checksum or does not load is reported,
-deleted and its sequences are embedded again.
+float32 embeddings and a checksum over both; ``cost.json`` records what the passes that filled it
+cost (``lsdbench.cost``), so a run that only reads the entry can still report it. Shards are written
+to a temporary file and renamed, so a killed run leaves only whole shards; a shard that fails its
+checksum or does not load is reported, deleted and its sequences are embedded again.
 """
 
 from __future__ import annotations
