@@ -34,6 +34,15 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("lsdbench-cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _repository_stays_clean():
+    """No test may leave eval's default results/ folder in the repository (one once got committed)."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    existed = results.exists()
+    yield
+    assert existed or not results.exists(), f"a test wrote {results}: run the CLI from tmp_path"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch, session_cache, request):
     """Tests never touch the user's cache; the real mirror is configured unless a test overrides it."""

@@ -65,8 +65,10 @@ ENCODERS = textwrap.dedent('''
 
 
 @pytest.fixture
-def world(tmp_path):
-    """A small valid task card, an encoder file, and a file that is not a folder."""
+def world(tmp_path, monkeypatch):
+    """A small valid task card, an encoder file, and a file that is not a folder; run from tmp_path, so the
+    default results/ folder of `eval` lands there, not in the repository."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "enc.py").write_text(ENCODERS)
     (tmp_path / "card").mkdir()
     card = write_user_card(tmp_path / "card", ROWS)

@@ -236,6 +236,7 @@ def test_a_changed_width_is_one_line_naming_the_entry_and_its_clear_command(tmp_
     from lsdbench import registry
     from lsdbench.cli import main
 
+    monkeypatch.chdir(tmp_path)  # eval's default results/ folder goes here, not into the repository
     (tmp_path / "shifting.py").write_text(SHIFTING)
     spec, cache = f"{tmp_path / 'shifting.py'}:Shifting", tmp_path / "cache"
     seqs = registry.load_task("human_ppi_example", progress=False).splits["train"].sequences[:5]

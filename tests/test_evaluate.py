@@ -23,9 +23,9 @@ DATA = Path(__file__).parent / "data"
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
 
 
-def run_cli(*args, env=None, check=True):
+def run_cli(*args, env=None, check=True, cwd=None):
     proc = subprocess.run([sys.executable, "-m", "lsdbench", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+                          env={**os.environ, **(env or {})}, timeout=600, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"lsdbench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -232,13 +232,13 @@ def test_edited_encoder_file_is_warned_about_and_recompute_replaces_its_embeddin
         return min(float(np.load(p)["emb"].min()) for p in entry.glob("shard-*.npz"))
 
     source.write_text(EDITABLE_ENCODER.format(value=1))
-    first = run_cli(*args, env=env)
+    first = run_cli(*args, env=env, cwd=tmp_path)
     assert smallest_cached() == 1.0 and "modified after" not in first.stderr
     source.write_text(EDITABLE_ENCODER.format(value=100))
     later = source.stat().st_mtime + 60  # coarse file-system clocks must not hide the edit
     os.utime(source, (later, later))
-    stale = run_cli(*args, env=env)
+    stale = run_cli(*args, env=env, cwd=tmp_path)
     assert f"encoder file {source} was modified after the cached embeddings" in stale.stderr
     assert "--recompute" in stale.stderr and smallest_cached() == 1.0  # the documented rule: reused
-    fresh = run_cli(*args, "--recompute", env=env)
+    fresh = run_cli(*args, "--recompute", env=env, cwd=tmp_path)
     assert "modified after" not in fresh.stderr and smallest_cached() == 100.0
