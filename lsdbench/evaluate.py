@@ -27,10 +27,7 @@ def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, pro
 
     Under torchrun each rank first embeds its shard; ranks other than 0 then return None.
     """
-    seqs, ids = [], []
-    for split in task.splits.values():
-        seqs += split.all_sequences()
-        ids += split.ids + (split.ids if split.is_pair else [])
+    seqs, ids = task.sequences_and_ids()
     rank, size = distributed.world()
     if size > 1:
         mine = [i for i, s in enumerate(seqs) if distributed.owns(sequence_key(s), rank, size)]

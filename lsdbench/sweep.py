@@ -51,10 +51,7 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
     for variant in variants:
         cached_run.prepare(variant, spec)
     policy = policy_for(base)
-    seqs, ids = [], []
-    for split in task.splits.values():
-        seqs += split.all_sequences()
-        ids += split.ids + (split.ids if split.is_pair else [])
+    seqs, ids = task.sequences_and_ids()
     embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
                 batch_residues=batch_residues, progress=progress)
     return [evaluate_task(v, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,

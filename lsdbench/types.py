@@ -83,6 +83,14 @@ class Task:
     def split_hashes(self) -> dict[str, str]:
         return {name: split.content_hash() for name, split in self.splits.items()}
 
+    def sequences_and_ids(self) -> tuple[list[str], list[str]]:
+        """Every sequence to embed, split by split (both members of pairs), with the id of its item."""
+        seqs, ids = [], []
+        for split in self.splits.values():
+            seqs += split.all_sequences()
+            ids += split.ids + (split.ids if split.is_pair else [])
+        return seqs, ids
+
 
 @runtime_checkable
 class Encoder(Protocol):
