@@ -19,6 +19,7 @@ _NAMES = (
     ("lsdbench.probes", "ProbeError"),
     ("lsdbench.safe_pickle", "UnsafePickleError"),
     ("lsdbench.embed_cache", "CacheError"),
+    ("lsdbench.precision", "PrecisionError"),
 )
 
 # What to do about a file-system error: the message says it, so the user need not read a traceback.

@@ -10,7 +10,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from . import embed_cache, probe_cache
-from .encoders import parse_options
+from .encoders import merge_precision, parse_options
+from .precision import PRECISIONS
 from .results import ResultError
 from .task_commands import data_options, register_user_cards
 from .terminal import add_command, clip, plural
@@ -56,7 +57,7 @@ def cmd_eval(args) -> int:
 
     register_user_cards(args)
     seeds = args.seeds or None
-    encoder = resolve(args.encoder, **parse_options(args.encoder_opt))
+    encoder = resolve(args.encoder, **merge_precision(parse_options(args.encoder_opt), args.precision))
     show_plan(encoder, cards_for(args.task or None, args.suite), args)
     if args.plan_only:
         return 0
@@ -97,16 +98,16 @@ def cmd_sweep(args) -> int:
     cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
     options = parse_options(args.encoder_opt)
     for spec in args.encoder:
-        base = resolve(spec, **options)
+        base = resolve(spec, **merge_precision(options, args.precision))
         if hasattr(base, "with_param"):
             show_plan(base, cards, args, variants=[base.with_param(v) for v in values], levels=values)
     for ref in args.reference:
-        show_plan(resolve(ref), cards, args)
+        show_plan(resolve(ref, precision=args.precision), cards, args)
     if args.plan_only:
         return 0
     table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
-                      references=args.reference, out_dir=args.out, probe=args.probe,
-                      options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
+                      references=args.reference, out_dir=args.out, probe=args.probe, options=options,
+                      precision=args.precision, cache_dir=args.cache_dir, mirror=args.mirror,
                       progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit,
                       recompute=args.recompute)
     for task, rows in table.items():
@@ -178,6 +179,10 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="delete the cached embeddings of the encoder configurations this command evaluates and "
                         "compute them again: the cache key is name + config, so use it after editing an "
                         "encoder's code without changing its config")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="precision of the forward pass, for encoders that take a 'precision' option; recorded in "
+                        "the encoder's config, so it keys the cache and the result files (default: fp32, the "
+                        "encoder's own)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
                    help="print the plan (tasks, residues to encode, estimated time) and stop")

@@ -20,7 +20,7 @@ import numpy as np
 from . import registry
 from .atomic import atomic_write_bytes
 from .embedding import CachedRun, embed_sweep
-from .encoders import EncoderError, policy_for, resolve
+from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
 from .results import result_filename, write_result
@@ -141,12 +141,14 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
               suite: str | None = "open", references: Sequence[str] = (), out_dir: str | Path,
               probe: str = "linear", options: dict | None = None, cache_dir=None, mirror=None,
               progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True,
-              recompute: bool = False) -> dict[str, list[dict]]:
+              recompute: bool = False, precision: str | None = None) -> dict[str, list[dict]]:
     """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task.
 
     ``recompute`` deletes the cached embeddings of every encoder configuration the sweep embeds (levels
-    and references) before it first embeds it, so all are computed again.
+    and references) before it first embeds it, so all are computed again. ``precision`` (``--precision``)
+    applies to the swept encoders and the references alike.
     """
+    options = merge_precision(options or {}, precision)
     out = Path(out_dir)
     cached_run = CachedRun(recompute, cache_dir)
     cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
@@ -155,7 +157,7 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
         refs = {}
         for ref in references:
-            enc = resolve(ref)
+            enc = resolve(ref, precision=precision)
             cached_run.prepare(enc, ref)
             res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
                                 reuse_probe=reuse_probe)

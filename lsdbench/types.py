@@ -108,6 +108,8 @@ class Encoder(Protocol):
     - ``cache_inputs`` (dict): further things the output depends on that results need not record
       (e.g. the sha256 of a side file read at encode time); they key the embedding cache only, so
       adding one leaves the recorded config and result file names as they were.
+    - a ``precision`` constructor option (``--precision``): an encoder that takes one records any value
+      but ``fp32`` in ``config``; encoders without it refuse lower precisions (lsdbench.precision).
     """
 
     name: str
