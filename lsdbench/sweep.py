@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import distributed, registry, shards
 from .atomic import atomic_write_bytes
 from .embedding import CachedRun, embed_sweep
 from .encoders import EncoderError, merge_precision, policy_for, resolve
@@ -35,6 +35,44 @@ def select_level(results: list[dict]) -> int:
     return int(np.flatnonzero(scores == best)[0])
 
 
+def family(spec: str, values: Sequence[float], options: dict | None = None) -> tuple:
+    """The encoder of ``spec`` and its variants at ``values`` (one per noise level)."""
+    base = resolve(spec, **(options or {}))
+    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
+        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
+    return base, [base.with_param(v) for v in values]
+
+
+def _fill_family(spec: str, values: Sequence[float], task, shard, *, options, cache_dir, progress):
+    """``sweep --shard`` for one family on one task: one shared pass fills every level's share, as a sweep does."""
+    base, variants = family(spec, values, options)
+    policy = policy_for(base)
+
+    def fill(seqs: list[str], ids: list[str]) -> None:
+        embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
+                    progress=progress and distributed.is_main())
+
+    return shards.fill_task(variants, fill, task, shard, policy=policy, cache_dir=cache_dir,
+                            what=f"{base.name} x {len(variants)} levels")
+
+
+def fill_shard(specs: Sequence[str], values: Sequence[float], cards, shard, *, references: Sequence[str] = (),
+               options: dict | None = None, precision: str | None = None, cache_dir=None, mirror=None,
+               progress: bool = True) -> list:
+    """``lsdbench sweep --shard``: fill this shard of every level's and every reference's cache; no probe."""
+    options = merge_precision(options or {}, precision)
+    filled = []
+    for card in cards:
+        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        for ref in references:  # embedded as run_sweep's evaluate_task embeds them (default policy, batches)
+            filled.append(shards.fill_encoder(resolve(ref, precision=precision), task, shard, cache_dir=cache_dir,
+                                              progress=progress))
+        for spec in specs:
+            filled.append(_fill_family(spec, values, task, shard, options=options, cache_dir=cache_dir,
+                                       progress=progress))
+    return [f for f in filled if f is not None]
+
+
 def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | None = None, probe: str = "linear",
                   cache_dir=None, progress: bool = True, batch_residues: int | None = None,
                   reuse_probe: bool = True, cached_run: CachedRun | None = None) -> list[dict]:
@@ -43,10 +81,7 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
     ``cached_run`` (one per run, so a level is recomputed once, not once per task) prepares each level's
     cache entry: see ``CachedRun``.
     """
-    base = resolve(spec, **(options or {}))
-    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
-        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
-    variants = [base.with_param(v) for v in values]
+    base, variants = family(spec, values, options)
     cached_run = cached_run or CachedRun(cache_dir=cache_dir)
     for variant in variants:
         cached_run.prepare(variant, spec)
