@@ -240,3 +240,29 @@ def test_sweep_shards_fill_every_level_and_reference_so_the_sweep_encodes_nothin
               out_dir=tmp_path / "sweep", cache_dir=tmp_path, progress=False)
     assert cls.shared_calls == 0 and cls.calls == 0  # every level and the reference came from the cache
 
+
+
+def test_the_slurm_example_fills_an_array_then_probes_once(tmp_path):
+    """examples/slurm_eval.sh as Slurm runs it: two array tasks, then the probe job (refused until both are done)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lsdbench").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lsdbench "$@"\n')
+    (bin_dir / "lsdbench").chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}
+    env = {**base, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ENCODER": ENC,
+           "ENCODER_NAME": "test_composition", "SUITE": "smoke", "OUT": str(tmp_path / "out"),
+           "LSDBENCH_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    script = str(Path(__file__).parents[1] / "examples" / "slurm_eval.sh")
+
+    def job(**extra):
+        return subprocess.run(["bash", script], env={**env, **extra}, capture_output=True, text=True, timeout=600)
+
+    first = job(SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="2")
+    assert first.returncode == 0 and "shard 0/2: filled" in first.stdout, first.stderr
+    early = job(STAGE="probe", SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="1")
+    assert early.returncode == 1 and "shard 1/2 has no completion marker" in early.stdout
+    assert not (tmp_path / "out").exists()
+    assert job(SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="2").returncode == 0
+    probe = job(STAGE="probe", SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="1")
+    assert probe.returncode == 0 and "0 to encode" in probe.stdout, probe.stderr
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1
