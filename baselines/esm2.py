@@ -12,6 +12,8 @@ Options:
 - ``layer``: which hidden state to pool, 0 = embeddings, ``num_layers`` = final (after the last
   LayerNorm, the fair-esm ``repr_layers`` convention); negative counts from the end (default -1).
 - ``dtype``: ``float32`` (default), ``float16`` or ``bfloat16`` for the forward pass (recorded in config).
+- ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` (``lsdbench --precision``): sets ``dtype`` to match,
+  where the device supports it, and is recorded in config as well.
 - ``revision``, ``local_files_only``: passed to ``from_pretrained`` (``HF_HUB_OFFLINE=1`` works too).
 - ``device`` (cuda when available), ``threads`` (torch's setting), ``batch_residues`` (8192).
 - ``model``: an ``EsmModel`` instance to wrap instead of loading one (from Python only).
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 
 from lsdbench.encoders import EncoderError
+from lsdbench.precision import record, require
 
 from ._seq import as_bool, as_int, encode_concat, lookup_table, padded
 from ._torch import (
@@ -52,6 +55,7 @@ ESM_TOKENS = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", 
               "Q", "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>", "<mask>"]
 CLS, PAD, EOS = 0, 1, 2
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPE_OF = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # precision -> dtype option
 _INSTALL = 'pip install -e ".[esm]"  (or pip install "transformers>=4.40")'
 
 
@@ -78,6 +82,15 @@ def _load(checkpoint: str, revision: str | None, local_files_only: bool):
     return model
 
 
+def _dtype(dtype: str, precision: str) -> str:
+    """The dtype the weights are cast to: ``precision``'s when it is lower than fp32 (dtype must then agree)."""
+    if precision == "fp32":
+        return dtype
+    if dtype not in ("float32", _DTYPE_OF[precision]):
+        raise EncoderError(f"options dtype={dtype} and precision={precision} disagree; give one")
+    return _DTYPE_OF[precision]
+
+
 class ESM2:
     """ESM-2 hidden states mean-pooled over residues (entry point ``esm2``); see the module docstring."""
 
@@ -86,13 +99,15 @@ class ESM2:
 
     def __init__(self, checkpoint: str = DEFAULT_CHECKPOINT, layer: int = -1, dtype: str = "float32",
                  revision: str | None = None, local_files_only: bool = False, device: str | None = None,
-                 threads: int | None = None, batch_residues: int = 8192, model: Any = None):
+                 threads: int | None = None, batch_residues: int = 8192, model: Any = None,
+                 precision: str | None = None):
         if dtype not in _DTYPES:
             raise EncoderError(f"option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        self.dtype = str(dtype)
         self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
         self.threads = threads_option(threads)
         self.device = pick_device(device)
+        self.precision = require(precision, self.device)
+        self.dtype = _dtype(str(dtype), self.precision)
         self.revision = None if revision in (None, "") else str(revision)
         if model is None:
             self.checkpoint = str(checkpoint)
@@ -117,10 +132,10 @@ class ESM2:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"version": 1, "checkpoint": self.checkpoint, "revision": self.revision,
-                "weights_sha256": self.weights_sha256, "layer": self.layer, "num_layers": self.num_layers,
-                "dim": self.dim, "dtype": self.dtype, "pooling": "mean over residues (no cls/eos)",
-                "max_length": self.max_length}
+        return record({"version": 1, "checkpoint": self.checkpoint, "revision": self.revision,
+                       "weights_sha256": self.weights_sha256, "layer": self.layer, "num_layers": self.num_layers,
+                       "dim": self.dim, "dtype": self.dtype, "pooling": "mean over residues (no cls/eos)",
+                       "max_length": self.max_length}, self.precision)
 
     def tokenize(self, batch: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``<cls> seq <eos> <pad>...`` token ids (b, L+2) and the mask of the residue positions."""

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsdbench.encoders import EncoderError
+from lsdbench.precision import autocast, record, require
 
 from ._seq import N_CODES, as_int, encode_concat, padded
 from ._torch import (
@@ -107,14 +108,15 @@ class RandomTransformer:
 
     Options: ``dim`` (256), ``layers`` (4), ``heads`` (4), ``ffn`` (4 * dim), ``seed`` (0), ``max_length``
     (1024), plus ``device`` (cuda when available), ``threads`` (torch's setting) and ``batch_residues``
-    (16384), which do not change the output beyond float rounding.
+    (16384), which do not change the output beyond float rounding, and ``precision`` (fp32; bf16 or fp16
+    run the forward pass under torch autocast and are recorded in config).
     """
 
     name = "random_transformer"
 
     def __init__(self, dim: int = 256, layers: int = 4, heads: int = 4, ffn: int | None = None, seed: int = 0,
                  max_length: int = 1024, device: str | None = None, threads: int | None = None,
-                 batch_residues: int = 16384):
+                 batch_residues: int = 16384, precision: str | None = None):
         self.dim = as_int(dim, "dim", minimum=1)
         self.layers = as_int(layers, "layers", minimum=0)
         self.heads = as_int(heads, "heads", minimum=1)
@@ -128,6 +130,7 @@ class RandomTransformer:
         self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
         self.threads = threads_option(threads)
         self.device = pick_device(device)
+        self.precision = require(precision, self.device)
         model = TinyTransformer(self.dim, self.layers, self.heads, self.ffn, self.max_length)
         model.init_weights(self.seed)
         self.weights_sha256 = state_dict_sha256(model)
@@ -135,17 +138,18 @@ class RandomTransformer:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"version": 1, "architecture": "pre-LN transformer, sinusoidal positions, GELU",
-                "init": "lecun_normal, embeddings N(0,1), torch.Generator", "dim": self.dim,
-                "layers": self.layers, "heads": self.heads, "ffn": self.ffn, "seed": self.seed,
-                "max_length": self.max_length, "pooling": "mean over residues",
-                "weights_sha256": self.weights_sha256}
+        return record({"version": 1, "architecture": "pre-LN transformer, sinusoidal positions, GELU",
+                       "init": "lecun_normal, embeddings N(0,1), torch.Generator", "dim": self.dim,
+                       "layers": self.layers, "heads": self.heads, "ffn": self.ffn, "seed": self.seed,
+                       "max_length": self.max_length, "pooling": "mean over residues",
+                       "weights_sha256": self.weights_sha256}, self.precision)
 
     def _run(self, batch: list[str]) -> torch.Tensor:
         codes, lengths = encode_concat(batch)
         tokens = torch.from_numpy(padded(codes + 1, lengths, fill=PAD)).to(self.device)
         keep = tokens != PAD
-        return self.model(tokens, keep)
+        with autocast(self.precision, self.device):
+            return self.model(tokens, keep)
 
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
         check_lengths(sequences, self.max_length, self.name)

@@ -2,7 +2,8 @@
 
 Each rank embeds the sequences whose hash falls in its shard and writes them to the shared cache;
 after a barrier, rank 0 reads everything from the cache (no forward pass) and fits the probes.
-Without torchrun's environment this is a single process and nothing here does anything.
+Without torchrun's environment this is a single process and nothing here does anything. ``owns`` is
+the one ownership rule: ``--shard I/N`` (lsdbench.shards) uses it too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,16 @@ import os
 from datetime import timedelta
 
 
+def launched() -> bool:
+    """Whether a process group can be formed: torchrun sets MASTER_ADDR beside RANK and WORLD_SIZE. Without
+    it, RANK and WORLD_SIZE only number independent processes (they are then --shard's defaults)."""
+    return "MASTER_ADDR" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def world() -> tuple[int, int]:
     """(rank, world size) from torchrun's environment; (0, 1) when not launched by it."""
+    if not launched():
+        return 0, 1
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 

@@ -5,7 +5,10 @@ config) and shards ``shard-<sha256>.npz``, each with the sequence keys (sha256 o
 float32 embeddings and a checksum over both; ``cost.json`` records what the passes that filled it
 cost (``lsdbench.cost``), so a run that only reads the entry can still report it. Shards are written
 to a temporary file and renamed, so a killed run leaves only whole shards; a shard that fails its
-checksum or does not load is reported, deleted and its sequences are embedded again.
+checksum or does not load is reported, deleted and its sequences are embedded again. Every file has a
+name of its own (content-named shards, temporary names from mkstemp), so processes filling one entry at
+once never write the same file. ``done/<task>.<I>-of-<N>.json`` are the completion markers of
+``--shard`` runs (lsdbench.shards).
 """
 
 from __future__ import annotations
@@ -80,12 +83,7 @@ class EmbeddingCache:
     # -- reading ---------------------------------------------------------------------------
     def _load_shard(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                keys, emb, checksum = data["keys"], data["emb"], str(data["checksum"])
-            if emb.dtype != np.float32 or emb.ndim != 2 or len(keys) != len(emb):
-                raise ValueError("unexpected array layout")
-            if _checksum(keys, emb) != checksum:
-                raise ValueError("checksum mismatch")
+            keys, emb, _ = read_shard(path)
             return keys, emb
         except Exception as exc:  # truncated zip, bad arrays, failed checksum: recompute
             log.warning("embedding cache shard %s is corrupted (%s); deleting it, its sequences will be "
@@ -145,10 +143,7 @@ class EmbeddingCache:
         if stored and stored != [emb.shape[1]]:  # refused before writing: the entry stays of one width
             widths = ", ".join(map(str, stored))
             raise self._changed(f"holds embeddings of dimension {widths}, the encoder now gives {emb.shape[1]}")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        meta = self.dir / "encoder.json"
-        if not meta.exists():
-            atomic_write_text(meta, json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
+        self._write_meta()
         key_arr = np.array(keys, dtype="S64")
         checksum = _checksum(key_arr, emb)
         path = self.dir / f"shard-{checksum[:32]}.npz"
@@ -158,14 +153,77 @@ class EmbeddingCache:
         for row, key in enumerate(keys):
             index[key] = (path, row)
 
+    def _write_meta(self) -> None:
+        meta = self.dir / "encoder.json"
+        if not meta.exists():  # processes writing it at once write the same bytes, each through its own file
+            atomic_write_text(meta, json.dumps({"name": self.name, "config": self.config}, sort_keys=True, indent=1))
+
+    # -- completion markers of --shard runs --------------------------------------------------
+    def marker_path(self, task: str, index: int, count: int) -> Path:
+        return self.dir / MARKERS / f"{folder_name(task)}.{index}-of-{count}.json"
+
+    def write_marker(self, task: str, index: int, count: int, record: dict[str, Any]) -> Path:
+        """Say (atomically) that shard ``index`` of ``count`` of ``task`` is in this entry; an entry holding
+        only markers is still an entry (``encoder.json`` is written), so ``cache verify`` finds it."""
+        self._write_meta()
+        return atomic_write_text(self.marker_path(task, index, count), json.dumps(record, sort_keys=True, indent=1))
+
+
+MARKERS = "done"
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """keys, embeddings and checksum of one shard file; ValueError (or an I/O error) when it is not whole."""
+    with np.load(path, allow_pickle=False) as data:
+        keys, emb, checksum = data["keys"], data["emb"], str(data["checksum"])
+    if emb.dtype != np.float32 or emb.ndim != 2 or len(keys) != len(emb):
+        raise ValueError("unexpected array layout")
+    if _checksum(keys, emb) != checksum:
+        raise ValueError("checksum mismatch")
+    return keys, emb, checksum
+
+
+def scan_entry(entry: Path) -> tuple[dict[str, str], list[str]]:
+    """Read every shard of an entry without changing anything: {sequence key: shard file name} of the whole
+    shards, and one line per shard that is not whole or not named after its checksum."""
+    keys: dict[str, str] = {}
+    problems = []
+    for path in sorted(entry.glob("shard-*.npz")):
+        try:
+            stored, _, checksum = read_shard(path)
+        except Exception as exc:  # any unreadable file is a finding here, not a crash
+            problems.append(f"shard file {path.name} does not load or fails its checksum ({exc})")
+            continue
+        if path.name != f"shard-{checksum[:32]}.npz":
+            problems.append(f"shard file {path.name} is not named after its checksum {checksum[:32]}")
+        keys.update(dict.fromkeys(stored.astype(str).tolist(), path.name))
+    return keys, problems
+
+
+def read_markers(entry: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """(file name, record) of each completion marker of an entry; the record is None when it does not parse."""
+    found = []
+    for path in sorted((entry / MARKERS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = None
+        found.append((path.name, record if isinstance(record, dict) else None))
+    return found
+
+
+def entries(cache_dir=None) -> list[tuple[dict[str, Any], Path]]:
+    """(``encoder.json`` record: name and config, folder) of every cached encoder configuration."""
+    root = settings.cache_dir(cache_dir) / "embeddings"
+    return [(json.loads(meta.read_text()), meta.parent)
+            for meta in (sorted(root.glob("*/*/encoder.json")) if root.exists() else [])]
+
 
 def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
     """One entry per cached encoder configuration: name, config, sequences, bytes."""
-    root = settings.cache_dir(cache_dir) / "embeddings"
     out = []
-    for meta in sorted(root.glob("*/*/encoder.json")) if root.exists() else []:
-        info = json.loads(meta.read_text())
-        shards = list(meta.parent.glob("shard-*.npz"))
+    for info, folder in entries(cache_dir):
+        shards = list(folder.glob("shard-*.npz"))
         n = 0
         for shard in shards:
             try:
@@ -173,7 +231,7 @@ def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
                     n += len(data["keys"])
             except Exception:
                 continue
-        out.append({"name": info["name"], "config": info["config"], "path": str(meta.parent),
+        out.append({"name": info["name"], "config": info["config"], "path": str(folder),
                     "sequences": n, "bytes": sum(s.stat().st_size for s in shards)})
     return out
 

@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .precision import DEFAULT as DEFAULT_PRECISION
+from .precision import check_name
 from .types import Encoder
 
 ENTRY_POINT_GROUP = "lsdbench.encoders"
@@ -51,6 +54,16 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key.strip()] = value
     return options
+
+
+def merge_precision(options: dict[str, Any], precision: str | None) -> dict[str, Any]:
+    """``options`` with ``--precision`` among them (as ``resolve`` takes it); the two may not disagree."""
+    if precision is None:
+        return options
+    given = options.get("precision")
+    if given is not None and given != precision:
+        raise EncoderError(f"--precision {precision} and the encoder option precision={given} disagree; give one")
+    return {**options, "precision": precision}
 
 
 def _load_attr(spec: str) -> Any:
@@ -115,8 +128,42 @@ def _check_json_dict(obj: Any, attr: str, value: Any) -> None:
         raise EncoderError(f"encoder {obj.name!r}: {attr} is not JSON-serialisable: {exc}") from None
 
 
-def resolve(spec: str | Encoder, **options: Any) -> Encoder:
-    """Build an encoder from a spec (or pass an instance through), applying keyword options."""
+def _refuse_precision(spec: Any, precision: str) -> EncoderError:
+    return EncoderError(f"encoder {spec!r} does not support --precision {precision}: it takes no 'precision' "
+                        f"option (see lsdbench.precision for how an encoder declares it)")
+
+
+def _precision_options(attr: Any, spec: Any, precision: str | None, options: dict) -> dict:
+    """``options`` plus ``precision`` when a lower one is asked for; refused before building (no weights loaded)
+    when the factory's signature has no ``precision`` (nor ``**kwargs``, which may pass it on)."""
+    if precision in (None, DEFAULT_PRECISION):
+        return options  # fp32 is every encoder's default: never passed, so the default path is untouched
+    try:
+        params = inspect.signature(attr).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: building will tell
+        params = None
+    if params is not None and not any(p.name == "precision" or p.kind is p.VAR_KEYWORD for p in params):
+        raise _refuse_precision(spec, precision)
+    return {**options, "precision": precision}
+
+
+def _check_precision(obj: Any, precision: str | None) -> None:
+    """An encoder run at a precision must record it in its config, or its results would mix with fp32 ones."""
+    recorded = obj.config.get("precision", DEFAULT_PRECISION)
+    if precision is not None and recorded != precision:
+        raise EncoderError(f"encoder {obj.name!r} was asked for precision {precision} but its config records "
+                           f"{recorded}: an encoder with a 'precision' option must record any precision other "
+                           f"than fp32 in its config (see lsdbench.precision)")
+
+
+def resolve(spec: str | Encoder, *, precision: str | None = None, **options: Any) -> Encoder:
+    """Build an encoder from a spec (or pass an instance through), applying keyword options.
+
+    ``precision`` (``--precision``; None: the encoder's default, fp32) is passed as the ``precision`` option
+    when it is lower than fp32, and the built encoder's config must record it (lsdbench.precision).
+    """
+    if precision is not None:
+        check_name(precision)
     if _is_encoder(spec):
         if options:
             raise EncoderError(f"options {sorted(options)} given for an encoder instance; build it with them")
@@ -128,9 +175,12 @@ def resolve(spec: str | Encoder, **options: Any) -> Encoder:
                 raise EncoderError(f"{spec!r} is an instance; it takes no options (got {sorted(options)})")
             obj = attr
         elif callable(attr):
+            options = _precision_options(attr, spec, precision, options)
             try:
                 obj = attr(**options)
             except TypeError as exc:
+                if "precision" in options and "precision" in str(exc):  # **kwargs passed it to no taker
+                    raise _refuse_precision(spec, precision) from exc
                 raise EncoderError(f"encoder {spec!r} does not accept options {options}: {exc}") from exc
             except EncoderError:
                 raise
@@ -145,6 +195,7 @@ def resolve(spec: str | Encoder, **options: Any) -> Encoder:
     inputs = getattr(obj, "cache_inputs", None)  # optional: keys the embedding cache (lsdbench.types)
     if inputs is not None:
         _check_json_dict(obj, "cache_inputs", inputs)
+    _check_precision(obj, precision)
     return obj
 
 

@@ -19,6 +19,8 @@ _NAMES = (
     ("lsdbench.probes", "ProbeError"),
     ("lsdbench.safe_pickle", "UnsafePickleError"),
     ("lsdbench.embed_cache", "CacheError"),
+    ("lsdbench.precision", "PrecisionError"),
+    ("lsdbench.shards", "ShardError"),
 )
 
 # What to do about a file-system error: the message says it, so the user need not read a traceback.

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import embed_cache, probe_cache
-from .encoders import parse_options
+from . import embed_cache, probe_cache, shards
+from .encoders import merge_precision, parse_options
+from .precision import PRECISIONS
 from .results import ResultError
 from .task_commands import data_options, register_user_cards
 from .terminal import add_command, clip, plural
@@ -39,15 +40,24 @@ def number_list(kind: type):
     return parse
 
 
-def show_plan(encoder, cards, args, *, variants=(), levels=()) -> None:
+def show_plan(encoder, cards, args, *, variants=(), levels=(), shard=None) -> None:
     """Print what is about to run and an estimate of its time (stdout; stderr is kept for errors)."""
     from .plan import make_plan
     from .registry import load_task
 
     tasks = [load_task(c, cache_dir=args.cache_dir, mirror=args.mirror, progress=not args.quiet) for c in cards]
-    plan = make_plan(encoder, tasks, variants=variants, levels=levels,
+    plan = make_plan(encoder, tasks, variants=variants, levels=levels, shard=shard,
                      long_sequences=getattr(args, "long_sequences", "window"), cache_dir=args.cache_dir)
     print(plan.summary() + "\n", flush=True)
+
+
+def run_shard(args) -> shards.Shard | None:
+    """The shard this eval/sweep fills (``--shard``, else the environment's); None: a whole run that probes."""
+    shard = shards.chosen(args.shard)
+    if shard is not None and args.recompute:  # each shard would delete what the others had written
+        raise shards.ShardError("--recompute cannot be sharded: each shard would delete the others' embeddings; "
+                                "run `lsdbench cache clear --encoder NAME` once before starting the shards")
+    return shard
 
 
 def cmd_eval(args) -> int:
@@ -56,10 +66,14 @@ def cmd_eval(args) -> int:
 
     register_user_cards(args)
     seeds = args.seeds or None
-    encoder = resolve(args.encoder, **parse_options(args.encoder_opt))
-    show_plan(encoder, cards_for(args.task or None, args.suite), args)
+    shard = run_shard(args)
+    encoder = resolve(args.encoder, **merge_precision(parse_options(args.encoder_opt), args.precision))
+    cards = cards_for(args.task or None, args.suite)
+    show_plan(encoder, cards, args, shard=shard)
     if args.plan_only:
         return 0
+    if shard is not None:
+        return eval_shard(encoder, cards, shard, args)
     out = None if args.no_save else Path(args.out) if args.out else default_out(encoder)
     results = evaluate(encoder, args.task or None, suite=args.suite, probe=args.probe, out_dir=out, spec=args.encoder,
                        cache_dir=args.cache_dir, mirror=args.mirror, seeds=seeds, long_sequences=args.long_sequences,
@@ -72,6 +86,20 @@ def cmd_eval(args) -> int:
         print("\nnothing saved (--no-save); without it the results go to " + str(default_out(encoder)))
     else:
         print(f"\nsaved {plural(len(results), 'result file')} to {out}/  (see them again: lsdbench show {out})")
+    return 0
+
+
+def eval_shard(encoder, cards, shard, args) -> int:
+    """``eval --shard``: fill this shard of the cache on every task and mark it done; no probe, no result file."""
+    from . import distributed
+    from .embedding import CachedRun
+
+    CachedRun(cache_dir=args.cache_dir).prepare(encoder, args.encoder)  # the stale-file warning, as eval gives
+    filled = shards.fill_eval(encoder, cards, shard, cache_dir=args.cache_dir, mirror=args.mirror,
+                              progress=not args.quiet, long_sequences=args.long_sequences,
+                              batch_residues=args.batch_residues)
+    if distributed.is_main():
+        print(shards.summary(shard, filled, "eval"))
     return 0
 
 
@@ -95,20 +123,29 @@ def cmd_sweep(args) -> int:
     from .registry import get_card, list_cards
 
     cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
+    shard = run_shard(args)
     options = parse_options(args.encoder_opt)
     for spec in args.encoder:
-        base = resolve(spec, **options)
+        base = resolve(spec, **merge_precision(options, args.precision))
         if hasattr(base, "with_param"):
-            show_plan(base, cards, args, variants=[base.with_param(v) for v in values], levels=values)
+            show_plan(base, cards, args, variants=[base.with_param(v) for v in values], levels=values, shard=shard)
     for ref in args.reference:
-        show_plan(resolve(ref), cards, args)
+        show_plan(resolve(ref, precision=args.precision), cards, args, shard=shard)
     if args.plan_only:
         return 0
-    table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open",
-                      references=args.reference, out_dir=args.out, probe=args.probe,
-                      options=parse_options(args.encoder_opt), cache_dir=args.cache_dir, mirror=args.mirror,
-                      progress=not args.quiet, alpha=args.alpha, reuse_probe=not args.refit,
-                      recompute=args.recompute)
+    common = dict(references=args.reference, options=options, precision=args.precision, cache_dir=args.cache_dir,
+                  mirror=args.mirror, progress=not args.quiet)
+    if shard is not None:
+        from . import distributed
+        from .sweep import fill_shard
+
+        filled = fill_shard(args.encoder, values, cards, shard, **common)
+        if distributed.is_main():
+            print(shards.summary(shard, filled, "sweep"))
+        return 0
+    table = run_sweep(args.encoder, values, tasks=args.task or None, suite=args.suite or "open", out_dir=args.out,
+                      probe=args.probe, alpha=args.alpha, reuse_probe=not args.refit, recompute=args.recompute,
+                      **common)
     for task, rows in table.items():
         print(f"\n## {task}")
         print(tabulate([[r["encoder"], r.get("t", ""), f"{r['valid']:.4f}", f"{r['test']:.4f}",
@@ -156,6 +193,16 @@ def cmd_cache_clear(args) -> int:
     return 0
 
 
+def cmd_cache_verify(args) -> int:
+    """Exit 0 when every checked entry is complete, 1 when something is missing (a finding, not an error)."""
+    from .cache_verify import report, verify
+
+    register_user_cards(args)
+    checks = verify(args.encoder, args.task, cache_dir=args.cache_dir, mirror=args.mirror)
+    print(report(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="keyword option for the encoder (JSON scalars decoded; see lsdbench encoders NAME); "
@@ -178,9 +225,25 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="delete the cached embeddings of the encoder configurations this command evaluates and "
                         "compute them again: the cache key is name + config, so use it after editing an "
                         "encoder's code without changing its config")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="precision of the forward pass, for encoders that take a 'precision' option; recorded in "
+                        "the encoder's config, so it keys the cache and the result files (default: fp32, the "
+                        "encoder's own)")
+    p.add_argument("--shard", type=shard_arg, metavar="I/N",
+                   help="only fill the embedding cache with shard I of N (0 <= I < N) and mark it done; no probe. "
+                        "Default: a Slurm array task's SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or "
+                        "RANK/WORLD_SIZE outside torchrun; 'none' ignores them")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
                    help="print the plan (tasks, residues to encode, estimated time) and stop")
+
+
+def shard_arg(text: str):
+    """argparse type of --shard: a bad value is a usage error that says what is wrong."""
+    try:
+        return shards.parse(text)
+    except shards.ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers) -> None:
@@ -229,7 +292,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_sweep)
 
     p = add_command(subparsers, "cache", "the embedding and probe-outcome caches",
-                    examples=["lsdbench cache info", "lsdbench cache clear --encoder lsd_tn_diffusion"])
+                    examples=["lsdbench cache info", "lsdbench cache clear --encoder lsd_tn_diffusion",
+                              "lsdbench cache verify --encoder esm2"])
     sub = p.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
     i = add_command(sub, "info", "list cached encoder configurations (with the config keys that tell them apart)",
                     parents=[common], examples=["lsdbench cache info --cache-dir /tmp/cache"])
@@ -240,6 +304,17 @@ def register(subparsers) -> None:
     c.add_argument("--probes", action="store_true",
                    help="also delete every cached probe outcome (always done without --encoder)")
     c.set_defaults(func=cmd_cache_clear)
+    v = add_command(sub, "verify", "check that the cache holds every sequence of tasks, shard by shard (--shard runs)",
+                    description="Read every shard file of the cached encoder configurations (checksums, names) and "
+                                "their completion markers of --shard runs; per task, check each marker against the "
+                                "task's data, name the shards without a marker and the sequences not cached (by item "
+                                "id and owning shard). Exit status 0 when everything checked is complete, else 1.",
+                    parents=[common],
+                    examples=["lsdbench cache verify", "lsdbench cache verify --encoder esm2 --task metal_ion_binding"])
+    v.add_argument("--encoder", metavar="NAME", help="only this encoder name (default: every cached encoder)")
+    v.add_argument("--task", action="append", default=[], metavar="TASK",
+                   help="check these tasks (names or card paths); repeatable (default: the tasks the markers name)")
+    v.set_defaults(func=cmd_cache_verify)
 
     from .benchmark import cmd_run
 

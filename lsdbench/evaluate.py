@@ -14,7 +14,7 @@ from . import PROTOCOL, __version__, cost, distributed, probe_cache, registry
 from .cards import TaskCard
 from .embed_cache import sequence_key
 from .embedding import CachedRun, cache_for, embed
-from .encoders import policy_for, resolve
+from .encoders import merge_precision, policy_for, resolve
 from .probing import fit_and_score, pair_features
 from .result_set import Result, Results
 from .results import RESULT_SCHEMA, environment, result_filename, validate_result, write_result
@@ -28,10 +28,7 @@ def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, pro
     Under torchrun each rank first embeds its shard; ranks other than 0 then return None. ``tally`` adds
     up this process's encoding (residues, seconds, sequences encoded and found cached).
     """
-    seqs, ids = [], []
-    for split in task.splits.values():
-        seqs += split.all_sequences()
-        ids += split.ids + (split.ids if split.is_pair else [])
+    seqs, ids = task.sequences_and_ids()
     rank, size = distributed.world()
     if size > 1:
         mine = [i for i, s in enumerate(seqs) if distributed.owns(sequence_key(s), rank, size)]
@@ -119,16 +116,17 @@ def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list
 def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = None, *, suite: str | None = None,
              probe: str = "linear", out_dir: str | Path | None = None, encoder_options: dict | None = None,
              cache_dir=None, mirror=None, progress: bool = True, spec: str | None = None, recompute: bool = False,
-             **kwargs) -> Results:
+             precision: str | None = None, **kwargs) -> Results:
     """Evaluate an encoder (instance or spec) on tasks (names, cards, or a suite; default ``open``).
 
     Each result is validated and, with ``out_dir``, written atomically as one JSON file. Returns
     ``Results``: a list of result dicts that prints as a table and has ``to_dataframe()``. ``spec``: what
     to record as the encoder's spec when ``encoder`` is an instance built from one. ``recompute`` deletes
-    the encoder configuration's cached embeddings first, so all are computed again.
+    the encoder configuration's cached embeddings first, so all are computed again. ``precision``: ``fp32``,
+    ``bf16`` or ``fp16`` for an encoder that supports it (recorded in its config; see lsdbench.precision).
     """
     spec = encoder if isinstance(encoder, str) else spec
-    enc = resolve(encoder, **(encoder_options or {}))
+    enc = resolve(encoder, **merge_precision(encoder_options or {}, precision))
     CachedRun(recompute, cache_dir).prepare(enc, spec)
     cards = cards_for(tasks, suite)
     results = Results(saved_to=out_dir)

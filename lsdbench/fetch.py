@@ -189,7 +189,8 @@ def extract_member(archive: Path, member: str, cache_dir=None) -> Path:
     slot = (settings.cache_dir(cache_dir) / "extracted" / f"{archive.name}-{archive_hash[len('sha256:'):][:16]}"
             / hashlib.sha256(prefix.encode()).hexdigest()[:16])
     dest = _safe_member_path(slot / "files", prefix)
-    if slot.exists():
+    stale = slot.exists()
+    if stale:
         problem = _extracted_problem(slot)
         if problem is None:
             return dest
@@ -201,15 +202,26 @@ def extract_member(archive: Path, member: str, cache_dir=None) -> Path:
         hashes = _extract_into(archive, member, prefix, tmp / "files")
         (tmp / MANIFEST).write_text(json.dumps({"archive": archive_hash, "member": member,
                                                 "files": hashes}, indent=1, sort_keys=True))
-        if slot.exists():  # moved aside first: a folder cannot be replaced by a rename while it has files
-            old = Path(tempfile.mkdtemp(dir=slot.parent, prefix=".stale-"))
-            os.replace(slot, old / "slot")
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, slot)
+        _install(tmp, slot, stale)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _install(tmp: Path, slot: Path, stale: bool) -> None:
+    """Rename a finished extraction into place. Only a slot found altered is moved aside first (a folder cannot
+    be replaced while it has files); one that appeared meanwhile was put there by another process (shards
+    loading the task at once) and is kept, since that process may be reading it."""
+    if stale and slot.exists():
+        old = Path(tempfile.mkdtemp(dir=slot.parent, prefix=".stale-"))
+        os.replace(slot, old / "slot")
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, slot)
+    except OSError:
+        if _extracted_problem(slot) is not None:
+            raise
 
 
 def _extract_into(archive: Path, member: str, prefix: str, root: Path) -> dict[str, str]:

@@ -37,6 +37,7 @@ class Plan:
     tasks: list[TaskCost] = field(default_factory=list)
     rate: float | None = None  # residues per second of one pass
     rate_source: str = ""
+    shard: str = ""  # "I/N" when only that shard's sequences are filled (--shard)
 
     @property
     def to_encode(self) -> int:
@@ -65,6 +66,7 @@ class Plan:
 
     def summary(self) -> str:
         what = self.encoder + (f" at {plural(len(self.levels), 'noise level')}" if self.levels else "")
+        what += f", shard {self.shard} only" if self.shard else ""
         cached = self.residues - self.to_encode
         lines = [f"plan: {what} on {plural(len(self.tasks), 'task')}: {_count(self.residues)} residues, "
                  f"{_count(self.to_encode)} to encode ({_count(cached)} cached)"]
@@ -72,13 +74,14 @@ class Plan:
             lines.append(f"  {t.name:<32} {t.sequences:>8,} sequences {_count(t.residues):>7} residues "
                          f"{_count(t.to_encode):>7} to encode")
         minutes = self.minutes()
+        probes = "" if self.shard else ", plus probe fitting"  # a shard run fits no probe
         if minutes == 0.0:
-            lines.append("estimate: nothing to encode; probes only")
+            lines.append("estimate: nothing to encode" + ("" if self.shard else "; probes only"))
         elif minutes is None:
             lines.append("estimate: unknown (no rate measured)")
         else:
             lines.append(f"estimate: ~{_duration(minutes)} of encoding at {self.rate:,.0f} residues/s "
-                         f"({self.rate_source}), plus probe fitting")
+                         f"({self.rate_source}){probes}")
         return "\n".join(lines)
 
 
@@ -106,12 +109,16 @@ def _duration(minutes: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def task_cost(encoders: Sequence[Encoder], task: Task, policy: LongSequencePolicy, cache_dir=None) -> TaskCost:
-    """Residues of a task's distinct sequences, and of those some of ``encoders``' caches lack."""
+def task_cost(encoders: Sequence[Encoder], task: Task, policy: LongSequencePolicy, cache_dir=None,
+              shard=None) -> TaskCost:
+    """Residues of a task's distinct sequences (those ``shard`` owns, if given), and of those some of
+    ``encoders``' caches lack."""
     unique: dict[str, str] = {}
     for split in task.splits.values():
         for seq in split.all_sequences():
             unique.setdefault(sequence_key(seq), seq)
+    if shard is not None:
+        unique = {k: s for k, s in unique.items() if shard.owns(k)}
     missing: set[str] = set()
     for enc in encoders:
         missing.update(cache_for(enc, policy, cache_dir).missing(unique))
@@ -137,11 +144,13 @@ def calibrate(encode, sample: Sequence[str]) -> float | None:
 
 
 def make_plan(encoder: Encoder, tasks: Sequence[Task], *, variants: Sequence[Encoder] = (),
-              levels: Sequence[float] = (), long_sequences: str = "window", cache_dir=None) -> Plan:
-    """The plan of evaluating ``encoder`` (or its sweep ``variants`` at ``levels``) on ``tasks``."""
+              levels: Sequence[float] = (), long_sequences: str = "window", cache_dir=None, shard=None) -> Plan:
+    """The plan of evaluating ``encoder`` (or its sweep ``variants`` at ``levels``) on ``tasks``; with ``shard``
+    (lsdbench.shards), of filling that shard only."""
     policy = policy_for(encoder, long_sequences)
     filled = list(variants) or [encoder]
-    plan = Plan(encoder.name, list(levels), [task_cost(filled, t, policy, cache_dir) for t in tasks])
+    plan = Plan(encoder.name, list(levels), [task_cost(filled, t, policy, cache_dir, shard) for t in tasks],
+                shard=str(shard) if shard is not None else "")
     if not plan.to_encode:
         return plan
     known = throughput.rate(filled[0].name, len(filled), cache_dir)

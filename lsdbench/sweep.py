@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import distributed, registry, shards
 from .atomic import atomic_write_bytes
 from .embedding import CachedRun, embed_sweep
-from .encoders import EncoderError, policy_for, resolve
+from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
 from .results import result_filename, write_result
@@ -35,6 +35,44 @@ def select_level(results: list[dict]) -> int:
     return int(np.flatnonzero(scores == best)[0])
 
 
+def family(spec: str, values: Sequence[float], options: dict | None = None) -> tuple:
+    """The encoder of ``spec`` and its variants at ``values`` (one per noise level)."""
+    base = resolve(spec, **(options or {}))
+    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
+        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
+    return base, [base.with_param(v) for v in values]
+
+
+def _fill_family(spec: str, values: Sequence[float], task, shard, *, options, cache_dir, progress):
+    """``sweep --shard`` for one family on one task: one shared pass fills every level's share, as a sweep does."""
+    base, variants = family(spec, values, options)
+    policy = policy_for(base)
+
+    def fill(seqs: list[str], ids: list[str]) -> None:
+        embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
+                    progress=progress and distributed.is_main())
+
+    return shards.fill_task(variants, fill, task, shard, policy=policy, cache_dir=cache_dir,
+                            what=f"{base.name} x {len(variants)} levels")
+
+
+def fill_shard(specs: Sequence[str], values: Sequence[float], cards, shard, *, references: Sequence[str] = (),
+               options: dict | None = None, precision: str | None = None, cache_dir=None, mirror=None,
+               progress: bool = True) -> list:
+    """``lsdbench sweep --shard``: fill this shard of every level's and every reference's cache; no probe."""
+    options = merge_precision(options or {}, precision)
+    filled = []
+    for card in cards:
+        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        for ref in references:  # embedded as run_sweep's evaluate_task embeds them (default policy, batches)
+            filled.append(shards.fill_encoder(resolve(ref, precision=precision), task, shard, cache_dir=cache_dir,
+                                              progress=progress))
+        for spec in specs:
+            filled.append(_fill_family(spec, values, task, shard, options=options, cache_dir=cache_dir,
+                                       progress=progress))
+    return [f for f in filled if f is not None]
+
+
 def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | None = None, probe: str = "linear",
                   cache_dir=None, progress: bool = True, batch_residues: int | None = None,
                   reuse_probe: bool = True, cached_run: CachedRun | None = None) -> list[dict]:
@@ -43,18 +81,12 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
     ``cached_run`` (one per run, so a level is recomputed once, not once per task) prepares each level's
     cache entry: see ``CachedRun``.
     """
-    base = resolve(spec, **(options or {}))
-    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
-        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
-    variants = [base.with_param(v) for v in values]
+    base, variants = family(spec, values, options)
     cached_run = cached_run or CachedRun(cache_dir=cache_dir)
     for variant in variants:
         cached_run.prepare(variant, spec)
     policy = policy_for(base)
-    seqs, ids = [], []
-    for split in task.splits.values():
-        seqs += split.all_sequences()
-        ids += split.ids + (split.ids if split.is_pair else [])
+    seqs, ids = task.sequences_and_ids()
     embed_sweep(base, variants, values, seqs, ids=ids, task=task.name, policy=policy, cache_dir=cache_dir,
                 batch_residues=batch_residues, progress=progress)
     return [evaluate_task(v, task, probe=probe, spec=spec, cache_dir=cache_dir, progress=progress,
@@ -144,12 +176,14 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
               suite: str | None = "open", references: Sequence[str] = (), out_dir: str | Path,
               probe: str = "linear", options: dict | None = None, cache_dir=None, mirror=None,
               progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True,
-              recompute: bool = False) -> dict[str, list[dict]]:
+              recompute: bool = False, precision: str | None = None) -> dict[str, list[dict]]:
     """Sweep each encoder over ``values`` on each task; write results, a CSV and a PNG per task.
 
     ``recompute`` deletes the cached embeddings of every encoder configuration the sweep embeds (levels
-    and references) before it first embeds it, so all are computed again.
+    and references) before it first embeds it, so all are computed again. ``precision`` (``--precision``)
+    applies to the swept encoders and the references alike.
     """
+    options = merge_precision(options or {}, precision)
     out = Path(out_dir)
     cached_run = CachedRun(recompute, cache_dir)
     cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
@@ -158,7 +192,7 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
         task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
         refs = {}
         for ref in references:
-            enc = resolve(ref)
+            enc = resolve(ref, precision=precision)
             cached_run.prepare(enc, ref)
             res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
                                 reuse_probe=reuse_probe)

@@ -83,6 +83,14 @@ class Task:
     def split_hashes(self) -> dict[str, str]:
         return {name: split.content_hash() for name, split in self.splits.items()}
 
+    def sequences_and_ids(self) -> tuple[list[str], list[str]]:
+        """Every sequence to embed, split by split (both members of pairs), with the id of its item."""
+        seqs, ids = [], []
+        for split in self.splits.values():
+            seqs += split.all_sequences()
+            ids += split.ids + (split.ids if split.is_pair else [])
+        return seqs, ids
+
 
 @runtime_checkable
 class Encoder(Protocol):
@@ -100,6 +108,8 @@ class Encoder(Protocol):
     - ``cache_inputs`` (dict): further things the output depends on that results need not record
       (e.g. the sha256 of a side file read at encode time); they key the embedding cache only, so
       adding one leaves the recorded config and result file names as they were.
+    - a ``precision`` constructor option (``--precision``): an encoder that takes one records any value
+      but ``fp32`` in ``config``; encoders without it refuse lower precisions (lsdbench.precision).
     """
 
     name: str

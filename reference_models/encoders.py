@@ -10,6 +10,9 @@ residues (no bos/eos/pad) of a per-residue representation.
 - ``*_diffusion``: the clean latent z0 is noised to z_t = alpha(t) z0 + sigma(t) eps and passed through the
   denoiser; the output of block ``layer`` is pooled. ``draws`` noise draws are averaged, each seeded by the
   sequence's sha256, so results are deterministic; ``multi_t`` concatenates several noise levels.
+
+Every factory takes ``precision`` (``lsdbench --precision``): fp32 (default) runs as always; bf16 or fp16
+run the forward passes under torch autocast and are recorded in config (see lsdbench.precision).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from lsdbench.precision import autocast, record, require
 
 from . import alphabet as A
 from . import schedule as S
@@ -93,8 +98,9 @@ class LatentEncoder(_Batched):
     """Mean-pooled per-residue representation of a frozen encoder checkpoint (no diffusion)."""
 
     def __init__(self, name: str, default_dir: str, standardized: bool, checkpoint=None, device: str = "cpu",
-                 batch_residues: int | str | None = None):
+                 batch_residues: int | str | None = None, precision: str | None = None):
         self.name, self.device, self.standardized = name, str(device), standardized
+        self.precision = require(precision, self.device)
         if batch_residues:
             self.batch_residues = int(batch_residues)
         directory = _checkpoint_dir(checkpoint, default_dir)
@@ -110,7 +116,7 @@ class LatentEncoder(_Batched):
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        return record(dict(self._config), self.precision)
 
     @property
     def cache_inputs(self) -> dict[str, Any]:
@@ -131,7 +137,7 @@ class LatentEncoder(_Batched):
 
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
         parts = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, self.device):
             for idx, _, tokens in self._batches(sequences):
                 if self.standardized:
                     z, mask = self.source.latents(tokens)
@@ -148,8 +154,9 @@ class DiffusionEncoder(_Batched):
     sweep_param = "t"
 
     def __init__(self, name: str, default_dir: str, checkpoint=None, latent_checkpoint=None, t=0.0, layer=-1,
-                 draws=1, multi_t=None, device: str = "cpu", batch_residues=None, _shared=None):
+                 draws=1, multi_t=None, device: str = "cpu", batch_residues=None, precision=None, _shared=None):
         self.name, self.device, self._default_dir = name, str(device), default_dir
+        self.precision = require(precision, self.device)
         if batch_residues:
             self.batch_residues = int(batch_residues)
         self.t = _check_t(float(t))
@@ -182,9 +189,10 @@ class DiffusionEncoder(_Batched):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256, "latent_kind": self.source.kind,
-                "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer, "draws": self.draws,
-                "multi_t": self.multi_t, "pooling": "mean", "noise_seed": "sha256(draw:sequence)"}
+        return record({"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256,
+                       "latent_kind": self.source.kind, "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer,
+                       "draws": self.draws, "multi_t": self.multi_t, "pooling": "mean",
+                       "noise_seed": "sha256(draw:sequence)"}, self.precision)
 
     @property
     def cache_inputs(self) -> dict[str, Any]:
@@ -207,7 +215,7 @@ class DiffusionEncoder(_Batched):
         """The same encoder at noise level ``value`` (weights shared, not reloaded)."""
         return DiffusionEncoder(self.name, self._default_dir, t=float(value), layer=self.layer, draws=self.draws,
                                 multi_t=None, device=self.device, batch_residues=self.batch_residues,
-                                _shared=self._shared)
+                                precision=self.precision, _shared=self._shared)
 
     def _noise(self, seqs: list[str], shape, draw: int) -> torch.Tensor:
         eps = torch.zeros(shape)
@@ -231,7 +239,7 @@ class DiffusionEncoder(_Batched):
 
     def _run(self, sequences: Sequence[str], level_sets: list[list[float]]) -> list[np.ndarray]:
         parts: list[list] = [[] for _ in level_sets]
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, self.device):
             for idx, seqs, tokens in self._batches(sequences):
                 z0, mask = self.source.latents(tokens)  # the clean latent, once per batch
                 noises = [self._noise(seqs, z0.shape, k) for k in range(self.draws)]

@@ -51,6 +51,8 @@ def _isolated_settings(monkeypatch, session_cache, request):
     if m:
         monkeypatch.setenv("LSDBENCH_MIRROR", m)
     monkeypatch.delenv("LSDBENCH_TASKS", raising=False)
+    for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)  # run inside an sbatch array, every eval would be a shard run
     from lsdbench import registry
 
     monkeypatch.setattr(registry, "_user_cards", {})  # cards a test registers stay in that test

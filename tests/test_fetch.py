@@ -185,6 +185,28 @@ def test_edited_extracted_member_is_detected_and_extracted_again(tmp_path, caplo
     assert "gained db/extra.mdb" in caplog.records[-1].getMessage() and not (db / "extra.mdb").exists()
 
 
+def test_a_member_extracted_meanwhile_by_another_process_is_kept(tmp_path, monkeypatch):
+    """Shards loading one task at once both extract it; the later one must not move the first's folder away
+    (that process may be reading it) nor fail."""
+    archives = _archives(tmp_path)
+    cache = tmp_path / "cache"
+    real = fetch._extract_into
+    winner = {}
+
+    def racing(*args):
+        if not winner:  # another process finishes its extraction while this one extracts (the nested call)
+            winner["racing"] = True
+            winner["path"] = fetch.extract_member(archives["zip"], "d/a.csv", cache_dir=cache)
+            winner["inode"] = winner["path"].stat().st_ino
+        return real(*args)
+
+    monkeypatch.setattr(fetch, "_extract_into", racing)
+    got = fetch.extract_member(archives["zip"], "d/a.csv", cache_dir=cache)
+    assert got == winner["path"] and got.stat().st_ino == winner["inode"]
+    assert got.read_text() == "sequence,target\nMKV,1.0\n"
+    assert not [p for p in got.parents[2].iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
 def test_edited_extracted_task_file_is_restored_on_load(tmp_path, mirror, caplog):
     """End to end on a real card whose CSV lives in a zip: an edited extraction never reaches the splits."""
     card = "thermostability_flip2021"
