@@ -25,6 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -33,10 +34,11 @@ from tqdm import tqdm
 from . import alphabet as A
 from . import checkpoint as C
 from . import config as cfgmod
+from . import corpus as K
 from . import data as D
 from . import health as H
 from .autoencoder import latent_mask_plan, latent_noise_plan, noise_mask_plan
-from .batching import EpochPlan
+from .batching import EpochPlan, sequence_lengths
 from .denoiser import diffusion_loss, diffusion_plan
 from .ema import EMA, effective_decay
 from .evaluation import eval_batches, loss_by_t, reconstruction_metrics, sample_sequences
@@ -181,9 +183,19 @@ def optimizer_step(step_fn: nn.Module, model: nn.Module, opt, tokens, draws, *, 
     return loss_sum, global_count, extra
 
 
-def read_data_dir(data_dir) -> tuple[list[str], list[str], dict]:
+def read_data_dir(data_dir) -> tuple:
+    """(train, heldout, data.json): memory-mapped ``TokenCorpus`` splits of a directory written by
+    ``lsd-train data``, or lists of str for a directory of the earlier format (train.fasta, heldout.fasta),
+    such as the one the committed ``small`` checkpoints were trained from. The two give the same batches
+    for the same sequences (tests/test_reference_models.py)."""
     d = Path(data_dir)
     info = C.read_json(d / "data.json")
+    if info.get("format") == K.FORMAT:
+        train, heldout = K.TokenCorpus(d, "train"), K.TokenCorpus(d, "heldout")
+        if (len(train), len(heldout)) != (info["n_train"], info["n_heldout"]):
+            raise RuntimeError(f"{d} holds {len(train)} / {len(heldout)} sequences where {d / 'data.json'} records "
+                               f"{info['n_train']} / {info['n_heldout']}: prepare the data again")
+        return train, heldout, info
     train = D.read_fasta_text((d / "train.fasta").read_text())
     heldout = D.read_fasta_text((d / "heldout.fasta").read_text())
     if D.sequences_hash(train) != info["train_hash"]:
@@ -428,7 +440,8 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
                  if k in data_info},
         "training": {"steps": step, "planned_steps": tc.steps, "wall_time_s": round(wall, 1), "tokens_seen": tokens_seen,
                      # passes over the (cropped) training data: crops are random, so this counts tokens, not sequences
-                     "epochs": round(tokens_seen / max(1, sum(min(len(s), tc.max_len) + 2 for s in train_seqs)), 2),
+                     "epochs": round(tokens_seen / max(1, int(np.minimum(sequence_lengths(train_seqs), tc.max_len).sum())
+                                                       + 2 * len(train_seqs)), 2),
                      "processes": world, "parameters": n_params, "torch": torch.__version__, "python": platform.python_version()},
         "metrics": metrics, **extra_meta,
     }
@@ -446,25 +459,9 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
 
 def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
                  registry=None) -> dict:
-    """Load, de-duplicate, decontaminate against task valid/test splits, split off a held-out set."""
-    from .decontaminate import evaluation_sequences, remove_overlap
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    seqs = D.load_sequences(source)
-    if decontaminate:
-        per_task, report = evaluation_sequences(**(registry or {}))
-        seqs, summary = remove_overlap(seqs, per_task, report)
-    else:
-        summary = {"input": len(seqs), "removed": 0, "kept": len(seqs), "tasks": [], "disabled": True}
-    train_seqs, heldout = D.split_heldout(seqs, heldout_fraction)
-    D.write_fasta(out / "train.fasta", train_seqs, "train")
-    D.write_fasta(out / "heldout.fasta", heldout, "heldout")
-    info = {"source": source, "train_hash": D.sequences_hash(train_seqs), "heldout_hash": D.sequences_hash(heldout),
-            "n_train": len(train_seqs), "n_heldout": len(heldout), "heldout_fraction": heldout_fraction,
-            "decontamination": summary}
-    C.write_json(out / "data.json", info)
-    return info
+    """Stream, de-duplicate, decontaminate against task valid/test splits, split off a held-out set and
+    write memory-mapped token files (data.prepare, corpus.py)."""
+    return D.prepare(source, out, heldout_fraction=heldout_fraction, decontaminate=decontaminate, registry=registry)
 
 
 # ---- health of any checkpoint ---------------------------------------------------------------------
@@ -525,8 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
                "runs/small/data\n  bash reference_models/train_small.sh      # every committed checkpoint, in order")
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     d = sub.add_parser("data", help="prepare decontaminated pretraining data",
-                       description="Write train.fasta / heldout.fasta from the pretraining corpus, with every "
-                                   "sequence of a task's valid or test split removed.")
+                       description="Stream the pretraining corpus (any size, plain or gzip, file or URL) into "
+                                   "memory-mapped token files train.bin/.idx and heldout.bin/.idx with a manifest "
+                                   "of sequence hashes, de-duplicated and with every sequence of a task's valid or "
+                                   "test split removed.")
     d.add_argument("--source", default=D.SWISSPROT,
                    help=f"'{D.SWISSPROT}' (the p-scldata wheel), a FASTA file or a URL (.gz ok) (default: %(default)s)")
     d.add_argument("--out", required=True, metavar="DIR", help="output folder")

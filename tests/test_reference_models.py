@@ -6,6 +6,7 @@ Everything trains the ``tiny`` config on a small synthetic FASTA, so the file ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -345,12 +346,87 @@ def test_decontamination_removes_task_sequences(tmp_path):
     rows = {r["task"]: r for r in dec["tasks"]}
     assert rows["toy"]["status"] == "used" and rows["toy"]["removed"] == 5
     assert rows["offline"]["status"] == "skipped" and "could not fetch" in rows["offline"]["reason"]
-    from reference_models.data import read_fasta_text
-    kept = read_fasta_text((tmp_path / "data" / "train.fasta").read_text())
-    kept += read_fasta_text((tmp_path / "data" / "heldout.fasta").read_text())
+    from reference_models.corpus import TokenCorpus
+    kept = list(TokenCorpus(tmp_path / "data", "train")) + list(TokenCorpus(tmp_path / "data", "heldout"))
     assert not set(EVAL_SEQS) & set(kept)
     assert set(TRAIN_SEQS[5:8]) <= set(kept)  # train-split sequences of tasks may stay
     assert "ACDEFXX" in kept and len(kept) == 156 and info["n_heldout"] == round(0.02 * 156)
+
+
+def _greedy_batches(lengths, budget, min_rows=1):
+    """The token-budget batching as first written (a loop over length-sorted sequences): the specification."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches, current, longest = [], [], 0
+    for i in order:
+        size = lengths[i] + 2
+        if current and (len(current) + 1) * max(longest, size) > budget and len(current) >= min_rows:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, size)
+    if current:
+        if len(current) < min_rows and batches:
+            batches[-1].extend(current)
+        else:
+            batches.append(current)
+    return batches
+
+
+def test_vectorized_batching_and_crops_equal_the_loop_they_replace():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        lengths = rng.integers(0, int(rng.choice([5, 50, 500])), int(rng.integers(0, 200))).tolist()
+        budget, min_rows = int(rng.integers(3, 600)), int(rng.integers(1, 4))
+        assert token_budget_batches(lengths, budget, min_rows=min_rows) == _greedy_batches(lengths, budget, min_rows)
+    seqs = random_sequences(300, 3, 1, 120)
+    plan = EpochPlan(seqs, max_len=40, budget=300, seed=5, min_rows=2)
+    for epoch in range(2):  # one integers() draw per long sequence in order, then the batch permutation
+        g = np.random.default_rng([5, epoch])
+        crops = [random_crop(s, 40, g) for s in seqs]
+        batches = _greedy_batches([len(c) for c in crops], 300, 2)
+        assert list(plan.epoch(epoch)) == [[crops[i] for i in batches[k]] for k in g.permutation(len(batches))]
+
+
+def test_streaming_corpus_equals_the_in_memory_path(tmp_path, monkeypatch):
+    """Blocks, shards and buckets made tiny so that every boundary is crossed: the token files hold exactly
+    the sequences, order, held-out split, hashes and decontamination counts of the in-memory path."""
+    from reference_models import corpus as K
+    from reference_models import data as D
+    from reference_models.decontaminate import remove_overlap
+    monkeypatch.setattr(K, "READ_BYTES", 97)
+    monkeypatch.setattr(K, "BUCKET_RECORDS", 50)
+    seqs = random_sequences(400, 11, 1, 150)
+    seqs += seqs[3:40] + ["acdbzuoxj", "MK V\tL"]
+    text = "MKV\n" + "".join(f">r{i} x\r\n{s[:60]}\r\n{s[60:]}\n" for i, s in enumerate(seqs)) + ">empty\n"
+    (tmp_path / "a.fa").write_text(text)
+    import gzip
+    (tmp_path / "a.fa.gz").write_bytes(gzip.compress(text.encode()))
+    reference = D.load_sequences(str(tmp_path / "a.fa"))
+    registry = fake_registry(reference[7:12] + ["NOTINTHECORPUS"], [])
+    per_task = {"toy": {A.normalize(s) for s in reference[7:12] + ["NOTINTHECORPUS"]}}
+    report = [{"task": "offline", "suites": ["paper"], "status": "skipped", "reason": "could not fetch https://example.invalid/x.zip"},
+              {"task": "toy", "suites": ["open"], "status": "used", "eval_sequences": 6}]
+    kept, summary = remove_overlap(reference, per_task, report)
+    train_ref, held_ref = D.split_heldout(kept, 0.1)
+    for i, source in enumerate([str(tmp_path / "a.fa"), str(tmp_path / "a.fa.gz"), (tmp_path / "a.fa.gz").as_uri()]):
+        out = tmp_path / f"out{i}"
+        info = prepare_data(source, out, heldout_fraction=0.1, registry=registry)
+        train_c, held_c = K.TokenCorpus(out, "train"), K.TokenCorpus(out, "heldout")
+        assert list(train_c) == train_ref and list(held_c) == held_ref
+        assert info["train_hash"] == D.sequences_hash(train_ref) and info["heldout_hash"] == D.sequences_hash(held_ref)
+        assert info["decontamination"] == summary and summary["removed"] == 5
+        assert info["duplicates"] == len(seqs) + 1 - len(reference) and info["input_records"] == len(seqs) + 1
+        keys = (out / "train.keys").read_bytes()
+        assert [keys[16 * j:16 * j + 16] for j in range(3)] == [
+            hashlib.sha256(f"0:{s}".encode()).digest()[:16] for s in train_ref[:3]]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["splits"]["train"]["files"]["train.bin"]["sha256"] == C.sha256_file(out / "train.bin")
+        assert np.array_equal(train_c.lengths, [len(s) for s in train_ref]) and train_c[-1] == train_ref[-1]
+        assert train_c.residue_counts(A.N_TYPES).sum() == sum(map(len, train_ref))
+        assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary files left
+    (tmp_path / "bad.fa").write_text(">a\nMKV\n>b\nMK*V\n")
+    with pytest.raises(ValueError, match=r"'\*' at position 3 of record 2"):
+        prepare_data(str(tmp_path / "bad.fa"), tmp_path / "bad", decontaminate=False)
 
 
 def test_swissprot_source_is_available():
@@ -414,6 +490,28 @@ def test_tiny_training_writes_checkpoint_and_card(tiny, name):
     assert log[0].startswith("step,") and len(log) == 7
 
 
+def test_fasta_data_dirs_of_the_earlier_format_train_exactly_like_token_files(tmp_path, tiny):
+    """The committed checkpoints were trained from train.fasta / heldout.fasta: such a directory still trains,
+    with the same batches, weights and metrics as the token files of the same sequences."""
+    from reference_models import data as D
+    from reference_models.train import read_data_dir
+    train_c, held_c, info = read_data_dir(tiny.data)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    D.write_fasta(legacy / "train.fasta", list(train_c), "train")
+    D.write_fasta(legacy / "heldout.fasta", list(held_c), "heldout")
+    C.write_json(legacy / "data.json", {k: info[k] for k in ("source", "train_hash", "heldout_hash", "n_train",
+                                                              "n_heldout", "heldout_fraction", "decontamination")})
+    assert isinstance(read_data_dir(legacy)[0], list)
+    for stage in ("mlm", "lsd_tn"):
+        a = train(stage, tiny.raw, legacy, tmp_path / f"legacy_{stage}", progress=False)
+        b = train(stage, tiny.raw, tiny.data, tmp_path / f"tokens_{stage}", progress=False)
+        _tensors_equal(a / "model.safetensors", b / "model.safetensors")
+        meta_a, meta_b = (json.loads((d / "meta.json").read_text()) for d in (a, b))
+        assert meta_a["data"] == meta_b["data"] and meta_a["health"] == meta_b["health"]
+        assert meta_a["training"]["epochs"] == meta_b["training"]["epochs"]
+
+
 def test_training_loss_decreases_over_a_few_more_steps(tmp_path, tiny):
     raw = cfgmod.apply_overrides(tiny.raw, ["train.steps=40", "train.warmup_steps=4", "train.log_every=20",
                                             "train.ckpt_every=100"])
@@ -424,10 +522,10 @@ def test_training_loss_decreases_over_a_few_more_steps(tmp_path, tiny):
 
 
 def test_standardized_latents_have_unit_scale(tiny):
-    from reference_models.data import read_fasta_text
     from reference_models.evaluation import eval_batches
+    from reference_models.train import read_data_dir
     seqs, total = [], 0
-    for s in read_fasta_text((tiny.data / "train.fasta").read_text()):  # the prefix the statistics came from
+    for s in read_data_dir(tiny.data)[0]:  # the prefix the statistics came from
         seqs.append(s)
         total += min(len(s), 48)
         if total >= 2000:
