@@ -831,6 +831,25 @@ def test_committed_small_checkpoints_load_as_encoders(name):
     assert parameter_count(enc) == expected > 500_000
 
 
+@pytest.mark.parametrize("name", ["mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent", "mlm_diffusion",
+                                  "lsd_tn_diffusion", "lsd_nm_diffusion"])
+def test_committed_checkpoints_embed_as_they_did_before_the_gpu_path(name):
+    """The training path's autocast, attention and batching changes leave CPU inference alone: the committed
+    checkpoints give the embeddings stored in tests/data/reference_checkpoint_outputs.json (written on
+    the CPU before those changes), so the committed leaderboard keeps reproducing."""
+    from lsdbench.encoders import resolve
+    from reference_models.encoders import CHECKPOINTS
+    if not (CHECKPOINTS / "lsd_tn" / "meta.json").is_file():
+        pytest.skip("no committed checkpoints")
+    stored = json.loads((REPO / "tests" / "data" / "reference_checkpoint_outputs.json").read_text())
+    entry = stored["encoders"][name]
+    torch.set_num_threads(1)
+    x = resolve(name, **entry["options"]).encode(stored["sequences"])
+    expected = np.asarray(entry["embeddings"], dtype=np.float32)
+    # identical on the machine that wrote them; other CPUs may round matmuls differently
+    np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     from reference_models.train import EagerFallback
 
