@@ -16,17 +16,18 @@ def token_budget_bounds(lengths, budget: int, *, extra: int = 2, min_rows: int =
     take it over the budget, once it has ``min_rows`` rows. Since lengths only grow along ``order``, the
     closing point of each batch is found with a vectorized scan of at most budget / length candidates.
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
+    lengths = np.asarray(lengths)
     order = np.argsort(lengths, kind="stable")
-    size = lengths[order] + extra
+    order = order.astype(np.int32) if len(order) < 2**31 else order
+    size = lengths[order]  # + extra below, in int64 on the few candidates of each batch
     n = len(order)
     bounds = [0]
     p = 0
     while p < n:
         # closing after k rows: (k + 1) * size[p + k] > budget, which holds for every k >= budget // size[p]
-        w = min(n - 1 - p, max(1, budget // int(size[p])))
+        w = min(n - 1 - p, max(1, budget // (int(size[p]) + extra)))
         ks = np.arange(1, w + 1)
-        over = np.flatnonzero((ks + 1) * size[p + ks] > budget)
+        over = np.flatnonzero((ks + 1) * (size[p + ks].astype(np.int64) + extra) > budget)
         k = max(int(ks[over[0]]), min_rows) if len(over) else n - p
         p = min(n, p + k)
         bounds.append(p)
@@ -54,9 +55,9 @@ def random_crop(sequence: str, max_len: int, rng: np.random.Generator) -> str:
 
 
 def sequence_lengths(sequences) -> np.ndarray:
-    """Lengths of a list of str, or of a memory-mapped corpus (its ``lengths``, without reading it)."""
+    """Lengths (int32) of a list of str, or of a memory-mapped corpus (its ``lengths``, without reading it)."""
     lengths = getattr(sequences, "lengths", None)
-    return np.asarray(lengths if lengths is not None else [len(s) for s in sequences], dtype=np.int64)
+    return np.asarray(lengths if lengths is not None else [len(s) for s in sequences], dtype=np.int32)
 
 
 class EpochBatches:
@@ -94,8 +95,8 @@ class EpochPlan:
 
     Everything is a function of (seed, epoch), so a run resumes from (epoch, batch index) alone and
     every DDP process builds the same global batches. ``sequences`` is a list of str or a memory-mapped
-    corpus (corpus.TokenCorpus): the plan holds lengths, crop offsets and the batch order (a few numbers
-    per sequence), never the sequences. The draws are those of ``random_crop`` over the sequences in
+    corpus (corpus.TokenCorpus): the plan holds lengths, crop offsets and the batch order (16 bytes per
+    sequence, 8 more transiently while an epoch is planned), never the sequences. The draws are those of ``random_crop`` over the sequences in
     order (one ``integers`` draw per sequence longer than ``max_len``), then one ``permutation``.
     """
 
@@ -104,16 +105,16 @@ class EpochPlan:
             raise ValueError(f"token budget {budget} is smaller than one cropped sequence ({max_len} + 2)")
         self.sequences, self.max_len, self.budget, self.seed, self.min_rows = sequences, max_len, budget, seed, min_rows
         self.lengths = sequence_lengths(sequences)
-        self._epoch, self._batches = -1, None
+        self._epoch, self._batches = -1, None  # one epoch's plan at a time
 
     def epoch(self, epoch: int) -> EpochBatches:
         if epoch != self._epoch:
             rng = np.random.default_rng([self.seed, epoch])
             long = self.lengths > self.max_len
-            starts = np.zeros(len(self.lengths), dtype=np.int64)
+            starts = np.zeros(len(self.lengths), dtype=np.int32)
             if long.any():  # numpy draws an array of bounded integers as it draws them one by one
-                starts[long] = rng.integers(0, self.lengths[long] - self.max_len + 1)
-            crop_lengths = np.minimum(self.lengths, self.max_len)
+                starts[long] = rng.integers(0, self.lengths[long].astype(np.int64) - self.max_len + 1)
+            crop_lengths = np.minimum(self.lengths, self.max_len).astype(np.int32)
             order, bounds = token_budget_bounds(crop_lengths, self.budget, min_rows=self.min_rows)
             perm = rng.permutation(len(bounds) - 1)
             self._batches = EpochBatches(self.sequences, order, bounds, perm, starts, crop_lengths)

@@ -10,7 +10,7 @@
    of a task's valid/test split is dropped (decontamination, matched by key), and the survivors are kept
    sorted by key. Held out are the ``round(fraction * kept)`` smallest keys over all shards: the rule of
    ``data.split_heldout`` (the sha256 ranking of ``"0:" + sequence``), so the split never changes;
-3. the verdicts are regrouped by record number into buckets of 262,144 records (more past 1e9 records), and each bucket
+3. the verdicts are regrouped by record number into buckets of 131,072 records (more past 1e9 records), and each bucket
    streams its part of the temporary token file into ``train.bin`` / ``heldout.bin`` in input order.
 
 Memory is that of one shard or one bucket and a 16 MiB read buffer, whatever the size of the input.
@@ -44,7 +44,7 @@ import numpy as np
 FORMAT = "lsd-tokens-1"
 SPLITS = ("train", "heldout")
 N_SHARDS = 256  # by the key's first byte; ~100 MiB per shard at 1e9 input sequences
-BUCKET_RECORDS = 1 << 18  # records per verdict bucket (6 MiB), unless that needs more than MAX_BUCKETS files
+BUCKET_RECORDS = 1 << 17  # records per verdict bucket (3 MiB), unless that needs more than MAX_BUCKETS files
 MAX_BUCKETS = 4096
 READ_BYTES = 1 << 24
 KEY_BYTES = 16
@@ -369,7 +369,7 @@ def _sha256_file(path: Path) -> str:
 
 class TokenCorpus:
     """One split of a prepared corpus, memory-mapped: ``len``, ``lengths``, ``corpus[i]`` (a str),
-    slices (lists of str), and iteration. Only the offsets are read into memory (8 bytes a sequence)."""
+    slices (lists of str), and iteration. Only offsets and lengths are read into memory (12 bytes a sequence)."""
 
     def __init__(self, directory, split: str):
         directory = Path(directory)
@@ -378,12 +378,12 @@ class TokenCorpus:
         for p in (bin_path, idx_path):
             if not p.is_file():
                 raise CorpusError(f"prepared corpus {directory} lacks {p.name}")
-        self.offsets = np.fromfile(idx_path, np.uint64).astype(np.int64)
+        self.offsets = np.fromfile(idx_path, np.int64)  # written as uint64; < 2**63
         size = bin_path.stat().st_size
         if len(self.offsets) == 0 or self.offsets[0] != 0 or self.offsets[-1] != size:
             raise CorpusError(f"{idx_path} does not match {bin_path} ({size} bytes): prepare the data again")
         self.tokens = np.memmap(bin_path, np.uint8, "r") if size else np.zeros(0, np.uint8)
-        self.lengths = np.diff(self.offsets)
+        self.lengths = np.subtract(self.offsets[1:], self.offsets[:-1], dtype=np.int32, casting="unsafe")
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -404,14 +404,13 @@ class TokenCorpus:
         for i in range(len(self)):
             yield self[i]
 
-    def residue_counts(self, n_types: int, first: int = _FIRST_RESIDUE, block: int = READ_BYTES) -> np.ndarray:
-        """Counts of each residue type over the split, read in blocks (never the whole file at once)."""
-        counts = np.zeros(n_types, np.int64)
+    def residue_counts(self, n_types: int, first: int = _FIRST_RESIDUE, block: int = 1 << 20) -> np.ndarray:
+        """Counts of each residue type over the split, read in 1 MiB blocks (never the whole file at once)."""
+        counts = np.zeros(256, np.int64)
         with open(self.directory / f"{self.split}.bin", "rb") as f:
             for chunk in iter(lambda: f.read(block), b""):
-                ids = np.frombuffer(chunk, np.uint8).astype(np.int64) - first
-                counts += np.bincount(ids, minlength=n_types)[:n_types]
-        return counts
+                counts += np.bincount(np.frombuffer(chunk, np.uint8), minlength=256)
+        return counts[first:first + n_types]
 
 
 def write_json(path: Path, obj) -> None:
