@@ -312,10 +312,10 @@ def test_learning_rate_warmup_and_cosine():
 
 
 def test_configs_build_every_stage():
-    for name in ("tiny", "small", "base"):
+    for name in ("tiny", "small", "base", "gpu_campaign"):
         raw = cfgmod.load_config(name)
         for stage in ("mlm", "lsd_tn", "lsd_nm"):
-            cfgmod.build_model(stage, cfgmod.model_config(raw, stage)) if name != "base" else cfgmod.model_config(raw, stage)
+            cfgmod.build_model(stage, cfgmod.model_config(raw, stage)) if name in ("tiny", "small") else cfgmod.model_config(raw, stage)
         cfgmod.model_config(raw, "diffusion", d_latent=32)
         cfgmod.train_config(raw, "diffusion")
     raw = cfgmod.apply_overrides(cfgmod.load_config("tiny"), ["train.steps=3", "lsd_tn.bottleneck=anchored"])
