@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from lsdbench import registry
+from reference_models.flops import matmul_flops_per_s  # noqa: F401 (the benchmarks' MFU denominator)
 
 SMOKE = os.environ.get("LSDBENCH_BENCH_SMOKE", "") not in ("", "0")
 
@@ -57,18 +58,6 @@ def reference_encoder(name: str, **options):
         return resolve(name, **options)
     except Exception as exc:  # CheckpointError, or reference_models not installed
         pytest.skip(f"reference encoder {name} unavailable: {exc}")
-
-
-def matmul_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
-    """The machine's dense float32 matmul rate (FLOP/s), measured now: the MFU denominator."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

@@ -54,9 +54,9 @@ KEY_DOC = "SPLIT.keys: per sequence, the first 16 bytes of sha256('0:' + sequenc
 # token ids of alphabet.py: 0 pad, 1 mask, 2 bos, 3 eos, 4..23 canonical residues, 24 X
 _CANONICAL = b"ACDEFGHIKLMNPQRSTVWY"
 _FIRST_RESIDUE, _X = 4, 24
-_INVALID = 255
-_WHITESPACE = b" \t\n\r\x0b\x0c"
-_TO_ID = bytearray([_INVALID] * 256)
+INVALID = 255
+WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.split() drops among ASCII bytes
+_TO_ID = bytearray([INVALID] * 256)
 for _c in range(ord("A"), ord("Z") + 1):
     _TO_ID[_c] = _TO_ID[_c + 32] = _X  # every other letter is X (B, Z, U, O, J...), lower case too
 for _i, _c in enumerate(_CANONICAL):
@@ -133,10 +133,10 @@ def swissprot_records() -> Iterator[bytes]:
 
 def tokenize(raw: bytes, where: str = "") -> bytes:
     """Token ids (one byte each) of a raw sequence: ``alphabet.encode`` without the Python loop."""
-    ids = raw.translate(TO_ID, _WHITESPACE)
-    bad = ids.find(_INVALID)
+    ids = raw.translate(TO_ID, WHITESPACE)
+    bad = ids.find(INVALID)
     if bad >= 0:
-        char = chr(raw.translate(None, _WHITESPACE)[bad])
+        char = chr(raw.translate(None, WHITESPACE)[bad])
         raise CorpusError(f"character {char!r} at position {bad + 1}{where} is not an amino-acid letter")
     return ids
 
