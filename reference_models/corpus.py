@@ -88,8 +88,22 @@ def open_source(source: str) -> io.BufferedReader:
         raw = open(path, "rb")
     stream = io.BufferedReader(raw, buffer_size=1 << 20) if not isinstance(raw, io.BufferedReader) else raw
     if stream.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=stream), buffer_size=1 << 20)
+        return io.BufferedReader(_GzipStream(stream), buffer_size=1 << 20)
     return stream
+
+
+class _GzipStream(gzip.GzipFile):
+    """A gunzipped stream that also closes the stream it reads (GzipFile leaves a given fileobj open)."""
+
+    def __init__(self, stream):
+        super().__init__(fileobj=stream)
+        self._source = stream
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._source.close()
 
 
 def fasta_records(stream) -> Iterator[bytes]:

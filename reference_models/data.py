@@ -91,6 +91,7 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
     from .decontaminate import evaluation_sequences, summarize
 
     out = Path(out)
+    (out / "data.json").unlink(missing_ok=True)  # an interrupted preparation is never taken for a complete one
     per_task, report = evaluation_sequences(**(registry or {})) if decontaminate else ({}, [])
     banned: dict[bytes, list[str]] = {}
     for task, seqs in sorted(per_task.items()):
