@@ -8,8 +8,11 @@ the full run (``make benchmarks``). Each benchmark stores its measured quantitie
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,6 +20,7 @@ import pytest
 import torch
 
 from lsdbench import registry
+from reference_models.flops import matmul_flops_per_s  # noqa: F401 (the benchmarks' MFU denominator)
 
 SMOKE = os.environ.get("LSDBENCH_BENCH_SMOKE", "") not in ("", "0")
 
@@ -56,19 +60,24 @@ def reference_encoder(name: str, **options):
         pytest.skip(f"reference encoder {name} unavailable: {exc}")
 
 
-def matmul_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
-    """The machine's dense float32 matmul rate (FLOP/s), measured now: the MFU denominator."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
-
-
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     return time.perf_counter() - start, out
+
+
+# a parent whose only child is the command, so RUSAGE_CHILDREN is the command's own peak (KiB on Linux)
+_PEAK = ("import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:]); "
+         "print(json.dumps({'rc': r.returncode, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+
+
+def peak_process(cmd: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds and peak resident memory (MiB) of ``cmd`` run in a new process; asserts it succeeded."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **kwargs.pop("env", {})}, **kwargs)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rc"] == 0, done.stderr[-2000:]
+    return elapsed, report["peak_kib"] / 1024, done

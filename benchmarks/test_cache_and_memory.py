@@ -5,32 +5,20 @@ forward passes and probe fits of a cached re-evaluation (both must be 0)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 
-from conftest import SMOKE, reference_encoder
+from conftest import SMOKE, peak_process, reference_encoder
 
 from lsdbench.evaluate import evaluate
 
 SUITE = "smoke" if SMOKE else "open"
-# a parent whose only child is the eval, so RUSAGE_CHILDREN is the eval's own peak (KiB on Linux)
-PEAK = ("import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:]); "
-        "print(json.dumps({'rc': r.returncode, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
 
 
 def eval_process(name: str, cache, out) -> tuple[float, float]:
     """Wall seconds and peak MiB of ``lsdbench eval --encoder NAME --suite SUITE`` in a new process."""
-    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "lsdbench", "eval", "--encoder", name, "--suite", SUITE,
-           "--cache-dir", str(cache), "--out", str(out), "--quiet"]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    elapsed = time.perf_counter() - start
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["rc"] == 0, done.stderr[-2000:]
-    return elapsed, report["peak_kib"] / 1024
+    elapsed, peak_mib, _ = peak_process([sys.executable, "-m", "lsdbench", "eval", "--encoder", name, "--suite", SUITE,
+                                         "--cache-dir", str(cache), "--out", str(out), "--quiet"])
+    return elapsed, peak_mib
 
 
 class Counting:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import torch
+
+from .corpus import INVALID, TO_ID, WHITESPACE
 
 PAD, MASK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<mask>", "<bos>", "<eos>")
@@ -34,9 +37,21 @@ def normalize(sequence: str) -> str:
     return "".join(aa if aa in CANONICAL else "X" for aa in seq)
 
 
+def _id_bytes(sequence: str) -> bytes:
+    """Residue ids of one sequence as bytes: ``bytes.translate`` for ASCII input (the corpus's table),
+    the letter-by-letter path otherwise; both give the ids of ``normalize`` and raise its errors."""
+    try:
+        ids = sequence.encode("ascii").translate(TO_ID, WHITESPACE)
+    except UnicodeEncodeError:
+        return bytes(_TO_ID.get(aa, X) for aa in normalize(sequence))
+    if INVALID in ids:
+        normalize(sequence)  # raises the ValueError that names the character
+    return ids
+
+
 def encode(sequence: str) -> list[int]:
     """Residue ids of one sequence, without bos/eos."""
-    return [_TO_ID.get(aa, X) for aa in normalize(sequence)]
+    return list(_id_bytes(sequence))
 
 
 def decode(ids) -> str:
@@ -46,13 +61,15 @@ def decode(ids) -> str:
 
 def batch_tokens(sequences: list[str]) -> torch.Tensor:
     """(B, L_max + 2) int64 tensor: bos, residues, eos, then pad."""
-    ids = [encode(s) for s in sequences]
-    out = torch.full((len(ids), max(len(x) for x in ids) + 2), PAD, dtype=torch.long)
-    for row, x in enumerate(ids):
-        out[row, 0] = BOS
-        out[row, 1:len(x) + 1] = torch.tensor(x, dtype=torch.long)
-        out[row, len(x) + 1] = EOS
-    return out
+    ids = [_id_bytes(s) for s in sequences]
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    out = np.full((len(ids), lengths.max() + 2), PAD, dtype=np.int64)
+    rows = np.arange(len(ids))
+    out[rows, 0] = BOS
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(rows, lengths), 1 + within] = np.frombuffer(b"".join(ids), np.uint8)
+    out[rows, lengths + 1] = EOS
+    return torch.from_numpy(out)
 
 
 def is_residue(tokens: torch.Tensor) -> torch.Tensor:

@@ -9,29 +9,41 @@ from __future__ import annotations
 import numpy as np
 
 
+def token_budget_bounds(lengths, budget: int, *, extra: int = 2, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(order, bounds): batch k is ``order[bounds[k]:bounds[k + 1]]``; see ``token_budget_batches``.
+
+    Sequences are taken in length order (ties by index); a batch closes before the sequence that would
+    take it over the budget, once it has ``min_rows`` rows. Since lengths only grow along ``order``, the
+    closing point of each batch is found with a vectorized scan of at most budget / length candidates.
+    """
+    lengths = np.asarray(lengths)
+    order = np.argsort(lengths, kind="stable")
+    order = order.astype(np.int32) if len(order) < 2**31 else order
+    size = lengths[order]  # + extra below, in int64 on the few candidates of each batch
+    n = len(order)
+    bounds = [0]
+    p = 0
+    while p < n:
+        # closing after k rows: (k + 1) * size[p + k] > budget, which holds for every k >= budget // size[p]
+        w = min(n - 1 - p, max(1, budget // (int(size[p]) + extra)))
+        ks = np.arange(1, w + 1)
+        over = np.flatnonzero((ks + 1) * (size[p + ks].astype(np.int64) + extra) > budget)
+        k = max(int(ks[over[0]]), min_rows) if len(over) else n - p
+        p = min(n, p + k)
+        bounds.append(p)
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_rows:
+        del bounds[-2]  # too few rows left for every process: they join the previous batch
+    return order, np.asarray(bounds, dtype=np.int64)
+
+
 def token_budget_batches(lengths, budget: int, *, extra: int = 2, min_rows: int = 1) -> list[list[int]]:
     """Indices grouped into batches of length-sorted sequences with rows * (max length + extra) <= budget.
 
     A single sequence longer than the budget gets a batch of its own. ``min_rows`` keeps the last rows
     of a batch together when it must be shared by that many processes (DDP).
     """
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for i in order:
-        size = lengths[i] + extra
-        if current and (len(current) + 1) * max(longest, size) > budget and len(current) >= min_rows:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(i)
-        longest = max(longest, size)
-    if current:
-        if len(current) < min_rows and batches:
-            batches[-1].extend(current)
-        else:
-            batches.append(current)
-    return batches
+    order, bounds = token_budget_bounds(lengths, budget, extra=extra, min_rows=min_rows)
+    return [order[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def random_crop(sequence: str, max_len: int, rng: np.random.Generator) -> str:
@@ -42,25 +54,69 @@ def random_crop(sequence: str, max_len: int, rng: np.random.Generator) -> str:
     return sequence[start:start + max_len]
 
 
+def sequence_lengths(sequences) -> np.ndarray:
+    """Lengths (int32) of a list of str, or of a memory-mapped corpus (its ``lengths``, without reading it)."""
+    lengths = getattr(sequences, "lengths", None)
+    return np.asarray(lengths if lengths is not None else [len(s) for s in sequences], dtype=np.int32)
+
+
+class EpochBatches:
+    """One epoch's batches, made on demand: ``batches[k]`` is a list of cropped sequences (str)."""
+
+    def __init__(self, sequences, order, bounds, perm, starts, crop_lengths):
+        self.sequences, self.order, self.bounds, self.perm = sequences, order, bounds, perm
+        self.starts, self.crop_lengths = starts, crop_lengths
+
+    def __len__(self) -> int:
+        return len(self.perm)
+
+    def indices(self, k: int) -> np.ndarray:
+        b = self.perm[k]
+        return self.order[self.bounds[b]:self.bounds[b + 1]]
+
+    def __getitem__(self, k: int) -> list[str]:
+        if not -len(self) <= k < len(self):
+            raise IndexError(k)
+        out = []
+        for i in self.indices(k % len(self)):
+            start = int(self.starts[i])
+            out.append(self.sequences[int(i)][start:start + int(self.crop_lengths[i])])
+        return out
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
 class EpochPlan:
     """The training data order: per epoch, seeded crops and a seeded shuffle of token-budget batches.
 
     Everything is a function of (seed, epoch), so a run resumes from (epoch, batch index) alone and
-    every DDP process builds the same global batches.
+    every DDP process builds the same global batches. ``sequences`` is a list of str or a memory-mapped
+    corpus (corpus.TokenCorpus): the plan holds lengths, crop offsets and the batch order (16 bytes per
+    sequence, 8 more transiently while an epoch is planned), never the sequences. The draws are those of ``random_crop`` over the sequences in
+    order (one ``integers`` draw per sequence longer than ``max_len``), then one ``permutation``.
     """
 
-    def __init__(self, sequences: list[str], *, max_len: int, budget: int, seed: int, min_rows: int = 1):
+    def __init__(self, sequences, *, max_len: int, budget: int, seed: int, min_rows: int = 1):
         if budget < max_len + 2:
             raise ValueError(f"token budget {budget} is smaller than one cropped sequence ({max_len} + 2)")
         self.sequences, self.max_len, self.budget, self.seed, self.min_rows = sequences, max_len, budget, seed, min_rows
-        self._epoch, self._batches = -1, []
+        self.lengths = sequence_lengths(sequences)
+        self._epoch, self._batches = -1, None  # one epoch's plan at a time
 
-    def epoch(self, epoch: int) -> list[list[str]]:
+    def epoch(self, epoch: int) -> EpochBatches:
         if epoch != self._epoch:
             rng = np.random.default_rng([self.seed, epoch])
-            crops = [random_crop(s, self.max_len, rng) for s in self.sequences]
-            batches = token_budget_batches([len(c) for c in crops], self.budget, min_rows=self.min_rows)
-            order = rng.permutation(len(batches))
-            self._batches = [[crops[i] for i in batches[k]] for k in order]
+            long = self.lengths > self.max_len
+            starts = np.zeros(len(self.lengths), dtype=np.int32)
+            if long.any():  # numpy draws an array of bounded integers as it draws them one by one
+                starts[long] = rng.integers(0, self.lengths[long].astype(np.int64) - self.max_len + 1)
+            crop_lengths = np.minimum(self.lengths, self.max_len).astype(np.int32)
+            order, bounds = token_budget_bounds(crop_lengths, self.budget, min_rows=self.min_rows)
+            perm = rng.permutation(len(bounds) - 1)
+            self._batches = EpochBatches(self.sequences, order, bounds, perm, starts, crop_lengths)
             self._epoch = epoch
         return self._batches

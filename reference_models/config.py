@@ -39,6 +39,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     max_len: int = 256  # residues; longer training sequences are randomly cropped to this
     tokens_per_batch: int = 4096  # token budget of one global batch (padded residues + bos/eos)
+    # > tokens_per_batch: each optimizer step accumulates ceil(tokens_per_step / tokens_per_batch) batches
+    # (the GPU path's large batches on a memory budget); 0: one batch per step
+    tokens_per_step: int = 0
     seed: int = 0
     ckpt_every: int = 200
     log_every: int = 10
@@ -47,6 +50,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training step; falls back to eager if compilation fails
     stats_residues: int = 200_000  # residues of training data used for latent standardization statistics
     eval_sequences: int = 500  # held-out sequences used for the model card's metrics
+    peak_flops: float = 0.0  # the device's peak FLOP/s for the logged MFU; 0: known GPUs' bf16 peak, or measured on CPU
+
+    @property
+    def micro_batches(self) -> int:
+        return max(1, -(-self.tokens_per_step // self.tokens_per_batch)) if self.tokens_per_step > 0 else 1
 
 
 def load_config(name_or_path: str) -> dict:

@@ -2,19 +2,20 @@
 
 Sequences are normalized (alphabet.normalize), exact duplicates dropped, and a held-out set chosen by
 hash order (no RNG stream), so the split never changes across library versions.
+
+``lsd-train data`` prepares the corpus as a stream (``corpus.py``); the in-memory functions here are
+the specification it is tested against, and read data directories written before it (train.fasta).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import io
-import urllib.request
-from importlib import resources
 from pathlib import Path
 
+from . import corpus as K
 from .alphabet import normalize
+from .corpus import open_source, swissprot_records
 
 SWISSPROT = "swissprot"
 
@@ -34,32 +35,18 @@ def read_fasta_text(text: str) -> list[str]:
     return seqs
 
 
-def _read_bytes(source: str) -> bytes:
-    if source.startswith(("http://", "https://", "ftp://")):
-        with urllib.request.urlopen(source) as response:  # noqa: S310 (the user asked for this URL)
-            data = response.read()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"pretraining data {source!r} is neither 'swissprot', a file nor a URL")
-        data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
 def swissprot_sequences() -> list[str]:
     """The Swiss-Prot sequences of SCL2205 (package p-scldata==2025.6.0, file scldata/data/scl2205.csv)."""
-    try:
-        entry = resources.files("scldata") / "data" / "scl2205.csv"
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("Swiss-Prot pretraining data needs `pip install p-scldata==2025.6.0` "
-                                  "(or pass a FASTA file or URL)") from None
-    with entry.open("r") as f:
-        return [row["seq"] for row in csv.DictReader(f)]
+    return [r.decode() for r in swissprot_records()]
 
 
 def load_sequences(source: str) -> list[str]:
     """Normalized, de-duplicated sequences (first occurrence order) of ``swissprot``, a FASTA path or URL."""
-    raw = swissprot_sequences() if source == SWISSPROT else read_fasta_text(_read_bytes(source).decode())
+    if source == SWISSPROT:
+        raw = swissprot_sequences()
+    else:
+        with open_source(source) as stream:
+            raw = read_fasta_text(stream.read().decode())
     seen, out = set(), []
     for s in raw:
         s = normalize(s)
@@ -92,3 +79,42 @@ def write_fasta(path: Path, sequences: list[str], prefix: str) -> None:
     tmp = Path(f"{path}.tmp")
     tmp.write_text(buf.getvalue())
     tmp.replace(path)
+
+
+def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
+            registry: dict | None = None) -> dict:
+    """``lsd-train data``: stream ``source`` into a decontaminated token corpus (corpus.py) in ``out``.
+
+    Writes train/heldout ``.bin``/``.idx``/``.keys``, ``manifest.json`` and, last, ``data.json`` (the
+    summary that training reads; a directory without it is incomplete). Returns ``data.json``'s content.
+    """
+    from .decontaminate import evaluation_sequences, summarize
+
+    out = Path(out)
+    (out / "data.json").unlink(missing_ok=True)  # an interrupted preparation is never taken for a complete one
+    per_task, report = evaluation_sequences(**(registry or {})) if decontaminate else ({}, [])
+    banned: dict[bytes, list[str]] = {}
+    for task, seqs in sorted(per_task.items()):
+        for s in seqs:
+            banned.setdefault(K.sequence_key(s.encode()), []).append(task)
+    if source == SWISSPROT:
+        summary = K.prepare_corpus(swissprot_records(), out, heldout_fraction=heldout_fraction, banned=banned,
+                                   source=source)
+    else:
+        with open_source(source) as stream:
+            summary = K.prepare_corpus(K.fasta_records(stream), out, heldout_fraction=heldout_fraction,
+                                       banned=banned, source=source)
+    if decontaminate:
+        dec = summarize(report, summary["deduplicated"], summary["removed"], summary["removed_per_task"])
+    else:
+        n = summary["deduplicated"]
+        dec = {"input": n, "removed": 0, "kept": n, "tasks": [], "disabled": True}
+    splits = {name: summary[name] for name in K.SPLITS}
+    K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits})
+    info = {"format": K.FORMAT, "source": source, "train_hash": splits["train"]["hash"],
+            "heldout_hash": splits["heldout"]["hash"], "n_train": splits["train"]["sequences"],
+            "n_heldout": splits["heldout"]["sequences"], "heldout_fraction": heldout_fraction,
+            "input_records": summary["input_records"], "duplicates": summary["duplicates"],
+            "residues": {name: splits[name]["residues"] for name in K.SPLITS}, "decontamination": dec}
+    K.write_json(out / "data.json", info)
+    return info

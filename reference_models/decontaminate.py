@@ -42,9 +42,14 @@ def remove_overlap(sequences: list[str], per_task: dict[str, set[str]], report: 
     banned = set().union(*per_task.values()) if per_task else set()
     kept = [s for s in sequences if s not in banned]
     present = set(sequences)
-    rows = [{**row, "removed": len(per_task[row["task"]] & present)} if row["status"] == "used" else row
+    removed = {task: len(seqs & present) for task, seqs in per_task.items()}
+    return kept, summarize(report, len(sequences), len(sequences) - len(kept), removed)
+
+
+def summarize(report: list[dict], n_input: int, n_removed: int, removed_per_task: dict[str, int]) -> dict:
+    """The decontamination summary stored in data.json: counts overall, and per task the sequences removed."""
+    rows = [{**row, "removed": removed_per_task.get(row["task"], 0)} if row["status"] == "used" else row
             for row in report]
-    summary = {"input": len(sequences), "removed": len(sequences) - len(kept), "kept": len(kept),
-               "tasks_used": sum(r["status"] == "used" for r in rows),
-               "tasks_skipped": sum(r["status"] == "skipped" for r in rows), "tasks": rows}
-    return kept, summary
+    return {"input": n_input, "removed": n_removed, "kept": n_input - n_removed,
+            "tasks_used": sum(r["status"] == "used" for r in rows),
+            "tasks_skipped": sum(r["status"] == "skipped" for r in rows), "tasks": rows}

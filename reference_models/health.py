@@ -185,6 +185,9 @@ def latent_health(latents_fn, fit_batches, eval_batches) -> dict:
 def unigram_log_probs(sequences: Iterable[str]) -> torch.Tensor:
     """(vocab,) log-frequencies of residue types in ``sequences`` (add-one), -inf for special tokens."""
     counts = np.ones(A.N_TYPES)
+    if hasattr(sequences, "residue_counts"):  # a memory-mapped corpus: counted in blocks, same integers
+        counts += sequences.residue_counts(A.N_TYPES, A.FIRST_RESIDUE)
+        sequences = ()
     for s in sequences:
         counts += np.bincount(np.asarray(A.encode(s)) - A.FIRST_RESIDUE, minlength=A.N_TYPES)
     logp = torch.full((A.VOCAB_SIZE,), -math.inf, dtype=torch.float64)

@@ -25,6 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -33,18 +34,24 @@ from tqdm import tqdm
 from . import alphabet as A
 from . import checkpoint as C
 from . import config as cfgmod
+from . import corpus as K
 from . import data as D
 from . import health as H
 from .autoencoder import latent_mask_plan, latent_noise_plan, noise_mask_plan
-from .batching import EpochPlan
+from .batching import EpochPlan, sequence_lengths
 from .denoiser import diffusion_loss, diffusion_plan
 from .ema import EMA, effective_decay
 from .evaluation import eval_batches, loss_by_t, reconstruction_metrics, sample_sequences
+from .flops import StepFlops, peak_flops
 from .latents import LatentSource, latent_statistics, standardized_latents
 from .mlm import mask_tokens
 from .model_card import write_model_card
 
-LOG_FIELDS = ["step", "epoch", "lr", "loss", "accuracy", "tokens", "tokens_per_s", "elapsed_s"]
+LOG_FIELDS = ["step", "epoch", "lr", "loss", "accuracy", "tokens", "tokens_per_s", "elapsed_s", "mfu"]
+# settings that do not change what is trained (so a run may resume with other values), and settings
+# added after runs had been saved (left out of the run key at their default, so those runs still resume)
+NOT_IN_RUN_KEY = {"peak_flops"}
+LATER_DEFAULTS = {"tokens_per_step": 0}
 
 
 class HaltForTest(RuntimeError):
@@ -135,9 +142,11 @@ def make_optimizer(model: nn.Module, tc: cfgmod.TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(tc.beta1, tc.beta2))
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """All randomness of a step comes from (seed, step): resuming and DDP need no other RNG state."""
-    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f"{seed}:{step}".encode()).digest()[:8], "little"))
+def step_generator(seed: int, step: int, micro: int = 0) -> torch.Generator:
+    """All randomness of a step comes from (seed, step): resuming and DDP need no other RNG state.
+    With gradient accumulation, micro-batch ``micro`` > 0 of a step draws from (seed, step, micro)."""
+    key = f"{seed}:{step}" if micro == 0 else f"{seed}:{step}:{micro}"
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
 
 
 # ---- distributed ----------------------------------------------------------------------------------
@@ -181,9 +190,47 @@ def optimizer_step(step_fn: nn.Module, model: nn.Module, opt, tokens, draws, *, 
     return loss_sum, global_count, extra
 
 
-def read_data_dir(data_dir) -> tuple[list[str], list[str], dict]:
+def accumulated_step(step_fn: nn.Module, model: nn.Module, opt, micro_batches, *, grad_clip: float, world: int = 1,
+                     autocast=None):
+    """One optimizer step over several micro-batches (gradient accumulation): the update of the step
+    on all of them at once, up to float rounding. Each backward adds unnormalised loss sums; the summed
+    gradients are divided by the global count of every micro-batch once they are all in. Under DDP the
+    gradients are all-reduced once, with the last micro-batch."""
+    model.train()
+    loss_total = count_total = correct_total = 0
+    for j, (tokens, draws) in enumerate(micro_batches):
+        last = j == len(micro_batches) - 1
+        sync = step_fn.no_sync() if hasattr(step_fn, "no_sync") and not last else contextlib.nullcontext()
+        with sync:
+            with autocast if autocast is not None else contextlib.nullcontext():
+                loss_sum, count, extra = step_fn(tokens, draws)
+            (loss_sum * world).backward()
+        loss_total = loss_total + loss_sum.detach()
+        count_total = count_total + count.detach().float()
+        correct_total = correct_total + extra.get("correct", torch.tensor(0)).detach()
+    global_count = all_sum(count_total).clamp(min=1)
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad.div_(global_count)
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss_total, global_count, {"correct": correct_total}
+
+
+def read_data_dir(data_dir) -> tuple:
+    """(train, heldout, data.json): memory-mapped ``TokenCorpus`` splits of a directory written by
+    ``lsd-train data``, or lists of str for a directory of the earlier format (train.fasta, heldout.fasta),
+    such as the one the committed ``small`` checkpoints were trained from. The two give the same batches
+    for the same sequences (tests/test_reference_models.py)."""
     d = Path(data_dir)
     info = C.read_json(d / "data.json")
+    if info.get("format") == K.FORMAT:
+        train, heldout = K.TokenCorpus(d, "train"), K.TokenCorpus(d, "heldout")
+        if (len(train), len(heldout)) != (info["n_train"], info["n_heldout"]):
+            raise RuntimeError(f"{d} holds {len(train)} / {len(heldout)} sequences where {d / 'data.json'} records "
+                               f"{info['n_train']} / {info['n_heldout']}: prepare the data again")
+        return train, heldout, info
     train = D.read_fasta_text((d / "train.fasta").read_text())
     heldout = D.read_fasta_text((d / "heldout.fasta").read_text())
     if D.sequences_hash(train) != info["train_hash"]:
@@ -210,7 +257,9 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
     stage = Stage(stage_name, model_cfg, source)
     train_seqs, heldout, data_info = read_data_dir(data_dir)
     out = Path(out)
-    run_key = {"stage": stage_name, "model_config": cfgmod.to_dict(model_cfg), "train_config": cfgmod.to_dict(tc),
+    key_tc = {k: v for k, v in cfgmod.to_dict(tc).items()
+              if k not in NOT_IN_RUN_KEY and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
+    run_key = {"stage": stage_name, "model_config": cfgmod.to_dict(model_cfg), "train_config": key_tc,
                "data_hash": data_info["train_hash"], "latent_sha256": source.sha256 if source else None, "world": world}
 
     torch.manual_seed(tc.seed)  # identical initial weights on every process
@@ -240,33 +289,47 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         _truncate_log(log_path, step)
+    # the same code on every device: bf16 autocast on CUDA (weights, optimizer and loss sums stay float32),
+    # float32 on CPU, where the committed checkpoints were trained
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
                 else contextlib.nullcontext())
+    step_flops = StepFlops(model, source.model if source is not None else None)
+    peak = peak_flops(device, tc.peak_flops)
+    micro = tc.micro_batches
     bar = tqdm(total=tc.steps, initial=step, disable=rank != 0 or not progress, mininterval=5,
                desc=stage_name, dynamic_ncols=True)
     started = time.time() - elapsed
-    window_tokens, window_start = 0, time.time()
+    window_tokens, window_flops, window_start = 0, 0.0, time.time()
     interval_loss = [0.0, 0.0, 0.0]  # loss sum, count, correct
     while step < tc.steps:
-        batches = plan.epoch(epoch)
-        if index >= len(batches):
-            epoch, index = epoch + 1, 0
-            continue
-        tokens = A.batch_tokens(batches[index])
-        draws = stage.draws(tokens, step_generator(tc.seed, step))
-        local_tokens = tokens[rank::world].to(device)
-        local_draws = {k: v[rank::world].to(device) for k, v in draws.items()}
+        parts = []
+        while len(parts) < micro:  # the next batches of the plan, across an epoch boundary if need be
+            batches = plan.epoch(epoch)
+            if index >= len(batches):
+                epoch, index = epoch + 1, 0
+                continue
+            parts.append(A.batch_tokens(batches[index]))
+            index += 1
+        local = []
+        for j, tokens in enumerate(parts):
+            draws = stage.draws(tokens, step_generator(tc.seed, step, j))
+            local.append((tokens[rank::world].to(device), {k: v[rank::world].to(device) for k, v in draws.items()}))
         lr = learning_rate(step, tc)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss_sum, global_count, extra = optimizer_step(wrapped, model, opt, local_tokens, local_draws,
-                                                       grad_clip=tc.grad_clip, world=world, autocast=autocast)
+        if micro == 1:  # exactly the step the committed checkpoints were trained with
+            loss_sum, global_count, extra = optimizer_step(wrapped, model, opt, *local[0], grad_clip=tc.grad_clip,
+                                                           world=world, autocast=autocast)
+        else:
+            loss_sum, global_count, extra = accumulated_step(wrapped, model, opt, local, grad_clip=tc.grad_clip,
+                                                             world=world, autocast=autocast)
         if ema is not None:
             ema.update(model, step)
-        step, index = step + 1, index + 1
-        real = int((tokens != A.PAD).sum())
+        step += 1
+        real = sum(int((tokens != A.PAD).sum()) for tokens in parts)
         tokens_seen += real
         window_tokens += real
+        window_flops += sum(step_flops(tokens.shape) for tokens in parts)
         stats = all_sum(torch.stack([loss_sum.detach().float(), extra.get("correct", torch.tensor(0)).float().to(device)]))
         interval_loss[0] += float(stats[0])
         interval_loss[1] += float(global_count)
@@ -276,10 +339,12 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
             row = {"step": step, "epoch": epoch, "lr": f"{lr:.3e}", "loss": interval_loss[0] / max(interval_loss[1], 1),
                    "accuracy": interval_loss[2] / max(interval_loss[1], 1) if stage_name != "diffusion" else "",
                    "tokens": tokens_seen, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
-                   "elapsed_s": now - started}
+                   "elapsed_s": now - started,
+                   # model FLOPs per second of each device against its peak (the global batch is split over world)
+                   "mfu": f"{window_flops / world / max(now - window_start, 1e-9) / peak:.4f}" if peak else ""}
             _append_log(log_path, row)
             bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
-            window_tokens, window_start, interval_loss = 0, now, [0.0, 0.0, 0.0]
+            window_tokens, window_flops, window_start, interval_loss = 0, 0.0, now, [0.0, 0.0, 0.0]
         bar.update(1)
         out_of_time = tc.max_minutes > 0 and time.time() - started > 60 * tc.max_minutes
         if step % tc.ckpt_every == 0 or step == tc.steps or out_of_time:
@@ -357,6 +422,9 @@ def _final_losses(path: Path) -> dict:
     if tail and tail[-1]["accuracy"]:
         out["train_accuracy_final"] = sum(float(r["accuracy"]) for r in tail) / len(tail)
     out["tokens_per_s_mean"] = sum(float(r["tokens_per_s"]) for r in rows) / len(rows)
+    mfu = [float(r["mfu"]) for r in rows if r.get("mfu")]
+    if mfu:
+        out["mfu_mean"] = sum(mfu) / len(mfu)
     return out
 
 
@@ -428,7 +496,8 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
                  if k in data_info},
         "training": {"steps": step, "planned_steps": tc.steps, "wall_time_s": round(wall, 1), "tokens_seen": tokens_seen,
                      # passes over the (cropped) training data: crops are random, so this counts tokens, not sequences
-                     "epochs": round(tokens_seen / max(1, sum(min(len(s), tc.max_len) + 2 for s in train_seqs)), 2),
+                     "epochs": round(tokens_seen / max(1, int(np.minimum(sequence_lengths(train_seqs), tc.max_len).sum())
+                                                       + 2 * len(train_seqs)), 2),
                      "processes": world, "parameters": n_params, "torch": torch.__version__, "python": platform.python_version()},
         "metrics": metrics, **extra_meta,
     }
@@ -446,25 +515,9 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
 
 def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
                  registry=None) -> dict:
-    """Load, de-duplicate, decontaminate against task valid/test splits, split off a held-out set."""
-    from .decontaminate import evaluation_sequences, remove_overlap
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    seqs = D.load_sequences(source)
-    if decontaminate:
-        per_task, report = evaluation_sequences(**(registry or {}))
-        seqs, summary = remove_overlap(seqs, per_task, report)
-    else:
-        summary = {"input": len(seqs), "removed": 0, "kept": len(seqs), "tasks": [], "disabled": True}
-    train_seqs, heldout = D.split_heldout(seqs, heldout_fraction)
-    D.write_fasta(out / "train.fasta", train_seqs, "train")
-    D.write_fasta(out / "heldout.fasta", heldout, "heldout")
-    info = {"source": source, "train_hash": D.sequences_hash(train_seqs), "heldout_hash": D.sequences_hash(heldout),
-            "n_train": len(train_seqs), "n_heldout": len(heldout), "heldout_fraction": heldout_fraction,
-            "decontamination": summary}
-    C.write_json(out / "data.json", info)
-    return info
+    """Stream, de-duplicate, decontaminate against task valid/test splits, split off a held-out set and
+    write memory-mapped token files (data.prepare, corpus.py)."""
+    return D.prepare(source, out, heldout_fraction=heldout_fraction, decontaminate=decontaminate, registry=registry)
 
 
 # ---- health of any checkpoint ---------------------------------------------------------------------
@@ -525,8 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
                "runs/small/data\n  bash reference_models/train_small.sh      # every committed checkpoint, in order")
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     d = sub.add_parser("data", help="prepare decontaminated pretraining data",
-                       description="Write train.fasta / heldout.fasta from the pretraining corpus, with every "
-                                   "sequence of a task's valid or test split removed.")
+                       description="Stream the pretraining corpus (any size, plain or gzip, file or URL) into "
+                                   "memory-mapped token files train.bin/.idx and heldout.bin/.idx with a manifest "
+                                   "of sequence hashes, de-duplicated and with every sequence of a task's valid or "
+                                   "test split removed.")
     d.add_argument("--source", default=D.SWISSPROT,
                    help=f"'{D.SWISSPROT}' (the p-scldata wheel), a FASTA file or a URL (.gz ok) (default: %(default)s)")
     d.add_argument("--out", required=True, metavar="DIR", help="output folder")

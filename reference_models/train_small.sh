@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 RUN="${1:-runs/train_small}"
 CK=reference_models/checkpoints
 mkdir -p "$RUN"
-[ -f "$RUN/data/train.fasta" ] || [ -f "$RUN/data/meta.json" ] || lsd-train data --out "$RUN/data"
+# data of either format is reused: train.fasta (what the committed checkpoints were trained from) or the
+# token files lsd-train data writes now; both give the same sequences, hashes and batches
+[ -f "$RUN/data/data.json" ] || lsd-train data --out "$RUN/data"
 for stage in mlm lsd_tn lsd_nm; do
     lsd-train "$stage" --config small --data "$RUN/data" --out "$RUN/$stage" --export "$CK/$stage" --no-progress
 done
