@@ -49,11 +49,18 @@ def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones
     assert r2["nm_lm5_a"] == r2["nm_lm5_b"]
     accuracy = re.search(r"training accuracy ended at ([\d.]+)", text).group(1)
     assert all(f"{r['final_train_accuracy']:.2f}" == accuracy for n, r in runs.items() if "lm5" in n)
-    assert all(r["missed"] and r["health"]["within_type_variance_share"] < 0.01 for r in runs.values())
+    short = {n: r for n, r in runs.items() if r["steps"] == 300}
+    assert all(r["missed"] and r["health"]["within_type_variance_share"] < 0.01 for r in short.values())
+    full = runs["nm_tok_1200"]
+    assert full["steps"] == 1200 and full["missed"] == ["composition_r2"]
+    assert (f"within-type variance share reaches {full['health']['within_type_variance_share']:.4f}, past its 0.10 "
+            f"target. It still misses the composition target (pooled R^2 {full['health']['composition_r2']:.4f})") in text
+    assert f"its next-residue gain ({full['health']['next_type_gain']:+.3f})" in text
+    assert f"accuracy ends at {full['final_train_accuracy']:.2f} (0.48-0.50 at 300 steps)" in text
     tok = {n: runs[f"nm_tok_{n}"]["health"] for n in "ab"}
     assert (f"share {tok['a']['within_type_variance_share']:.4f} at 15 % and "
             f"{tok['b']['within_type_variance_share']:.4f} at 50 % masking (R^2 {tok['a']['composition_r2']:.4f} and "
             f"{tok['b']['composition_r2']:.4f}), next-residue gain {tok['a']['next_type_gain']:+.3f} and "
             f"{tok['b']['next_type_gain']:+.3f}") in text
-    others = sorted(r["health"]["next_type_gain"] for n, r in runs.items() if "tok" not in n)
+    others = sorted(r["health"]["next_type_gain"] for n, r in short.items() if "tok" not in n)
     assert f"against {others[0]:+.3f} to {others[-1]:+.3f} for the other 300-step runs" in text
