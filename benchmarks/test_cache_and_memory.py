@@ -33,6 +33,9 @@ class Counting:
     def config(self):
         return self.inner.config
 
+    def __getattr__(self, attr):  # cache_inputs, precision, ...: the wrapped encoder's, so the cache key is too
+        return getattr(self.inner, attr)
+
     def encode(self, sequences):
         self.calls += 1
         return self.inner.encode(sequences)
