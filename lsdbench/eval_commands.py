@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import embed_cache, probe_cache, shards
+from . import embed_cache, shards
 from .encoders import merge_precision, parse_options
 from .precision import PRECISIONS
 from .results import ResultError
@@ -177,6 +177,7 @@ def cmd_cache_info(args) -> int:
                          f"{e['bytes'] / 2**20:.1f}"])
     print(tabulate(rows, headers=["encoder", "distinguishing config", "cache key", "sequences", "MiB"],
                    tablefmt="github", disable_numparse=True))
+    from . import probe_cache  # scikit-learn and torch: only for the commands that read probe outcomes
     from .settings import cache_dir
 
     n, size = probe_cache.count(args.cache_dir)
@@ -186,6 +187,8 @@ def cmd_cache_info(args) -> int:
 
 
 def cmd_cache_clear(args) -> int:
+    from . import probe_cache
+
     n = embed_cache.clear(args.cache_dir, args.encoder)
     print(f"removed {plural(n, 'cached encoder configuration')}")
     if args.encoder is None or args.probes:  # outcomes are keyed by content, not by encoder name
@@ -316,8 +319,6 @@ def register(subparsers) -> None:
                    help="check these tasks (names or card paths); repeatable (default: the tasks the markers name)")
     v.set_defaults(func=cmd_cache_verify)
 
-    from .benchmark import cmd_run
-
     p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about an hour on 2 cores)",
                     description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
                                 "encoders, write submissions, build the leaderboard and test the hypotheses. "
@@ -336,3 +337,9 @@ def register(subparsers) -> None:
     p.add_argument("--plan-only", action="store_true",
                    help="print the plan (entries, residues to encode, estimated time) and stop")
     p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    from .benchmark import cmd_run as run  # the main job's modules load only when it runs, not for --help
+
+    return run(args)

@@ -42,11 +42,15 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.stats import binomtest, rankdata
+
+if TYPE_CHECKING:
+    import scipy.sparse
+
+# scipy is imported where it is used: `lsdbench --help` and `compare --help` read this module's constants
+# and must start without it (issue 13: under half a second, no torch / scikit-learn / scipy)
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +168,8 @@ def mcnemar_exact(correct_a, correct_b) -> float:
     only_b = int(np.sum(~a & b))
     if only_a + only_b == 0:
         return 1.0
+    from scipy.stats import binomtest
+
     return float(binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue)
 
 
@@ -317,13 +323,15 @@ def _wpearson(W: np.ndarray, x: np.ndarray, y: np.ndarray, N: np.ndarray) -> np.
     return _corr(W @ (x * y) - sx * sy / N, sxx - sx * sx / N, syy - sy * sy / N, sxx, syy)
 
 
-def _onehot(labels: np.ndarray, k: int, values=None) -> sp.csr_matrix:
+def _onehot(labels: np.ndarray, k: int, values=None) -> scipy.sparse.csr_matrix:
+    import scipy.sparse as sp
+
     n = labels.size
     data = np.ones(n) if values is None else np.asarray(values, dtype=float)
     return sp.csr_matrix((data, (np.arange(n), labels)), shape=(n, k))
 
 
-def _wmul(W: np.ndarray, M: sp.csr_matrix) -> np.ndarray:
+def _wmul(W: np.ndarray, M: scipy.sparse.csr_matrix) -> np.ndarray:
     return np.asarray((M.T @ W.T).T)
 
 
@@ -402,6 +410,8 @@ def _weighted_seed(task_type: str, metric: str, y_true: np.ndarray, y_pred: np.n
 
 def _rowwise_seed(task_type: str, metric: str, y_true: np.ndarray) -> Callable | None:
     """Metric of per-row predictions P (rows x items) and scores S, same truth for every row."""
+    from scipy.stats import rankdata
+
     n = y_true.size
     if metric in ("pearson", "spearman") and task_type == "regression":
         yt = rankdata(y_true) if metric == "spearman" else y_true.astype(float)
