@@ -14,7 +14,6 @@ from sklearn import metrics as skm
 
 HIGHER_IS_BETTER = {"spearman": True, "pearson": True, "mae": False, "accuracy": True, "auroc": True,
                     "mcc": True, "macro_f1": True}
-NEEDS_SCORE = ("auroc",)
 
 
 def spearman(y_true, y_pred, y_score=None) -> float:

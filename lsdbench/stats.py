@@ -242,13 +242,6 @@ def _preds(result: dict, where: str) -> _Preds:
                   y_score, per_seed)
 
 
-def check_comparable(result_a: dict, result_b: dict, where: tuple[str, str] | None = None) -> None:
-    """Raise ComparisonError unless both results cover the same task, splits (train, valid, test) and test items."""
-    wa, wb = where or (_describe(result_a), _describe(result_b))
-    pa, pb = _preds(result_a, wa), _preds(result_b, wb)
-    _check_pair(result_a, result_b, pa, pb, wa, wb)
-
-
 def _describe(result: dict) -> str:
     enc = result.get("encoder", {}) if isinstance(result, dict) else {}
     config = enc.get("config") or {}
