@@ -4,9 +4,9 @@ A result's cost says where its embeddings came from (``computed`` by this run, `
 ``partly_cached``), how many residues this run encoded and in how many seconds, and the throughput,
 peak memory and machine of the process that computed the embeddings. A cached re-evaluation encodes
 nothing, so each encoding pass also leaves a small record (``cost.json``) in the cache entry it
-filled: a later run that reads the embeddings reports that pass's throughput instead of none. Like
-``throughput.json``, the record is a cache file: read defensively, written atomically, never needed
-for correctness.
+filled: a later run that reads the embeddings reports that pass's throughput instead of none, and the
+plans read their rates there (``throughput``). The record is a cache file: read defensively, written
+atomically, never needed for correctness.
 """
 
 from __future__ import annotations

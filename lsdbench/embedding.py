@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import cost, distributed, embed_cache, throughput
+from . import cost, distributed, embed_cache
 from .embed_cache import EmbeddingCache, config_digest, sequence_key
 from .encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
 from .types import Encoder
@@ -95,7 +95,7 @@ class CachedRun:
 
 def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable[[list[str]], list],
           sequences: Sequence[str], ids: Sequence[str], *, task: str, policy: LongSequencePolicy, budget: int,
-          progress: bool, cache_dir=None, tally: cost.Tally | None = None) -> None:
+          progress: bool, tally: cost.Tally | None = None) -> None:
     """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache.
 
     ``tally`` adds up what was encoded and how long it took (a result's ``cost``)."""
@@ -165,11 +165,10 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     bar.close()
     flush()
     seconds = time.perf_counter() - started
-    throughput.record(names[0], len(caches), total, seconds, cache_dir)  # for plans
     measured = cost.measure()
     if tally is not None:
         tally.add(total, seconds, len(todo), len(unique) - len(todo), measured)
-    for c in caches:  # so a later run that only reads these embeddings can report what they cost
+    for c in caches:  # a later run that only reads these embeddings reports what they cost; plans read rates
         cost.record_pass(c.dir, task, total, seconds, len(caches), measured)
 
 
@@ -195,7 +194,7 @@ def embed(encoder: Encoder, sequences: Sequence[str], *, ids: Sequence[str] | No
     cache = cache if cache is not None else cache_for(encoder, policy, cache_dir)  # an empty cache is falsy
     _fill([cache], [encoder.name], lambda batch: [encoder.encode(batch)], sequences, ids, task=task,
           policy=policy, budget=_budget(encoder, batch_residues), progress=progress,
-          cache_dir=cache.dir.parents[2], tally=tally)  # the root the cache lives under (its rates go beside it)
+          tally=tally)
     return cache.get([sequence_key(s) for s in sequences])
 
 
@@ -218,4 +217,4 @@ def embed_sweep(base: Encoder, variants: Sequence[Encoder], values: Sequence, se
         def encode_batch(batch):
             return [v.encode(batch) for v in variants]
     _fill(caches, [v.name for v in variants], encode_batch, sequences, ids, task=task, policy=policy,
-          budget=_budget(base, batch_residues), progress=progress, cache_dir=cache_dir)
+          budget=_budget(base, batch_residues), progress=progress)

@@ -1,54 +1,43 @@
-"""Measured encoding rates (residues per second), kept in the cache so plans can estimate run times.
+"""Measured encoding rates (residues per second) for the plans' estimates, read from the cost records.
 
-Each real encoding pass (``embedding._fill``) records residues and seconds under the encoder's name and
-the number of variants it filled at once (a sweep fills several per pass). The file lives in the cache
-folder, so it is a cache entry: read defensively (anything that is not a finite positive number is
-ignored), written atomically, and never needed for correctness.
+Every real encoding pass already leaves ``cost.json`` in each cache entry it filled (``lsdbench.cost``:
+residues, seconds, variants filled at once, machine). The rate of an encoder *name* on this machine is
+read from the newest such record of any of its configurations, so a plan can estimate a configuration
+that has never been cached. Cache files are untrusted: anything malformed is ignored, never believed.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
+from pathlib import Path
 
-from .atomic import atomic_write_text
+from . import cost
+from .embed_cache import folder_name
 from .settings import cache_dir as resolve_cache_dir
 
-FILENAME = "throughput.json"
-MIN_RESIDUES = 2_000  # shorter passes are dominated by start-up costs: not worth remembering
+MIN_RESIDUES = 2_000  # shorter passes are dominated by start-up costs: not worth an estimate
 
 
-def _key(name: str, variants: int) -> str:
-    return name if variants == 1 else f"{name} x{variants}"
-
-
-def _read(cache_dir) -> dict[str, float]:
-    path = resolve_cache_dir(cache_dir) / FILENAME
+def _passes(record_path: Path, variants: int, machine: dict) -> list[dict]:
     try:
-        raw = json.loads(path.read_text())
+        record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    if not isinstance(raw, dict):
-        return {}
-    return {str(k): float(v) for k, v in raw.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0}
+        return []
+    if not isinstance(record, dict) or record.get("machine") != machine or not isinstance(record.get("passes"), dict):
+        return []
+    return [p for p in record["passes"].values()
+            if isinstance(p, dict) and p.get("variants") == variants and cost._positive(p.get("seconds"))
+            and cost._positive(p.get("residues")) and p["residues"] >= MIN_RESIDUES]
 
 
 def rate(name: str, variants: int = 1, cache_dir=None) -> float | None:
-    """Residues per second of the last recorded pass of ``name`` filling ``variants`` caches, if any."""
-    return _read(cache_dir).get(_key(name, variants))
-
-
-def record(name: str, variants: int, residues: int, seconds: float, cache_dir=None) -> None:
-    """Remember a pass's rate; failures to write are ignored (an estimate is never worth an error)."""
-    if residues < MIN_RESIDUES or seconds <= 0:
-        return
-    rates = _read(cache_dir)
-    rates[_key(name, variants)] = residues / seconds
-    try:
-        root = resolve_cache_dir(cache_dir)
-        os.makedirs(root, exist_ok=True)
-        atomic_write_text(root / FILENAME, json.dumps(rates, indent=1, sort_keys=True))
-    except OSError:
-        pass
+    """Residues per second of ``name`` filling ``variants`` caches per pass on this machine, from the
+    newest cost record of any of its configurations; None when none was recorded."""
+    folder = resolve_cache_dir(cache_dir) / "embeddings" / folder_name(name)
+    machine = cost.machine()
+    records = sorted(folder.glob(f"*/{cost.RECORD}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in records:
+        passes = _passes(path, variants, machine)
+        if passes:
+            return sum(p["residues"] for p in passes) / sum(p["seconds"] for p in passes)
+    return None

@@ -44,24 +44,34 @@ def test_plan_counts_what_the_cache_lacks_and_learns_the_rate_from_the_run(task,
     # another configuration has its own cache; the rate of the real pass is remembered by name
     other = make_plan(Composition(scale=6.0), [task], cache_dir=tmp_path)
     assert other.to_encode == plan.residues
-    assert other.rate == throughput.rate("test_composition", 1, tmp_path)
+    assert other.rate == throughput.rate("test_composition", 1, tmp_path)  # from the first pass's cost record
     assert other.rate_source == "measured on this machine's last run"
     assert "~" in total_estimate([after, other])
     assert total_estimate([after]).startswith("nothing to encode")
 
 
-def test_a_damaged_rates_file_is_ignored_not_believed(tmp_path):
-    path = tmp_path / throughput.FILENAME
-    path.write_text(json.dumps({"a": "fast", "b": -3, "d": True, "e": 2.5}))
-    assert throughput.rate("e", 1, tmp_path) == 2.5
-    for name in "abd":
-        assert throughput.rate(name, 1, tmp_path) is None
-    path.write_text("[not json")
-    assert throughput.rate("e", 1, tmp_path) is None
-    throughput.record("e", 3, 10_000, 2.0, tmp_path)  # rewritten whole, atomically
-    assert throughput.rate("e", 3, tmp_path) == 5000.0 and throughput.rate("e", 1, tmp_path) is None
-    throughput.record("tiny", 1, 10, 1.0, tmp_path)  # too short a pass to mean anything
-    assert throughput.rate("tiny", 1, tmp_path) is None
+def test_damaged_or_foreign_cost_records_are_ignored_not_believed(tmp_path):
+    from lsdbench import cost
+
+    entry = tmp_path / "embeddings" / "enc" / "abc"
+    entry.mkdir(parents=True)
+    here = cost.machine()
+
+    def write(machine, passes):
+        (entry / cost.RECORD).write_text(json.dumps({"machine": machine, "passes": passes}))
+
+    good = {"residues": 10_000, "seconds": 2.0, "variants": 1}
+    write(here, {"t": good})
+    assert throughput.rate("enc", 1, tmp_path) == 5000.0
+    assert throughput.rate("enc", 3, tmp_path) is None  # a sweep pass has another rate per pass
+    write({**here, "cores": here["cores"] + 7}, {"t": good})  # measured on another machine
+    assert throughput.rate("enc", 1, tmp_path) is None
+    for bad in ({"residues": "many", "seconds": 2.0, "variants": 1}, {"residues": 10_000, "seconds": -1, "variants": 1},
+                {"residues": 10, "seconds": 1.0, "variants": 1}, {"residues": True, "seconds": 1.0, "variants": 1}):
+        write(here, {"t": bad})  # text, negative time, a pass too short to mean anything, a boolean
+        assert throughput.rate("enc", 1, tmp_path) is None, bad
+    (entry / cost.RECORD).write_text("[not json")
+    assert throughput.rate("enc", 1, tmp_path) is None
 
 
 def test_eval_prints_its_plan_before_the_results(tmp_path, monkeypatch, capsys, mirror):
