@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from lsdbench.buckets import bucket_batches, fill_rows
 from lsdbench.embedding import token_budget_batches
 from lsdbench.encoders import EncoderError
 
@@ -63,10 +64,36 @@ def check_lengths(sequences: Sequence[str], max_length: int, name: str) -> None:
 
 
 def encode_in_batches(sequences: Sequence[str], budget: int, dim: int,
-                      run: Callable[[list[str]], torch.Tensor]) -> np.ndarray:
-    """Token-budget batches of length-sorted sequences through ``run`` (-> (b, dim) pooled), in input order."""
+                      run: Callable[[list[str], int | None], torch.Tensor], *, batching: str = "bucketed",
+                      extra: int = 0) -> np.ndarray:
+    """Pooled (n, dim) embeddings in input order; ``run(batch, width)`` -> (len(batch), dim).
+
+    "bucketed": calls shaped by each sequence's own length (lsdbench.buckets), so a sequence gets the same
+    bits in any batch; ``width`` is the padded residue width and filler rows are dropped. "fast":
+    token-budget batches of length-sorted sequences (``budget`` residues per call), ``width`` None.
+    """
     seqs = list(sequences)
     out = np.zeros((len(seqs), dim), dtype=np.float32)
-    for idx in token_budget_batches([len(s) for s in seqs], budget):
-        out[idx] = run([seqs[i] for i in idx]).float().cpu().numpy()
+    if batching == "fast":
+        for idx in token_budget_batches([len(s) for s in seqs], budget):
+            out[idx] = run([seqs[i] for i in idx], None).float().cpu().numpy()
+    else:
+        for idx, width, rows in bucket_batches([len(s) for s in seqs], extra=extra):
+            out[idx] = run(fill_rows([seqs[i] for i in idx], rows), width)[:len(idx)].float().cpu().numpy()
     return np.ascontiguousarray(out)
+
+
+class Batching:
+    """Mixin for the torch baselines: ``config`` is ``_config`` plus the batching mode where it changes
+    the bits ("fast" is written into it; the default is not), and ``cache_inputs`` keys bucketed entries
+    apart from those of caches filled before buckets. The class sets ``self.batching``."""
+
+    batching: str
+
+    @property
+    def config(self) -> dict:
+        return {**self._config, "batching": "fast"} if self.batching == "fast" else self._config
+
+    @property
+    def cache_inputs(self) -> dict:
+        return {"batching": "bucketed"} if self.batching == "bucketed" else {}

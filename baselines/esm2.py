@@ -16,6 +16,8 @@ Options:
   where the device supports it, and is recorded in config as well.
 - ``revision``, ``local_files_only``: passed to ``from_pretrained`` (``HF_HUB_OFFLINE=1`` works too).
 - ``device`` (cuda when available), ``threads`` (torch's setting), ``batch_residues`` (8192).
+- ``batching``: "bucketed" (default; each forward call shaped by one sequence's own length, so a sequence
+  gets the same bits in any batch) or "fast" (token-budget batches; recorded in config).
 - ``model``: an ``EsmModel`` instance to wrap instead of loading one (from Python only).
 
 Each sequence is tokenised as ``<cls> residues <eos>`` with the ESM-2 alphabet (every ESM-2 checkpoint
@@ -34,11 +36,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsdbench.buckets import batching_mode
 from lsdbench.encoders import EncoderError
 from lsdbench.precision import record, require
 
 from ._seq import as_bool, as_int, encode_concat, lookup_table, padded
 from ._torch import (
+    Batching,
     check_lengths,
     encode_in_batches,
     pick_device,
@@ -91,7 +95,7 @@ def _dtype(dtype: str, precision: str) -> str:
     return _DTYPE_OF[precision]
 
 
-class ESM2:
+class ESM2(Batching):
     """ESM-2 hidden states mean-pooled over residues (entry point ``esm2``); see the module docstring."""
 
     name = "esm2"
@@ -100,10 +104,11 @@ class ESM2:
     def __init__(self, checkpoint: str = DEFAULT_CHECKPOINT, layer: int = -1, dtype: str = "float32",
                  revision: str | None = None, local_files_only: bool = False, device: str | None = None,
                  threads: int | None = None, batch_residues: int = 8192, model: Any = None,
-                 precision: str | None = None):
+                 precision: str | None = None, batching: str | None = None):
         if dtype not in _DTYPES:
             raise EncoderError(f"option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
+        self.batching = batching_mode(batching)
         self.threads = threads_option(threads)
         self.device = pick_device(device)
         self.precision = require(precision, self.device)
@@ -131,24 +136,25 @@ class ESM2:
         self._table = lookup_table([ESM_TOKENS.index(a) for a in "ACDEFGHIKLMNPQRSTVWYXBZUO"])
 
     @property
-    def config(self) -> dict[str, Any]:
+    def _config(self) -> dict[str, Any]:
         return record({"version": 1, "checkpoint": self.checkpoint, "revision": self.revision,
                        "weights_sha256": self.weights_sha256, "layer": self.layer, "num_layers": self.num_layers,
                        "dim": self.dim, "dtype": self.dtype, "pooling": "mean over residues (no cls/eos)",
                        "max_length": self.max_length}, self.precision)
 
-    def tokenize(self, batch: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``<cls> seq <eos> <pad>...`` token ids (b, L+2) and the mask of the residue positions."""
+    def tokenize(self, batch: Sequence[str], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``<cls> seq <eos> <pad>...`` token ids (b, max(L, width) + 2) and the mask of the residue positions."""
         codes, lengths = encode_concat(batch, self._table)
-        ids = padded(codes, lengths, offset=1, fill=PAD, width=int(lengths.max()) + 2)
+        width = max(int(lengths.max()), min(width or 0, self.max_length))
+        ids = padded(codes, lengths, offset=1, fill=PAD, width=width + 2)
         ids[:, 0] = CLS
         ids[np.arange(lengths.size), lengths + 1] = EOS
         pos = np.arange(ids.shape[1])[None, :]
         residues = (pos >= 1) & (pos <= lengths[:, None])
         return torch.from_numpy(ids), torch.from_numpy(residues)
 
-    def _run(self, batch: list[str]) -> torch.Tensor:
-        ids, residues = self.tokenize(batch)
+    def _run(self, batch: list[str], width: int | None = None) -> torch.Tensor:
+        ids, residues = self.tokenize(batch, width)
         ids, residues = ids.to(self.device), residues.to(self.device)
         attention = (ids != PAD).long()
         final = self.layer == self.num_layers
@@ -160,4 +166,5 @@ class ESM2:
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
         check_lengths(sequences, self.max_length, self.name)
         with torch_threads(self.threads), torch.inference_mode():
-            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run)
+            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run, batching=self.batching,
+                                     extra=2)

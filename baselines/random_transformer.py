@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lsdbench.buckets import batching_mode
 from lsdbench.encoders import EncoderError
 from lsdbench.precision import autocast, record, require
 
 from ._seq import N_CODES, as_int, encode_concat, padded
 from ._torch import (
+    Batching,
     check_lengths,
     encode_in_batches,
     pick_device,
@@ -103,20 +105,21 @@ class TinyTransformer(nn.Module):
         return (x * m).sum(1) / m.sum(1)
 
 
-class RandomTransformer:
+class RandomTransformer(Batching):
     """Untrained pre-LN transformer, mean-pooled over residues (entry point ``random_transformer``).
 
     Options: ``dim`` (256), ``layers`` (4), ``heads`` (4), ``ffn`` (4 * dim), ``seed`` (0), ``max_length``
     (1024), plus ``device`` (cuda when available), ``threads`` (torch's setting) and ``batch_residues``
-    (16384), which do not change the output beyond float rounding, and ``precision`` (fp32; bf16 or fp16
-    run the forward pass under torch autocast and are recorded in config).
+    (16384), which do not change the output, ``batching`` ("bucketed": the same bits for a sequence in any
+    batch; "fast": token-budget batches, recorded in config) and ``precision`` (fp32; bf16 or fp16 run the
+    forward pass under torch autocast and are recorded in config).
     """
 
     name = "random_transformer"
 
     def __init__(self, dim: int = 256, layers: int = 4, heads: int = 4, ffn: int | None = None, seed: int = 0,
                  max_length: int = 1024, device: str | None = None, threads: int | None = None,
-                 batch_residues: int = 16384, precision: str | None = None):
+                 batch_residues: int = 16384, precision: str | None = None, batching: str | None = None):
         self.dim = as_int(dim, "dim", minimum=1)
         self.layers = as_int(layers, "layers", minimum=0)
         self.heads = as_int(heads, "heads", minimum=1)
@@ -128,6 +131,7 @@ class RandomTransformer:
         self.seed = as_int(seed, "seed", minimum=0)
         self.max_length = as_int(max_length, "max_length", minimum=1)
         self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
+        self.batching = batching_mode(batching)
         self.threads = threads_option(threads)
         self.device = pick_device(device)
         self.precision = require(precision, self.device)
@@ -137,16 +141,17 @@ class RandomTransformer:
         self.model = model.to(self.device).eval()
 
     @property
-    def config(self) -> dict[str, Any]:
+    def _config(self) -> dict[str, Any]:
         return record({"version": 1, "architecture": "pre-LN transformer, sinusoidal positions, GELU",
                        "init": "lecun_normal, embeddings N(0,1), torch.Generator", "dim": self.dim,
                        "layers": self.layers, "heads": self.heads, "ffn": self.ffn, "seed": self.seed,
                        "max_length": self.max_length, "pooling": "mean over residues",
                        "weights_sha256": self.weights_sha256}, self.precision)
 
-    def _run(self, batch: list[str]) -> torch.Tensor:
+    def _run(self, batch: list[str], width: int | None = None) -> torch.Tensor:
         codes, lengths = encode_concat(batch)
-        tokens = torch.from_numpy(padded(codes + 1, lengths, fill=PAD)).to(self.device)
+        width = None if width is None else min(width, self.max_length)  # position table ends there
+        tokens = torch.from_numpy(padded(codes + 1, lengths, fill=PAD, width=width)).to(self.device)
         keep = tokens != PAD
         with autocast(self.precision, self.device):
             return self.model(tokens, keep)
@@ -154,4 +159,4 @@ class RandomTransformer:
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
         check_lengths(sequences, self.max_length, self.name)
         with torch_threads(self.threads), torch.inference_mode():
-            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run)
+            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run, batching=self.batching)

@@ -59,11 +59,11 @@ def decode(ids) -> str:
     return "".join(RESIDUES[i - FIRST_RESIDUE] for i in ids if FIRST_RESIDUE <= i < VOCAB_SIZE)
 
 
-def batch_tokens(sequences: list[str]) -> torch.Tensor:
-    """(B, L_max + 2) int64 tensor: bos, residues, eos, then pad."""
+def batch_tokens(sequences: list[str], width: int | None = None) -> torch.Tensor:
+    """(B, max(L_max, width) + 2) int64 tensor: bos, residues, eos, then pad."""
     ids = [_id_bytes(s) for s in sequences]
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
-    out = np.full((len(ids), lengths.max() + 2), PAD, dtype=np.int64)
+    out = np.full((len(ids), max(int(lengths.max()), width or 0) + 2), PAD, dtype=np.int64)
     rows = np.arange(len(ids))
     out[rows, 0] = BOS
     within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)

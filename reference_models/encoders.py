@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsdbench.buckets import batching_mode, bucket_batches, fill_rows
 from lsdbench.precision import autocast, record, require
 
 from . import alphabet as A
@@ -76,21 +77,49 @@ def _health_summary(meta: dict) -> dict | None:
 
 
 class _Batched:
-    """Token-budget batching over length-sorted sequences; results come back in input order."""
+    """Batching of the encoders; results come back in input order.
+
+    ``batching="bucketed"`` (default): each call's shape follows from one sequence's own length
+    (lsdbench.buckets), so a sequence's embedding has the same bits in any batch. ``"fast"``: token-budget
+    batches of length-sorted sequences (``batch_residues`` per call), whose bits depend on the batch-mates.
+    """
 
     batch_residues = 16384
+    batching = "bucketed"
+
+    def _set_batching(self, batch_residues, batching) -> None:
+        if batch_residues:
+            self.batch_residues = int(batch_residues)
+        self.batching = batching_mode(batching)
+
+    def _record(self, config: dict) -> dict:
+        config = record(config, self.precision)
+        if self.batching == "fast":  # other bits: other results, never mixed with the default's
+            config["batching"] = "fast"
+        return config
+
+    def _inputs(self, inputs: dict) -> dict:
+        # keys the cache only, so result names stay; bucketed bits differ from what older caches hold
+        return {**inputs, "batching": "bucketed"} if self.batching == "bucketed" else inputs
 
     def _batches(self, sequences: Sequence[str]):
+        """(indices, sequences of the call, tokens) per forward call; bucketed calls carry filler rows."""
         seqs = [A.normalize(s) for s in sequences]
-        for idx in token_budget_batches([len(s) for s in seqs], self.batch_residues):
-            yield idx, [seqs[i] for i in idx], A.batch_tokens([seqs[i] for i in idx]).to(self.device)
+        if self.batching == "fast":
+            for idx in token_budget_batches([len(s) for s in seqs], self.batch_residues):
+                batch = [seqs[i] for i in idx]
+                yield idx, batch, A.batch_tokens(batch).to(self.device)
+            return
+        for idx, width, rows in bucket_batches([len(s) for s in seqs], extra=2):
+            batch = fill_rows([seqs[i] for i in idx], rows)
+            yield idx, batch, A.batch_tokens(batch, width=min(width, self.max_length)).to(self.device)
 
     @staticmethod
     def _assemble(n: int, parts: list[tuple[list[int], torch.Tensor]]) -> np.ndarray:
         dim = parts[0][1].shape[1] if parts else 0
         out = np.zeros((n, dim), dtype=np.float32)
         for idx, pooled in parts:
-            out[idx] = pooled.float().cpu().numpy()
+            out[idx] = pooled[:len(idx)].float().cpu().numpy()  # filler rows dropped
         return np.ascontiguousarray(out)
 
 
@@ -98,11 +127,10 @@ class LatentEncoder(_Batched):
     """Mean-pooled per-residue representation of a frozen encoder checkpoint (no diffusion)."""
 
     def __init__(self, name: str, default_dir: str, standardized: bool, checkpoint=None, device: str = "cpu",
-                 batch_residues: int | str | None = None, precision: str | None = None):
+                 batch_residues: int | str | None = None, precision: str | None = None, batching=None):
         self.name, self.device, self.standardized = name, str(device), standardized
         self.precision = require(precision, self.device)
-        if batch_residues:
-            self.batch_residues = int(batch_residues)
+        self._set_batching(batch_residues, batching)
         directory = _checkpoint_dir(checkpoint, default_dir)
         self.source = LatentSource(directory, device=self.device)
         if self.source.kind != default_dir:
@@ -116,13 +144,13 @@ class LatentEncoder(_Batched):
 
     @property
     def config(self) -> dict[str, Any]:
-        return record(dict(self._config), self.precision)
+        return self._record(dict(self._config))
 
     @property
     def cache_inputs(self) -> dict[str, Any]:
         """Keys the embedding cache beside ``config``: a changed meta.json gets new embeddings, while the
         recorded config (and the committed results named after it) stays as it was."""
-        return {"meta_sha256": self.source.meta_sha256}
+        return self._inputs({"meta_sha256": self.source.meta_sha256})
 
     @property
     def health(self) -> dict | None:
@@ -154,11 +182,11 @@ class DiffusionEncoder(_Batched):
     sweep_param = "t"
 
     def __init__(self, name: str, default_dir: str, checkpoint=None, latent_checkpoint=None, t=0.0, layer=-1,
-                 draws=1, multi_t=None, device: str = "cpu", batch_residues=None, precision=None, _shared=None):
+                 draws=1, multi_t=None, device: str = "cpu", batch_residues=None, precision=None, batching=None,
+                 _shared=None):
         self.name, self.device, self._default_dir = name, str(device), default_dir
         self.precision = require(precision, self.device)
-        if batch_residues:
-            self.batch_residues = int(batch_residues)
+        self._set_batching(batch_residues, batching)
         self.t = _check_t(float(t))
         self.layer, self.draws = int(layer), int(draws)
         if self.draws < 1:
@@ -189,16 +217,16 @@ class DiffusionEncoder(_Batched):
 
     @property
     def config(self) -> dict[str, Any]:
-        return record({"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256,
+        return self._record({"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256,
                        "latent_kind": self.source.kind, "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer,
                        "draws": self.draws, "multi_t": self.multi_t, "pooling": "mean",
-                       "noise_seed": "sha256(draw:sequence)"}, self.precision)
+                       "noise_seed": "sha256(draw:sequence)"})
 
     @property
     def cache_inputs(self) -> dict[str, Any]:
         """Both meta.json files (the denoiser's and its latent encoder's) key the embedding cache, not the
         recorded config: see LatentEncoder.cache_inputs."""
-        return {"meta_sha256": self._meta_sha, "latent_meta_sha256": self.source.meta_sha256}
+        return self._inputs({"meta_sha256": self._meta_sha, "latent_meta_sha256": self.source.meta_sha256})
 
     @property
     def health(self) -> dict | None:
@@ -215,7 +243,7 @@ class DiffusionEncoder(_Batched):
         """The same encoder at noise level ``value`` (weights shared, not reloaded)."""
         return DiffusionEncoder(self.name, self._default_dir, t=float(value), layer=self.layer, draws=self.draws,
                                 multi_t=None, device=self.device, batch_residues=self.batch_residues,
-                                precision=self.precision, _shared=self._shared)
+                                precision=self.precision, batching=self.batching, _shared=self._shared)
 
     def _noise(self, seqs: list[str], shape, draw: int) -> torch.Tensor:
         eps = torch.zeros(shape)
@@ -226,7 +254,8 @@ class DiffusionEncoder(_Batched):
 
     def _features(self, z0, mask, noises, t: float) -> torch.Tensor:
         """Pooled block-``layer`` output at noise level t, averaged over the noise draws."""
-        tt = torch.full((z0.shape[0],), t, device=z0.device)
+        # one t broadcast over the rows: a (B,) t would put the adaLN matmuls' bits at the mercy of B
+        tt = torch.full((1,), t, device=z0.device)
         pooled = 0
         for eps in noises:
             zt = (S.alpha(tt)[:, None, None] * z0 + S.sigma(tt)[:, None, None] * eps) * mask[..., None]

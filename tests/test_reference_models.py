@@ -902,7 +902,8 @@ def test_committed_small_checkpoints_load_as_encoders(name):
 def test_committed_checkpoints_embed_as_they_did_before_the_gpu_path(name):
     """The training path's autocast, attention and batching changes leave CPU inference alone: the committed
     checkpoints give the embeddings stored in tests/data/reference_checkpoint_outputs.json (written on
-    the CPU before those changes), so the committed leaderboard keeps reproducing."""
+    the CPU by scripts/pin_reference_outputs.py, re-pinned only when checkpoints or the bucketed batching
+    change on purpose), so the committed leaderboard keeps reproducing."""
     from lsdbench.encoders import resolve
     from reference_models.encoders import CHECKPOINTS
     if not (CHECKPOINTS / "lsd_tn" / "meta.json").is_file():
