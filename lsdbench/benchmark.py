@@ -217,24 +217,70 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     if report.invalid:
         raise EntriesError(f"invalid submissions were produced: {sorted(report.invalid)}")
     _say(f"\nleaderboard: {', '.join(summary['leaderboard'])}")
+    written, counts = judge_hypotheses(plan, by_entry, summary.get("health", {}), out / "leaderboard")
+    summary["leaderboard"] += [str(p) for p in written]
+    if counts is not None:
+        summary["hypotheses"] = counts
+    return summary
+
+
+def judge_hypotheses(plan: Plan, by_entry: dict[str, dict[str, dict]], health: dict[str, dict],
+                     out_dir: str | Path) -> tuple[list[Path], dict | None]:
+    """Test the plan's hypotheses on ``by_entry`` (entry name -> task -> result) and write
+    hypotheses.md/.json to ``out_dir``; a hypothesis whose entries are absent is skipped with a note.
+    Returns the files written and the verdict counts per claim (None when nothing was testable)."""
     testable = [h for h in plan.hypotheses if h.better in by_entry and any(t in by_entry for t in h.than)]
     for h in plan.hypotheses:
         if h not in testable:
             _say(f"-- hypothesis {h.claim!r}: skipped (its entries were not evaluated)")
-    if testable:
-        health = summary.get("health", {})
-        untestable = {name: "misses " + ", ".join(h.get("missed", [])) for name, h in health.items() if not h["passed"]}
-        rows = check_hypotheses(testable, by_entry, untestable=untestable)
-        controls = {name: {task: res["scores"]["test"][res["task"]["primary_metric"]]
-                           for task, res in by_entry[name].items()} for name in plan.controls if name in by_entry}
-        involved = {n for h in testable for n in (h.better, *h.than)}
-        written = write_report(rows, out / "leaderboard", controls=controls,
-                               health={n: h for n, h in health.items() if n in involved})
-        summary["leaderboard"] += [str(p) for p in written]
-        summary["hypotheses"] = summarize(rows)
-        for claim, counts in summary["hypotheses"].items():
-            _say(f"hypothesis {claim!r}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    return summary
+    if not testable:
+        return [], None
+    untestable = {name: "misses " + ", ".join(h.get("missed", [])) for name, h in health.items() if not h["passed"]}
+    rows = check_hypotheses(testable, by_entry, untestable=untestable)
+    controls = {name: {task: res["scores"]["test"][res["task"]["primary_metric"]]
+                       for task, res in by_entry[name].items()} for name in plan.controls if name in by_entry}
+    involved = {n for h in testable for n in (h.better, *h.than)}
+    written = write_report(rows, out_dir, controls=controls,
+                           health={n: h for n, h in health.items() if n in involved})
+    counts = summarize(rows)
+    for claim, c in counts.items():
+        _say(f"hypothesis {claim!r}: " + ", ".join(f"{v} {k}" for k, v in c.items()))
+    return written, counts
+
+
+def retest_hypotheses(plan: Plan, submissions_dir: str | Path, out_dir: str | Path, *, loader) -> list[Path]:
+    """The plan's hypotheses re-tested from the submissions in ``submissions_dir`` (every entry's
+    ``<slug>.<suite>.json``, validated) instead of a run's memory: what ``--only`` with ``--publish``
+    uses, so the published claims always cover every published entry. Health comes from each entry's
+    encoder, built as the run builds it (no forward pass); an optional entry without a submission or
+    an encoder is left out, as the run leaves it out."""
+    from .leaderboard.submission import slugify, submission_filename
+    from .leaderboard.validate import validate_submission
+
+    by_entry, health = {}, {}
+    for entry in plan.entries:
+        path = Path(submissions_dir) / submission_filename(slugify(entry.name), plan.suite)
+        if not path.is_file():
+            if not entry.optional:
+                raise EntriesError(f"{path}: no submission for entry {entry.name!r}; run it first "
+                                   f"(lsdbench run --only {entry.spec!r} --publish {Path(submissions_dir).parent})")
+            continue
+        sub = validate_submission(path, loader=loader)
+        if len(sub.entries) != 1:
+            raise EntriesError(f"{path}: holds probes {sorted(sub.entries)}; the main job writes one")
+        (results,) = sub.entries.values()
+        by_entry[entry.name] = results
+        try:
+            h = health_of(resolve(entry.spec, **entry.options))
+        except Exception as exc:  # an optional entry whose encoder cannot be built now: no health mark
+            if not entry.optional:
+                raise
+            _say(f"-- {entry.name}: health unknown ({exc.__cause__ or exc})")
+            h = None
+        if h is not None:
+            health[entry.name] = h
+    written, _ = judge_hypotheses(plan, by_entry, health, out_dir)
+    return written
 
 
 def _show_plan(entries: list[Entry], encoders: dict, plan: Plan, tasks: list, *, cache_dir) -> None:
@@ -287,8 +333,9 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
         _say(f"{entry.name}: {entry.sweep} = {plan.levels[star]} selected on validation (best mean rank over tasks)")
 
 
-def publish(out_dir: str | Path, leaderboard_dir: str | Path) -> list[Path]:
-    """Copy a run's submissions, figures and sweep tables into the committed leaderboard folder."""
+def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, hypotheses: bool = True) -> list[Path]:
+    """Copy a run's submissions, figures and sweep tables (and, unless ``hypotheses`` is False, its
+    hypotheses report) into the committed leaderboard folder."""
     out, board = Path(out_dir), Path(leaderboard_dir)
     copied = []
     for sub in ("submissions", "figures"):
@@ -298,7 +345,7 @@ def publish(out_dir: str | Path, leaderboard_dir: str | Path) -> list[Path]:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)
                 copied.append(dest)
-    for path in sorted((out / "leaderboard").glob("hypotheses.*")):
+    for path in sorted((out / "leaderboard").glob("hypotheses.*")) if hypotheses else []:
         dest = board / path.name
         shutil.copyfile(path, dest)
         copied.append(dest)
@@ -316,7 +363,7 @@ def cmd_run(args) -> int:
     try:
         plan = load_plan(args.entries)
     except EntriesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"lsdbench: error: {exc}", file=sys.stderr)
         return 2
     if args.suite:
         plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses, plan.controls)
@@ -324,7 +371,7 @@ def cmd_run(args) -> int:
         summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
                                 progress=not args.quiet, only=args.only or None, plan_only=args.plan_only)
     except CardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"lsdbench: error: {exc}", file=sys.stderr)
         return 2
     if args.plan_only:
         return 0
@@ -333,8 +380,18 @@ def cmd_run(args) -> int:
     if args.publish:
         from .leaderboard.build import build_leaderboard
 
-        copied = publish(args.out, args.publish)
+        from .leaderboard.validate import TaskLoader
+
+        partial = bool(args.only)  # a partial run's claims cover only its entries: re-test from every submission
+        copied = publish(args.out, args.publish, hypotheses=not partial)
         build_leaderboard(Path(args.publish) / "submissions", args.publish, cache_dir=args.cache_dir,
                           mirror=args.mirror)
+        if partial:
+            loader = TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
+            try:
+                copied += retest_hypotheses(plan, Path(args.publish) / "submissions", args.publish, loader=loader)
+            except EntriesError as exc:
+                print(f"lsdbench: error: {exc}", file=sys.stderr)
+                return 2
         print(f"published {len(copied)} files to {args.publish} and rebuilt its leaderboard")
     return 0

@@ -130,3 +130,49 @@ def test_entries_file_errors_name_the_file_and_entry(tmp_path):
     with pytest.raises(EntriesError, match=r"bad.toml: entry 1 \(X\): missing 'training_data'"):
         load_plan(bad)
     assert main(["run", "--entries", str(tmp_path / "absent.toml")]) == 2
+
+
+def test_a_partial_run_publishes_claims_retested_from_every_submission(tmp_path, capsys):
+    """`--only X --publish DIR` replaces X's submission, then re-tests the hypotheses from all of DIR's
+    submissions: the published claims cover every entry, as after a full run, and a re-test from the
+    same submissions gives the full run's hypotheses byte for byte."""
+    enc = DATA / "user_encoders.py"
+    path = tmp_path / "entries.toml"
+    path.write_text(textwrap.dedent(f"""
+        suite = "smoke"
+        controls = ["Composition"]
+
+        [[entry]]
+        name = "Composition"
+        spec = "{enc}:Composition"
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/composition"
+
+        [[entry]]
+        name = "Per residue"
+        spec = "{enc}:PerResidue"
+        training_data = "none"
+        licence = "MIT"
+        link = "https://example.org/per-residue"
+
+        [[hypothesis]]
+        claim = "per-residue pooling beats composition"
+        better = "Per residue"
+        than = ["Composition"]
+        """))
+    board = tmp_path / "board"
+    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "full"), "--quiet",
+                 "--publish", str(board)]) == 0
+    full = (board / "hypotheses.json").read_bytes()
+    (board / "hypotheses.json").unlink()
+    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "part"), "--quiet", "--only", "Composition",
+                 "--publish", str(board)]) == 0
+    assert "skipped (its entries were not evaluated)" in capsys.readouterr().out  # the partial run's own report
+    assert (board / "hypotheses.json").read_bytes() == full
+    # with an entry's submission gone, the re-test names it and says how to make it
+    (board / "submissions" / "per-residue.smoke.json").unlink()
+    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "part"), "--quiet", "--only", "Composition",
+                 "--publish", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lsdbench: error: ") and "no submission for entry 'Per residue'" in err
