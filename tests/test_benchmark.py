@@ -14,6 +14,13 @@ from lsdbench.leaderboard.validate import validate_submission
 DATA = Path(__file__).parent / "data"
 
 
+def entry_toml(name: str, spec: str, **extra: str) -> str:
+    """One [[entry]] table of an entries file, with the metadata every entry needs."""
+    more = "".join(f'{k} = "{v}"\n' for k, v in extra.items())
+    return (f'\n[[entry]]\nname = "{name}"\nspec = "{spec}"\ntraining_data = "none"\nlicence = "MIT"\n'
+            f'link = "https://example.org/{name.lower().replace(" ", "-")}"\n{more}')
+
+
 def entries(tmp_path: Path) -> Path:
     enc = DATA / "user_encoders.py"
     path = tmp_path / "entries.toml"
@@ -138,24 +145,8 @@ def test_a_partial_run_publishes_claims_retested_from_every_submission(tmp_path,
     same submissions gives the full run's hypotheses byte for byte."""
     enc = DATA / "user_encoders.py"
     path = tmp_path / "entries.toml"
-    path.write_text(textwrap.dedent(f"""
-        suite = "smoke"
-        controls = ["Composition"]
-
-        [[entry]]
-        name = "Composition"
-        spec = "{enc}:Composition"
-        training_data = "none"
-        licence = "MIT"
-        link = "https://example.org/composition"
-
-        [[entry]]
-        name = "Per residue"
-        spec = "{enc}:PerResidue"
-        training_data = "none"
-        licence = "MIT"
-        link = "https://example.org/per-residue"
-
+    path.write_text('suite = "smoke"\ncontrols = ["Composition"]\n' + entry_toml("Composition", f"{enc}:Composition")
+                    + entry_toml("Per residue", f"{enc}:PerResidue") + textwrap.dedent("""
         [[hypothesis]]
         claim = "per-residue pooling beats composition"
         better = "Per residue"
