@@ -1,0 +1,74 @@
+"""Multiple-testing corrections of a family of p-values, and the verdict each comparison gets from its
+adjusted p (``holm`` / ``benjamini_hochberg`` through ``adjust``, then ``verdict``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .predictions import ComparisonError
+
+if TYPE_CHECKING:
+    from .paired import PairedComparison
+
+CORRECTIONS = ("holm", "bh", "none")
+VERDICTS = ("better", "worse", "not distinguishable")
+
+
+def _check_pvalues(pvalues) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=float).ravel()
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must lie in [0, 1], got {p.tolist()}")
+    return p
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down; controls the family-wise error rate).
+
+    In ascending order p_(1) <= ... <= p_(m): adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)),
+    returned in the input order. Reject where adjusted p < alpha.
+    """
+    p = _check_pvalues(pvalues)
+    m = p.size
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.maximum.accumulate(stepped)
+    return out
+
+
+def benjamini_hochberg(pvalues) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (step-up; controls the false discovery rate).
+
+    adj_(i) = min_{j >= i} min(1, m / j * p_(j)) in ascending order, returned in the input order.
+    """
+    p = _check_pvalues(pvalues)
+    m = p.size
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    out = np.empty(m)
+    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return out
+
+
+def adjust(pvalues, method: str = "holm") -> np.ndarray:
+    """Adjust a family of p-values: ``holm``, ``bh`` (Benjamini-Hochberg) or ``none``."""
+    if method == "holm":
+        return holm(pvalues)
+    if method == "bh":
+        return benjamini_hochberg(pvalues)
+    if method == "none":
+        return _check_pvalues(pvalues).copy()
+    raise ComparisonError(f"unknown correction {method!r}; choose one of {', '.join(CORRECTIONS)}")
+
+
+def verdict(comparison: PairedComparison, p_adjusted: float, alpha: float = 0.05) -> str:
+    """'better' / 'worse' (A relative to B) when the adjusted p is below alpha, else 'not distinguishable'."""
+    if not p_adjusted < alpha:  # also NaN
+        return "not distinguishable"
+    return "better" if comparison.better else "worse"

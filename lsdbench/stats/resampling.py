@@ -1,0 +1,174 @@
+"""Paired resampling of test items: the bootstrap stream behind every interval and p-value
+(``resample_indices``) and the permutation test's swaps.
+
+- ``bootstrap_scores`` / ``bootstrap_ci``: one result's primary metric over the same resample stream
+  (the leaderboard's CIs; equal to the ``test_ci`` that ``probing`` stores for the same seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .predictions import ComparisonError, _check_pair, _describe, _Preds, _preds, _score_full, _seed_score
+from .weighted import _close, _rowwise_seed, _weighted_scorer
+
+DEFAULT_RESAMPLES = 10_000
+_CHUNK_ELEMENTS = 1 << 20  # resamples x items per batch: bounds memory (~8 MB per float array)
+_ADDITIVE = ("accuracy", "mae")  # metrics that are a mean of per-item losses
+
+
+def _chunks(total: int, n: int):
+    size = max(1, min(total, _CHUNK_ELEMENTS // max(n, 1)))
+    done = 0
+    while done < total:
+        c = min(size, total - done)
+        yield c
+        done += c
+
+
+def resample_indices(n: int, n_resamples: int, seed: int):
+    """Batches of bootstrap resamples (one row each: ``n`` item indices drawn with replacement).
+
+    This one stream, ``numpy.random.default_rng(seed)`` drawn batch by batch, is behind every
+    bootstrap interval and p-value here, so results are reproducible from (seed, n, n_resamples).
+    """
+    rng = np.random.default_rng(seed)
+    for c in _chunks(n_resamples, n):
+        yield rng.integers(0, n, size=(c, n))
+
+
+def _draw_counts(idx: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
+    """Resamples as a count matrix W (resamples x items: how often each item was drawn) and its cache."""
+    c = len(idx)
+    flat = (idx + (np.arange(c) * n)[:, None]).ravel()
+    W = np.bincount(flat, minlength=c * n).reshape(c, n).astype(np.float64)
+    return W, {"N": np.full(c, float(n))}
+
+
+def _bootstrap_deltas(pa: _Preds, pb: _Preds, score_a: float, score_b: float, n_resamples: int,
+                      seed: int) -> np.ndarray:
+    n = pa.n
+    fa, fb = _weighted_scorer(pa, score_a), _weighted_scorer(pb, score_b)
+    out = []
+    for idx in resample_indices(n, n_resamples, seed):
+        if fa is not None and fb is not None:
+            W, cache = _draw_counts(idx, n)
+            out.append(fa(W, cache) - fb(W, cache))
+        else:
+            out.append(np.array([_score_full(pa, i) - _score_full(pb, i) for i in idx]))
+    return np.concatenate(out)
+
+
+def bootstrap_scores(result: dict, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """One result's primary metric on each bootstrap resample of its test items (NaN where undefined).
+
+    The resamples are those of ``resample_indices`` (the stream ``probing.bootstrap_ci`` draws too), so
+    the percentiles reproduce a result's own ``test_ci`` given the same seed and resample count.
+    """
+    p = _preds(result, _describe(result))
+    f = _weighted_scorer(p, _score_full(p))
+    out = []
+    for idx in resample_indices(p.n, int(n_resamples), seed):
+        if f is not None:
+            out.append(f(*_draw_counts(idx, p.n)))
+        else:
+            out.append(np.array([_score_full(p, i) for i in idx]))
+    return np.concatenate(out)
+
+
+def bootstrap_ci(result: dict, level: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a result's primary test metric over its test items.
+
+    Resamples where the metric is undefined are dropped; (NaN, NaN) when none is left.
+    """
+    if not 0.0 < level < 1.0:
+        raise ComparisonError(f"level must lie in (0, 1), got {level}")
+    values = bootstrap_scores(result, n_resamples, seed)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_deltas(result_a: dict, result_b: dict, n_resamples: int = DEFAULT_RESAMPLES,
+                     seed: int = 0) -> np.ndarray:
+    """score_a - score_b on each paired resample of ``resample_indices`` (NaN where the metric is undefined)."""
+    wa, wb = _describe(result_a), _describe(result_b)
+    pa, pb = _preds(result_a, wa), _preds(result_b, wb)
+    _check_pair(result_a, result_b, pa, pb, wa, wb)
+    return _bootstrap_deltas(pa, pb, _score_full(pa), _score_full(pb), int(n_resamples), seed)
+
+
+def _swap_masks(n: int, n_resamples: int, rng: np.random.Generator):
+    """Chunks of swap patterns (True: exchange A's and B's predictions of that item); all 2**n when few."""
+    exact = n <= 62 and 2 ** n <= n_resamples
+    if exact:
+        codes = np.arange(2 ** n, dtype=np.int64)
+        for start in range(0, codes.size, max(1, _CHUNK_ELEMENTS // max(n, 1))):
+            part = codes[start:start + max(1, _CHUNK_ELEMENTS // max(n, 1))]
+            yield ((part[:, None] >> np.arange(n)) & 1).astype(bool)
+        return
+    for c in _chunks(n_resamples, n):
+        yield rng.random((c, n)) < 0.5
+
+
+def permutation_pvalue(pa: _Preds, pb: _Preds, delta: float, n_resamples: int, seed: int) -> float:
+    """Two-sided paired permutation p-value of the observed delta (see ``stats.paired``'s docstring)."""
+    n = pa.n
+    rng = np.random.default_rng([seed, 1])  # independent of the bootstrap stream of the same seed
+    exact = n <= 62 and 2 ** n <= n_resamples
+    tol = 1e-10 * max(abs(delta), 1e-300)
+    if pa.metric in _ADDITIVE:
+        if pa.metric == "accuracy":
+            la = np.mean([(yp == pa.y_true) for yp in pa.y_pred], axis=0)
+            lb = np.mean([(yp == pb.y_true) for yp in pb.y_pred], axis=0)
+        else:
+            la = np.mean([np.abs(yp - pa.y_true) for yp in pa.y_pred], axis=0)
+            lb = np.mean([np.abs(yp - pb.y_true) for yp in pb.y_pred], axis=0)
+        d = la - lb  # a swap of item i flips the sign of its contribution to delta
+
+        def stats_of(M):
+            return (np.where(M, -d, d)).mean(axis=1)
+    else:
+        if len(pa.y_pred) != len(pb.y_pred):
+            raise ComparisonError(f"{pa.task}: the permutation test of {pa.metric} swaps predictions seed by seed "
+                                  f"and needs equal seed counts ({len(pa.y_pred)} vs {len(pb.y_pred)}); "
+                                  "use the bootstrap")
+        f = _rowwise_seed(pa.task_type, pa.metric, pa.y_true)
+        if f is not None:
+            check = np.mean([f(yp[None, :], None if ys is None else ys[None, :])[0]
+                             for yp, ys in zip(pa.y_pred, pa.y_score, strict=True)])
+            if not _close(float(check), _score_full(pa)):
+                f = None
+
+        def swapped(M, mine, other):
+            if mine is None or other is None:
+                return None
+            m = M if mine.ndim == 1 else M[:, :, None]
+            return np.where(m, other, mine)
+
+        def stats_of(M):
+            ta, tb = [], []
+            for ya, sa, yb, sb in zip(pa.y_pred, pa.y_score, pb.y_pred, pb.y_score, strict=True):
+                Pa, Pb = np.where(M, yb, ya), np.where(M, ya, yb)
+                Sa, Sb = swapped(M, sa, sb), swapped(M, sb, sa)
+                if f is not None:
+                    ta.append(f(Pa, Sa))
+                    tb.append(f(Pb, Sb))
+                else:
+                    ta.append(np.array([_seed_score(pa, Pa[r], None if Sa is None else Sa[r]) for r in range(len(M))]))
+                    tb.append(np.array([_seed_score(pb, Pb[r], None if Sb is None else Sb[r]) for r in range(len(M))]))
+            with np.errstate(all="ignore"):
+                return np.mean(ta, axis=0) - np.mean(tb, axis=0)
+
+    hits = total = 0
+    for M in _swap_masks(n, n_resamples, rng):
+        t = stats_of(M)
+        t = t[np.isfinite(t)]
+        hits += int(np.sum(np.abs(t) >= abs(delta) - tol))
+        total += t.size
+    if total == 0:
+        return float("nan")
+    return float(hits / total) if exact else float((1 + hits) / (total + 1))
