@@ -23,6 +23,7 @@ import numpy as np
 from . import registry
 from .cards import CardError
 from .encoders import resolve
+from .errors import UserError
 from .evaluate import evaluate
 from .hypotheses import Hypothesis, check_hypotheses, summarize, write_report
 from .metrics import higher_is_better
@@ -34,7 +35,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
-class EntriesError(ValueError):
+class EntriesError(UserError, ValueError):
     """The entries file is missing a field or holds an invalid value."""
 
 
@@ -379,7 +380,6 @@ def cmd_run(args) -> int:
         print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
     if args.publish:
         from .leaderboard.build import build_leaderboard
-
         from .leaderboard.validate import TaskLoader
 
         partial = bool(args.only)  # a partial run's claims cover only its entries: re-test from every submission

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -43,7 +45,7 @@ TASK_FORMAT_KEYS = ("id_a", "id_b", "dictionary", "duplicate_pairs", "self_pairs
 READER_KEYS = sorted({k for options in KIND_OPTIONS.values() for k in options})
 
 
-class CardError(ValueError):
+class CardError(UserError, ValueError):
     """A task card is missing a field or holds an invalid value."""
 
 

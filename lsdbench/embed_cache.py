@@ -27,12 +27,13 @@ import numpy as np
 
 from . import settings
 from .atomic import atomic_open, atomic_write_text
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class CacheError(ValueError):
+class CacheError(UserError, ValueError):
     """A cache entry cannot be used as it is; the message names the entry and how to clear it."""
 
 

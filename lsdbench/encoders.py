@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
 from .precision import DEFAULT as DEFAULT_PRECISION
 from .precision import check_name
 from .types import Encoder
@@ -27,7 +28,7 @@ from .types import Encoder
 ENTRY_POINT_GROUP = "lsdbench.encoders"
 
 
-class EncoderError(ValueError):
+class EncoderError(UserError, ValueError):
     """An encoder could not be found or built, or returned unusable output."""
 
 

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import errno
-import importlib
 
-_NAMES = (
-    ("lsdbench.cards", "CardError"),
-    ("lsdbench.fetch", "FetchError"),
-    ("lsdbench.formats", "FormatError"),
-    ("lsdbench.sequences", "SequenceError"),
-    ("lsdbench.registry", "TaskError"),
-    ("lsdbench.encoders", "EncoderError"),
-    ("lsdbench.results", "ResultError"),
-    ("lsdbench.stats", "ComparisonError"),
-    ("lsdbench.leaderboard", "SubmissionError"),
-    ("lsdbench.benchmark", "EntriesError"),
-    ("lsdbench.probes", "ProbeError"),
-    ("lsdbench.safe_pickle", "UnsafePickleError"),
-    ("lsdbench.embed_cache", "CacheError"),
-    ("lsdbench.precision", "PrecisionError"),
-    ("lsdbench.shards", "ShardError"),
-)
+
+class UserError(Exception):
+    """Base of every error that means bad input or configuration: the CLI prints its message as one
+    ``lsdbench: error:`` line, the pytest plugin as one failure line. Each module's error class derives
+    from it (and from the builtin it used to be, e.g. ValueError); an encoder package may derive its own."""
+
 
 # What to do about a file-system error: the message says it, so the user need not read a traceback.
 _OS_HINTS = {
@@ -37,22 +25,9 @@ _OS_HINTS = {
 }
 
 
-def _collect() -> tuple[type[BaseException], ...]:
-    found = []
-    for module, name in _NAMES:
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-USER_ERRORS = _collect()
-
-
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug (shown with its traceback)."""
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, UserError):
         text = str(exc)
     elif isinstance(exc, OSError) and exc.errno is not None:
         where = exc.filename if exc.filename is not None else ""

@@ -22,12 +22,13 @@ from urllib.parse import quote, urlsplit
 import pooch
 
 from . import settings
+from .errors import UserError
 
 pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading" lines would name the URL, not the mirror
 log = logging.getLogger(__name__)
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """A file could not be obtained from the mirror or its canonical URL."""
 
 

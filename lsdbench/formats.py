@@ -17,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import safe_pickle
+from .errors import UserError
 from .text import excerpt
 
 # The keys each kind reads beyond the field names: cards reject the others, so a misplaced option
@@ -32,7 +33,7 @@ FIELD_KEYS = ("id", "sequence", "sequence_b", "label")  # which raw column feeds
 DEFAULT_HEADER = {"csv": True, "tsv": False}
 
 
-class FormatError(ValueError):
+class FormatError(UserError, ValueError):
     """A task file does not have the layout its card describes."""
 
 

@@ -14,11 +14,13 @@ import contextlib
 import warnings
 from typing import Any
 
+from .errors import UserError
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT = "fp32"
 
 
-class PrecisionError(ValueError):
+class PrecisionError(UserError, ValueError):
     """A precision that does not exist, or that the encoder's device cannot run."""
 
 

@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
+from .errors import UserError
 from .metrics import compute_metric, higher_is_better
 
 LOGISTIC_C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 7))  # inverse strength: small C = strong
@@ -34,7 +35,7 @@ RIDGE_ALPHA_GRID = tuple(float(a) for a in np.logspace(5, -2, 8))  # strength: l
 CLASSIFICATION = ("binary", "multiclass", "pair_binary")
 
 
-class ProbeError(ValueError):
+class ProbeError(UserError, ValueError):
     """A probe got inconsistent data (e.g. no validation split, a label outside the classes)."""
 
 

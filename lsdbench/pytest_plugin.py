@@ -61,9 +61,9 @@ class EncoderTaskItem(pytest.Item):
         self.user_properties.append((metric, self.result["scores"]["test"][metric], ci["low"], ci["high"]))
 
     def repr_failure(self, excinfo):
-        from .errors import USER_ERRORS
+        from .errors import UserError
 
-        if isinstance(excinfo.value, USER_ERRORS):
+        if isinstance(excinfo.value, UserError):
             return f"{self.spec} on {self.task_name}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
@@ -88,7 +88,7 @@ class EvaluationsCollector(pytest.Collector):
     """The (encoder, task) items, collected like any test (so "collected N items" counts them)."""
 
     def collect(self):
-        from .errors import USER_ERRORS
+        from .errors import UserError
         from .registry import get_card, list_cards
 
         config = self.config
@@ -96,7 +96,7 @@ class EvaluationsCollector(pytest.Collector):
             names = config.getoption("--lsdbench-task") or [c.name for c in list_cards(config.getoption("--lsdbench-suite"))]
             for name in names:
                 get_card(name)  # an unknown task fails collection with a clear message
-        except USER_ERRORS as exc:
+        except UserError as exc:
             raise self.CollectError(f"lsdbench: {exc}") from None
         for spec in config.getoption("--lsdbench-encoder"):
             for name in names:

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import fetch, formats
 from .cards import CardError, TaskCard, load_card
+from .errors import UserError
 from .labels import canonical
 from .sequences import normalize
 from .text import excerpt
@@ -22,7 +23,7 @@ TRUST_PATHS_ENV = "LSDBENCH_TRUST_CARD_PATHS"  # "1": local card paths may leave
 _user_cards: dict[str, TaskCard] = {}
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """A task's data does not match what its card promises (labels, sizes)."""
 
 

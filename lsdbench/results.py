@@ -22,12 +22,13 @@ import jsonschema
 import numpy as np
 
 from .atomic import atomic_write_text
+from .errors import UserError
 
 RESULT_SCHEMA = "lsdbench-result-1"
 MAX_BYTES = 64 * 1024 * 1024  # a result holds a few thousand predictions; anything far larger is not one
 
 
-class ResultError(ValueError):
+class ResultError(UserError, ValueError):
     """A result file or object does not follow lsdbench-result-1."""
 
 

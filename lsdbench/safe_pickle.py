@@ -21,6 +21,7 @@ import re
 
 import numpy as np
 
+from .errors import UserError
 from .text import excerpt as _short
 
 MAX_BYTES = 64 * 1024 * 1024  # far above any PEER record (a few KiB); bounds what one record may cost
@@ -28,7 +29,7 @@ MAX_DEPTH = 64
 _NUMERIC_DTYPE = re.compile(r"^[biufc][0-9]{1,2}$")
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UserError, pickle.UnpicklingError):
     """The pickle refers to a global that is not plain data, or holds a non-numeric array."""
 
 

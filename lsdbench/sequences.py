@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .errors import UserError
 from .text import excerpt
 
 CANONICAL = "ACDEFGHIKLMNPQRSTVWY"
@@ -13,7 +14,7 @@ _INVALID = re.compile(f"[^{ALPHABET}]")
 _WHITESPACE = re.compile(r"\s+")
 
 
-class SequenceError(ValueError):
+class SequenceError(UserError, ValueError):
     """A sequence in a task file is empty or holds letters outside the amino-acid alphabet."""
 
 

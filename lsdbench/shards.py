@@ -23,6 +23,7 @@ from . import __version__, distributed, registry
 from .embed_cache import sequence_key
 from .embedding import cache_for, embed
 from .encoders import policy_for
+from .errors import UserError
 from .terminal import plural
 from .types import Encoder, Task
 
@@ -30,7 +31,7 @@ SCHEMA = "lsdbench-shard-1"
 NONE = "none"  # --shard none: one whole run, whatever the environment says
 
 
-class ShardError(ValueError):
+class ShardError(UserError, ValueError):
     """A shard given on the command line or by the environment cannot be used."""
 
 

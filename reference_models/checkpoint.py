@@ -19,11 +19,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from lsdbench.errors import UserError
+
 FORMAT = "lsd-checkpoint-1"
 WEIGHTS, META = "model.safetensors", "meta.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, unreadable or does not match the model it is loaded into."""
 
 

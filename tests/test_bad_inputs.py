@@ -228,3 +228,28 @@ def test_utf16_and_bfloat16_are_read(world, capsys, tmp_path):
     '''))
     assert main(["eval", "--encoder", f"{root}/bf16.py:BF16", "--task", str(card), "--quiet"]) == 0
     assert "walk_bf16" in capsys.readouterr().out and torch
+
+
+def test_every_public_error_of_lsdbench_derives_from_one_user_error_base():
+    """One base class (lsdbench.errors.UserError) marks bad input: the CLI and the pytest plugin catch it,
+    so a new module's error cannot slip past them as CheckpointError once slipped past `lsdbench run`."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import lsdbench
+    from lsdbench.errors import UserError
+    from reference_models.checkpoint import CheckpointError
+
+    found = {}
+    for info in pkgutil.walk_packages(lsdbench.__path__, "lsdbench."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == module.__name__ \
+                    and not name.startswith("_"):
+                found[f"{info.name}.{name}"] = obj
+    assert len(found) >= 15
+    assert [name for name, cls in found.items() if not issubclass(cls, UserError)] == []
+    assert issubclass(CheckpointError, UserError)

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from baselines.random_transformer import RandomTransformer
-from lsdbench.buckets import CALL_TOKENS, bucket_batches, bucket_width, fill_rows, padded_length, rows_per_call
+from lsdbench.buckets import (
+    CALL_TOKENS,
+    bucket_batches,
+    bucket_width,
+    fill_rows,
+    padded_length,
+    rows_per_call,
+)
 from lsdbench.encoders import EncoderError
 from lsdbench.results import read_result
 from reference_models import encoders as E

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import UserError
+
 SCHEMA_ID = "lsdbench-submission-1"
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError, ValueError):
     """A submission file is unreadable or invalid; the message names the file and every problem."""
 
     def __init__(self, message: str, problems: list[str] | None = None):

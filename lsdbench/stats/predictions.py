@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserError
+
 CLASSIFICATION = ("binary", "multiclass", "pair_binary")
 
 
-class ComparisonError(ValueError):
+class ComparisonError(UserError, ValueError):
     """Two results cannot be compared (different tasks, splits or items), or a bad test option."""
 
 
