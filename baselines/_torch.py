@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from lsdbench.batching import token_budget_batches
 from lsdbench.buckets import bucket_batches, fill_rows
-from lsdbench.embedding import token_budget_batches
 from lsdbench.encoders import EncoderError
 
 from ._seq import as_int
@@ -75,7 +75,7 @@ def encode_in_batches(sequences: Sequence[str], budget: int, dim: int,
     seqs = list(sequences)
     out = np.zeros((len(seqs), dim), dtype=np.float32)
     if batching == "fast":
-        for idx in token_budget_batches([len(s) for s in seqs], budget):
+        for idx in token_budget_batches([len(s) for s in seqs], budget, longest_first=True):
             out[idx] = run([seqs[i] for i in idx], None).float().cpu().numpy()
     else:
         for idx, width, rows in bucket_batches([len(s) for s in seqs], extra=extra):

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import cost, distributed, embed_cache
+from .batching import token_budget_batches
 from .embed_cache import EmbeddingCache, config_digest, sequence_key
 from .encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
 from .types import Encoder
@@ -23,22 +24,6 @@ from .types import Encoder
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_RESIDUES = 16384
 FLUSH_EVERY = 512  # sequences per cache shard: bounds the work a killed run loses
-
-
-def token_budget_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Indices grouped into batches, longest first, with ``len(batch) * longest <= budget``."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches, current, longest = [], [], 0
-    for i in order:
-        new_longest = max(longest, lengths[i])
-        if current and new_longest * (len(current) + 1) > budget:
-            batches.append(current)
-            current, new_longest = [], lengths[i]
-        current.append(i)
-        longest = new_longest
-    if current:
-        batches.append(current)
-    return batches
 
 
 def cache_config(encoder: Encoder, policy: LongSequencePolicy) -> dict:
@@ -134,7 +119,7 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     bar = tqdm(total=total, unit="res", unit_scale=True, disable=not progress, desc=f"{names[0]} on {task}",
                leave=False)
     started = time.perf_counter()
-    for batch in token_budget_batches([len(p) for p in pieces], budget):
+    for batch in token_budget_batches([len(p) for p in pieces], budget, longest_first=True):
         batch_seqs = [pieces[i] for i in batch]
         batch_ids = [first_id[owner[i]] for i in batch]
         try:

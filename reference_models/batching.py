@@ -1,49 +1,14 @@
-"""Token-budget batching of length-sorted buckets and random cropping (esm's batching, made seedable).
+"""Training batches: an epoch's token-budget batches of random crops, in a seeded order.
 
-A batch holds as many sequences as fit in ``budget`` padded tokens (length + bos/eos), so short
-sequences come in big batches and long ones in small batches, and little compute goes to padding.
+Batches are grouped by the project's one token-budget batcher (``lsdbench.batching``) with bos/eos as
+the ``extra`` tokens of every row, so short crops come in big batches and long ones in small batches.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def token_budget_bounds(lengths, budget: int, *, extra: int = 2, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(order, bounds): batch k is ``order[bounds[k]:bounds[k + 1]]``; see ``token_budget_batches``.
-
-    Sequences are taken in length order (ties by index); a batch closes before the sequence that would
-    take it over the budget, once it has ``min_rows`` rows. Since lengths only grow along ``order``, the
-    closing point of each batch is found with a vectorized scan of at most budget / length candidates.
-    """
-    lengths = np.asarray(lengths)
-    order = np.argsort(lengths, kind="stable")
-    order = order.astype(np.int32) if len(order) < 2**31 else order
-    size = lengths[order]  # + extra below, in int64 on the few candidates of each batch
-    n = len(order)
-    bounds = [0]
-    p = 0
-    while p < n:
-        # closing after k rows: (k + 1) * size[p + k] > budget, which holds for every k >= budget // size[p]
-        w = min(n - 1 - p, max(1, budget // (int(size[p]) + extra)))
-        ks = np.arange(1, w + 1)
-        over = np.flatnonzero((ks + 1) * (size[p + ks].astype(np.int64) + extra) > budget)
-        k = max(int(ks[over[0]]), min_rows) if len(over) else n - p
-        p = min(n, p + k)
-        bounds.append(p)
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_rows:
-        del bounds[-2]  # too few rows left for every process: they join the previous batch
-    return order, np.asarray(bounds, dtype=np.int64)
-
-
-def token_budget_batches(lengths, budget: int, *, extra: int = 2, min_rows: int = 1) -> list[list[int]]:
-    """Indices grouped into batches of length-sorted sequences with rows * (max length + extra) <= budget.
-
-    A single sequence longer than the budget gets a batch of its own. ``min_rows`` keeps the last rows
-    of a batch together when it must be shared by that many processes (DDP).
-    """
-    order, bounds = token_budget_bounds(lengths, budget, extra=extra, min_rows=min_rows)
-    return [order[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+from lsdbench.batching import token_budget_bounds
 
 
 def random_crop(sequence: str, max_len: int, rng: np.random.Generator) -> str:
@@ -115,7 +80,7 @@ class EpochPlan:
             if long.any():  # numpy draws an array of bounded integers as it draws them one by one
                 starts[long] = rng.integers(0, self.lengths[long].astype(np.int64) - self.max_len + 1)
             crop_lengths = np.minimum(self.lengths, self.max_len).astype(np.int32)
-            order, bounds = token_budget_bounds(crop_lengths, self.budget, min_rows=self.min_rows)
+            order, bounds = token_budget_bounds(crop_lengths, self.budget, extra=2, min_rows=self.min_rows)
             perm = rng.permutation(len(bounds) - 1)
             self._batches = EpochBatches(self.sequences, order, bounds, perm, starts, crop_lengths)
             self._epoch = epoch

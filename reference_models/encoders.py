@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lsdbench.batching import token_budget_batches
 from lsdbench.buckets import batching_mode, bucket_batches, fill_rows
 from lsdbench.precision import autocast, record, require
 
 from . import alphabet as A
 from . import schedule as S
-from .batching import token_budget_batches
 from .checkpoint import CheckpointError, load_model, load_weights, meta_digest, read_json, sha256_file
 from .config import build_model, from_dict
 from .latents import LatentSource
@@ -106,7 +106,7 @@ class _Batched:
         """(indices, sequences of the call, tokens) per forward call; bucketed calls carry filler rows."""
         seqs = [A.normalize(s) for s in sequences]
         if self.batching == "fast":
-            for idx in token_budget_batches([len(s) for s in seqs], self.batch_residues):
+            for idx in token_budget_batches([len(s) for s in seqs], self.batch_residues, extra=2):
                 batch = [seqs[i] for i in idx]
                 yield idx, batch, A.batch_tokens(batch).to(self.device)
             return

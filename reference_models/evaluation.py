@@ -5,15 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lsdbench.batching import token_budget_batches
+
 from . import alphabet as A
-from .batching import token_budget_batches
 from .denoiser import ddim_sample, diffusion_loss
 
 
 def eval_batches(sequences: list[str], max_len: int, budget: int):
     """Token batches of the first ``max_len`` residues of each sequence (deterministic, no cropping RNG)."""
     crops = [s[:max_len] for s in sequences]
-    for idx in token_budget_batches([len(c) for c in crops], budget):
+    for idx in token_budget_batches([len(c) for c in crops], budget, extra=2):
         yield A.batch_tokens([crops[i] for i in idx])
 
 

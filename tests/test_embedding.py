@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lsdbench.batching import token_budget_batches
 from lsdbench.embed_cache import EmbeddingCache, cache_summary, clear
-from lsdbench.embedding import embed, token_budget_batches
+from lsdbench.embedding import embed
 from lsdbench.encoders import EncoderError, LongSequencePolicy, parse_options, resolve
 
 FILE = Path(__file__).parent / "data" / "user_encoders.py"
@@ -133,10 +134,33 @@ def test_windowed_embedding_is_length_weighted_mean(tmp_path):
 
 def test_token_budget_batches_respect_budget():
     lengths = [5, 100, 7, 50, 50, 3, 200]
-    batches = token_budget_batches(lengths, 210)
+    batches = token_budget_batches(lengths, 210, longest_first=True)
     assert sorted(i for b in batches for i in b) == list(range(7))
     for b in batches:
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 210
+
+
+def test_longest_first_batches_equal_the_greedy_loop_the_harness_used():
+    """The harness's batches (longest first, closing before the row that would pass the budget) are
+    what its own greedy loop made before the batcher was shared: cached embeddings of batch-dependent
+    encoders keep their meaning."""
+    def greedy(lengths, budget):
+        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+        batches, current, longest = [], [], 0
+        for i in order:
+            new_longest = max(longest, lengths[i])
+            if current and new_longest * (len(current) + 1) > budget:
+                batches.append(current)
+                current, new_longest = [], lengths[i]
+            current.append(i)
+            longest = new_longest
+        return batches + ([current] if current else [])
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        lengths = rng.integers(1, int(rng.choice([5, 60, 700])), size=int(rng.integers(0, 50))).tolist()
+        budget = int(rng.integers(1, 3000))
+        assert token_budget_batches(lengths, budget, longest_first=True) == greedy(lengths, budget)
 
 
 def test_sweep_fills_every_variant_with_one_shared_pass(tmp_path):

@@ -23,12 +23,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from lsdbench.batching import token_budget_batches
 from reference_models import alphabet as A
 from reference_models import checkpoint as C
 from reference_models import config as cfgmod
 from reference_models import schedule as S
 from reference_models.autoencoder import Autoencoder, AutoencoderConfig, apply_noise_mask, noise_mask_plan
-from reference_models.batching import EpochPlan, random_crop, token_budget_batches
+from reference_models.batching import EpochPlan, random_crop
 from reference_models.checkpoint import CheckpointError
 from reference_models.denoiser import Denoiser, DenoiserConfig, ddim_sample, diffusion_loss
 from reference_models.evaluation import sample_sequences
@@ -82,7 +83,7 @@ def test_alphabet_roundtrip_and_aliases():
 
 def test_token_budget_batches_and_crop():
     lengths = [5, 50, 7, 30, 30, 2, 90]
-    batches = token_budget_batches(lengths, budget=100)
+    batches = token_budget_batches(lengths, budget=100, extra=2)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 2) <= 100
@@ -400,7 +401,7 @@ def test_vectorized_batching_and_crops_equal_the_loop_they_replace():
     for _ in range(200):
         lengths = rng.integers(0, int(rng.choice([5, 50, 500])), int(rng.integers(0, 200))).tolist()
         budget, min_rows = int(rng.integers(3, 600)), int(rng.integers(1, 4))
-        assert token_budget_batches(lengths, budget, min_rows=min_rows) == _greedy_batches(lengths, budget, min_rows)
+        assert token_budget_batches(lengths, budget, extra=2, min_rows=min_rows) == _greedy_batches(lengths, budget, min_rows)
     seqs = random_sequences(300, 3, 1, 120)
     plan = EpochPlan(seqs, max_len=40, budget=300, seed=5, min_rows=2)
     for epoch in range(2):  # one integers() draw per long sequence in order, then the batch permutation
