@@ -6,8 +6,9 @@ Readers (and a run killed half-way) see either the old file or the complete new 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -46,3 +47,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_open(path, "wb") as fh:
         fh.write(data)
     return Path(path)
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
+    """``write(tmp_path)`` fills a temporary file that then replaces ``path``: for writers that take a
+    path rather than a file object (safetensors' ``save_file``, ``shutil.copy2``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; shared files should read like any written file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_copy(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy ``src`` (content and modification time) to ``dest``, which is never seen half-written."""
+    return atomic_write_with(dest, lambda tmp: shutil.copy2(src, tmp))

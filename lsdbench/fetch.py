@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import pooch
 
 from . import settings
+from .atomic import atomic_copy
 from .errors import UserError
 
 pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading" lines would name the URL, not the mirror
@@ -267,9 +268,5 @@ def export_mirror(urls: list[tuple[str, str]], dest: str | os.PathLike, *, cache
     for url, known_hash in urls:
         src = fetch_url(url, known_hash, cache_dir=cache_dir, mirror=mirror)
         out = Path(dest) / url_relpath(url)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, out)
-        written.append(out)
+        written.append(atomic_copy(src, out))
     return written

@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from lsdbench.atomic import atomic_write_text, atomic_write_with
 from lsdbench.errors import UserError
 
 FORMAT = "lsd-checkpoint-1"
@@ -45,31 +45,13 @@ def meta_digest(meta: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make exported checkpoints private to their writer
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, obj) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-    _atomic(Path(path), write)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic(Path(path), lambda tmp: save_file(clean, tmp))
+    atomic_write_with(Path(path), lambda tmp: save_file(clean, tmp))
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -167,7 +149,7 @@ def save_resume(run_dir: str | os.PathLike, step: int, tensors: dict[str, torch.
     (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=1, sort_keys=True))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _atomic(root / "latest", lambda p: Path(p).write_text(final.name))
+    atomic_write_with(root / "latest", lambda p: Path(p).write_text(final.name))
     for old in sorted(root.glob("step-*"))[:-keep]:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lsdbench.atomic import atomic_write_text
+
 FORMAT = "lsd-tokens-1"
 SPLITS = ("train", "heldout")
 N_SHARDS = 256  # by the key's first byte; ~100 MiB per shard at 1e9 input sequences
@@ -428,6 +430,4 @@ class TokenCorpus:
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 import warnings
@@ -30,6 +29,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from tqdm import tqdm
+
+from lsdbench.atomic import atomic_copy
 
 from . import alphabet as A
 from . import checkpoint as C
@@ -504,11 +505,8 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
     C.save_model(out, tensors, meta)
     write_model_card(out, meta)
     if export:
-        export = Path(export)
-        export.mkdir(parents=True, exist_ok=True)
         for name in (C.WEIGHTS, C.META, "README.md"):
-            shutil.copy2(out / name, export / f".{name}.tmp")
-            os.replace(export / f".{name}.tmp", export / name)
+            atomic_copy(out / name, Path(export) / name)
 
 
 # ---- data stage -----------------------------------------------------------------------------------
