@@ -7,13 +7,13 @@ here lets ``compare`` and ``show`` take the committed baselines without re-runni
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import strict_json
 from .results import MAX_BYTES, RESULT_SCHEMA, ResultError, validate_result
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,8 @@ class Loaded:
     origin: int
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _read_json(path: Path) -> object:
-    size = path.stat().st_size
-    if size > MAX_BYTES:  # checked before reading: a huge file is never loaded whole
-        raise ResultError(f"{path}: {size} bytes, more than a result or submission file may hold ({MAX_BYTES})")
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh, parse_constant=_reject_constant)
+    return strict_json.read(path, max_bytes=MAX_BYTES, error=ResultError)
 
 
 def _from_object(obj: object, path: Path) -> list[tuple[dict, str]] | None:
@@ -65,12 +57,7 @@ def _from_object(obj: object, path: Path) -> list[tuple[dict, str]] | None:
 def read_file(path: str | os.PathLike) -> list[tuple[dict, str]]:
     """The results of one file named by the user: a result, or every result of a submission."""
     path = Path(path)
-    try:
-        obj = _read_json(path)
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: not valid JSON: {exc}") from None
+    obj = _read_json(path)  # ResultError naming the file: unreadable, too large, or not strict JSON
     found = _from_object(obj, path)
     if found is None:
         schema = obj.get("schema") if isinstance(obj, dict) else None
@@ -85,8 +72,6 @@ def _read_in_folder(path: Path) -> list[tuple[dict, str]] | None:
         obj = _read_json(path)
     except ResultError as exc:
         log.warning("%s; skipped", exc)
-        return None
-    except (OSError, ValueError, UnicodeDecodeError):
         return None
     return _from_object(obj, path)
 

@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+from . import strict_json
 from .atomic import atomic_write_text
 from .errors import UserError
 
@@ -172,23 +173,9 @@ def _check_items(pred: dict, where: str) -> None:
             raise ResultError(f"{where}: seed {s['seed']}: y_score must be numbers or equal-length lists of numbers")
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def read_result(path: str | os.PathLike) -> dict:
     """Load and validate one result file (size-bounded, strict JSON: no NaN/Infinity)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ResultError(f"{path}: {size} bytes, more than a result file may hold ({MAX_BYTES})")
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh, parse_constant=_reject_constant)
-    except OSError as exc:
-        raise ResultError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: not valid JSON: {exc}") from exc
+    obj = strict_json.read(path, max_bytes=MAX_BYTES, error=ResultError)
     return validate_result(obj, str(path))
 
 

@@ -18,11 +18,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from lsdbench import strict_json
 from lsdbench.atomic import atomic_write_text, atomic_write_with
 from lsdbench.errors import UserError
 
 FORMAT = "lsd-checkpoint-1"
 WEIGHTS, META = "model.safetensors", "meta.json"
+META_MAX_BYTES = 16 * 2**20  # meta.json holds configs and health records (kilobytes); far larger is not one
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -65,13 +67,11 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def read_json(path: Path) -> dict:
+    """A checkpoint's JSON (untrusted: a downloaded checkpoint) through lsdbench's strict reader."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint file {path} is not valid JSON: {e}") from None
+    return strict_json.read(path, max_bytes=META_MAX_BYTES, error=CheckpointError)
 
 
 def save_model(directory: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> None:

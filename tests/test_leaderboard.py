@@ -318,7 +318,7 @@ def test_hostile_files_give_clear_problems(loader, tmp_path, content, expected):
 
 
 def test_size_is_bounded_before_parsing(loader, tmp_path, monkeypatch):
-    import lsdbench.leaderboard.submission as submission
+    from lsdbench import strict_json
 
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"pad": "x" * 5000}))
@@ -326,7 +326,7 @@ def test_size_is_bounded_before_parsing(loader, tmp_path, monkeypatch):
     def never(*a, **k):
         raise AssertionError("an oversized file was parsed")
 
-    monkeypatch.setattr(submission, "parse_json_bytes", never)
+    monkeypatch.setattr(strict_json, "parse", never)
     problems = problems_of(path, loader, max_bytes=4096)
     assert problems == [f"{path.stat().st_size} bytes is over the limit of 4096 bytes"]
     with pytest.raises(SubmissionError, match="not a regular file"):

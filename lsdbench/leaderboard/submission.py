@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import PROTOCOL, __version__
+from .. import PROTOCOL, __version__, strict_json
 from . import SCHEMA_ID, SubmissionError
 
 MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
@@ -46,67 +45,14 @@ def slugify(name: str) -> str:
     return slug
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last duplicate silently; a reviewer reading the first one would be misled.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"duplicate key {key!r} in one object")
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (scores and predictions must be finite numbers)")
-
-
 def parse_json_bytes(data: bytes, source: str) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; errors name ``source``."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-    except RecursionError:
-        raise SubmissionError(f"{source}: JSON nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, over-long integers
-        raise SubmissionError(f"{source}: not valid JSON: {exc}") from None
+    """Strict JSON (``lsdbench.strict_json``); errors are SubmissionErrors naming ``source``."""
+    return strict_json.parse(data, source, SubmissionError)
 
 
 def load_json_file(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES, follow_symlinks: bool = True) -> Any:
-    """Parse a JSON file of at most ``max_bytes``, refusing anything but a regular file.
-
-    The size is checked on the file's metadata before reading and again on what was read (the file
-    may grow in between), so an oversized file is never loaded into memory whole.
-    """
-    path = Path(path)
-    try:
-        st = os.stat(path) if follow_symlinks else os.lstat(path)
-    except FileNotFoundError:
-        raise SubmissionError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot read ({exc.strerror})") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise SubmissionError(f"{path}: is a symbolic link; submissions must be regular files")
-    if not stat.S_ISREG(st.st_mode):
-        raise SubmissionError(f"{path}: not a regular file")
-    if st.st_size > max_bytes:
-        raise SubmissionError(f"{path}: {st.st_size} bytes is over the limit of {max_bytes} bytes")
-    flags = os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise SubmissionError(f"{path}: more than the limit of {max_bytes} bytes")
-    return parse_json_bytes(data, str(path))
+    """A submission file read by ``lsdbench.strict_json`` (regular file, size-bounded before reading)."""
+    return strict_json.read(path, max_bytes=max_bytes, error=SubmissionError, follow_symlinks=follow_symlinks)
 
 
 def dumps_submission(obj: dict[str, Any]) -> str:
