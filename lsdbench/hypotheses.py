@@ -23,7 +23,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .atomic import atomic_write_bytes, atomic_write_text
-from .stats import adjust, paired_test, verdict
+from .stats import judge, paired_test
 
 VERDICTS = {"better": "holds", "worse": "reversed", "not distinguishable": "not distinguishable"}
 
@@ -66,10 +66,10 @@ def check_hypotheses(hypotheses: list[Hypothesis], results: dict[str, dict[str, 
                              "n_resamples": int(n_resamples), **({"not_testable": why} if why else {})})
     for family in sorted({r["family"] for r in rows}):
         members = [i for i, r in enumerate(rows) if r["family"] == family and "not_testable" not in r]
-        adjusted = adjust([comparisons[i].p_value for i in members], "holm") if members else []
-        for i, p_adj in zip(members, adjusted, strict=True):
-            rows[i]["p_holm"] = float(p_adj)
-            rows[i]["verdict"] = VERDICTS[verdict(comparisons[i], float(p_adj), alpha)]
+        verdicts = judge([comparisons[i] for i in members], correction="holm", alpha=alpha)
+        for i, (p_adj, v) in zip(members, verdicts, strict=True):
+            rows[i]["p_holm"] = p_adj
+            rows[i]["verdict"] = VERDICTS[v]
     for row in rows:
         if "not_testable" in row:
             row["p_holm"], row["verdict"] = None, NOT_TESTABLE

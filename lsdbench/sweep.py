@@ -24,7 +24,7 @@ from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
 from .results import result_filename, write_result
-from .stats import adjust, paired_test
+from .stats import judge, paired_test
 
 
 def select_level(results: list[dict]) -> int:
@@ -119,10 +119,9 @@ def analyse(spec: str, param: str, values: Sequence[float], results: list[dict],
         r = row(name, "", ref, "reference")  # the reference's own scores, not the diffusion's again
         tests.append((r, paired_test(ref, results[star])))
         rows.append(r)
-    adjusted = adjust([cmp.p_value for _, cmp in tests], method=correction) if tests else []
-    for (r, cmp), p_adj in zip(tests, adjusted, strict=True):
-        verdict = "not distinguishable" if p_adj >= alpha else ("better" if cmp.better else "worse")
-        r.update(delta=cmp.delta, p=cmp.p_value, p_adjusted=float(p_adj), verdict=verdict)
+    verdicts = judge([cmp for _, cmp in tests], correction=correction, alpha=alpha)
+    for (r, cmp), (p_adj, verdict) in zip(tests, verdicts, strict=True):
+        r.update(delta=cmp.delta, p=cmp.p_value, p_adjusted=p_adj, verdict=verdict)
     return rows
 
 

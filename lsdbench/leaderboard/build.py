@@ -172,7 +172,7 @@ def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci:
                n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED,
                progress: bool = False) -> SuiteTable:
     """Scores, CIs, ranks and 'not distinguishable from the best' marks of one suite's entries."""
-    from ..stats import bootstrap_ci, holm, paired_test
+    from ..stats import bootstrap_ci, judge, paired_test
 
     entries = sorted(entries, key=lambda e: e.key)
     cells: dict[str, dict[str, Cell]] = {e.key: {} for e in entries}
@@ -186,14 +186,13 @@ def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci:
         comparisons = [paired_test(entries[i].results[col.task], entries[best].results[col.task],
                                    method="bootstrap", n_resamples=paired_resamples(n_test, len(others), alpha),
                                    seed=seed) for i in others]
-        adjusted = np.asarray(holm([c.p_value for c in comparisons]), dtype=float) if comparisons else []
-        tested = {i: (c, float(p)) for i, c, p in zip(others, comparisons, adjusted, strict=True)}
+        tested = {i: (c, p, v) for i, c, (p, v) in zip(others, comparisons, judge(comparisons, alpha=alpha), strict=True)}
         for i, e in enumerate(entries):
             low, high = bootstrap_ci(e.results[col.task], level=CI_LEVEL, n_resamples=n_ci, seed=seed)
-            cmp, p_adj = tested.get(i, (None, None))
+            cmp, p_adj, v = tested.get(i, (None, None, None))
             cells[e.key][col.task] = Cell(
                 score=float(scores[i]), ci_low=low, ci_high=high, rank=float(ranks[i, j]), best=i == best,
-                tied=i != best and p_adj is not None and p_adj >= alpha,
+                tied=v == "not distinguishable",
                 delta=None if cmp is None else float(cmp.delta), p_adjusted=p_adj)
     mean_ranks = ranks.mean(axis=1) if columns else np.zeros(len(entries))
     rows = [Row(e, cells[e.key], float(mean_ranks[i])) for i, e in enumerate(entries)]

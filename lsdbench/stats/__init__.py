@@ -9,7 +9,7 @@ Where each part lives:
 - ``paired``: ``paired_test`` / ``PairedComparison``, and the conventions of the test (delta, CI, methods).
 - ``many``: ``compare_many`` (a reference against every other result, one corrected family) and the
   display labels that tell results apart (``disambiguated_labels``, ``group_key``).
-- ``multiple``: ``holm``, ``benjamini_hochberg``, ``adjust`` and the ``verdict`` on an adjusted p.
+- ``multiple``: ``holm``, ``benjamini_hochberg``, ``adjust``, the ``verdict`` on an adjusted p, and ``judge`` (a family: adjust, then verdicts).
 - ``elementary``: ``mcnemar_exact`` and ``bootstrap_pvalue``.
 - ``resampling``: the bootstrap resample stream (``resample_indices``, ``bootstrap_scores``,
   ``bootstrap_ci``, ``bootstrap_deltas``) and ``permutation_pvalue``.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .elementary import bootstrap_pvalue, mcnemar_exact
 from .many import compare_many, disambiguated_labels, group_key
-from .multiple import CORRECTIONS, VERDICTS, adjust, benjamini_hochberg, holm, verdict
+from .multiple import CORRECTIONS, VERDICTS, adjust, benjamini_hochberg, holm, judge, verdict
 from .paired import METHODS, PairedComparison, paired_test
 from .predictions import CLASSIFICATION, ComparisonError, result_label
 from .resampling import (
@@ -59,5 +59,6 @@ __all__ = [
     "permutation_pvalue",
     "resample_indices",
     "result_label",
+    "judge",
     "verdict",
 ]

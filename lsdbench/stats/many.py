@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .multiple import CORRECTIONS, adjust, verdict
+from .multiple import CORRECTIONS, judge
 from .paired import PairedComparison, paired_test
 from .predictions import ComparisonError, result_label
 from .resampling import DEFAULT_RESAMPLES
@@ -110,5 +110,5 @@ def compare_many(results: Sequence[dict], reference: str | int | None = None, me
             tests.append(test)
     if reference is not None and not found_reference:
         raise ComparisonError(f"reference {reference!r} matches none of the results")
-    adjusted = adjust([t.p_value for t in tests], method=correction) if tests else []
-    return [replace(t, p_adjusted=float(p), verdict=verdict(t, float(p), alpha)) for t, p in zip(tests, adjusted, strict=True)]
+    return [replace(t, p_adjusted=p, verdict=v)
+            for t, (p, v) in zip(tests, judge(tests, correction=correction, alpha=alpha), strict=True)]

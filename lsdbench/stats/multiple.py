@@ -3,6 +3,7 @@ adjusted p (``holm`` / ``benjamini_hochberg`` through ``adjust``, then ``verdict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,3 +73,12 @@ def verdict(comparison: PairedComparison, p_adjusted: float, alpha: float = 0.05
     if not p_adjusted < alpha:  # also NaN
         return "not distinguishable"
     return "better" if comparison.better else "worse"
+
+
+def judge(comparisons: Sequence[PairedComparison], *, correction: str = "holm",
+          alpha: float = 0.05) -> list[tuple[float, str]]:
+    """One family: adjust its p-values together and give each comparison its verdict, as
+    ``(p_adjusted, verdict)`` in input order. The one place compare, sweep, hypotheses and the
+    leaderboard turn p-values into verdicts."""
+    adjusted = adjust([c.p_value for c in comparisons], method=correction) if comparisons else []
+    return [(float(p), verdict(c, float(p), alpha)) for c, p in zip(comparisons, adjusted, strict=True)]
