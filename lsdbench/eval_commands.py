@@ -121,13 +121,14 @@ def cmd_sweep(args) -> int:
     values = args.t
     from .encoders import resolve
     from .registry import get_card, list_cards
+    from .types import SweepableEncoder
 
     cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
     shard = run_shard(args)
     options = parse_options(args.encoder_opt)
     for spec in args.encoder:
         base = resolve(spec, **merge_precision(options, args.precision))
-        if hasattr(base, "with_param"):
+        if isinstance(base, SweepableEncoder):
             show_plan(base, cards, args, variants=[base.with_param(v) for v in values], levels=values, shard=shard)
     for ref in args.reference:
         show_plan(resolve(ref, precision=args.precision), cards, args, shard=shard)

@@ -25,6 +25,7 @@ from .evaluate import evaluate_task
 from .metrics import higher_is_better
 from .results import result_filename, write_result
 from .stats import judge, paired_test
+from .types import SweepableEncoder
 
 
 def select_level(results: list[dict]) -> int:
@@ -38,7 +39,7 @@ def select_level(results: list[dict]) -> int:
 def family(spec: str, values: Sequence[float], options: dict | None = None) -> tuple:
     """The encoder of ``spec`` and its variants at ``values`` (one per noise level)."""
     base = resolve(spec, **(options or {}))
-    if not hasattr(base, "with_param") or not hasattr(base, "sweep_param"):
+    if not isinstance(base, SweepableEncoder):
         raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
     return base, [base.with_param(v) for v in values]
 

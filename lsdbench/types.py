@@ -110,6 +110,10 @@ class Encoder(Protocol):
       adding one leaves the recorded config and result file names as they were.
     - a ``precision`` constructor option (``--precision``): an encoder that takes one records any value
       but ``fp32`` in ``config``; encoders without it refuse lower precisions (lsdbench.precision).
+    - ``n_parameters`` (int), or a torch ``model``: the parameter count the main job puts on the leaderboard.
+    - ``health`` (dict with ``passed`` and ``missed``): the model's own health record; the main job marks
+      an entry that misses a target and reports the claims resting on it as not testable.
+    An encoder with a noise level or other one-parameter family implements ``SweepableEncoder`` too.
     """
 
     name: str
@@ -118,3 +122,20 @@ class Encoder(Protocol):
     def config(self) -> dict[str, Any]: ...
 
     def encode(self, sequences: Sequence[str]) -> np.ndarray | list[np.ndarray]: ...
+
+
+@runtime_checkable
+class SweepableEncoder(Encoder, Protocol):
+    """An encoder indexed by one parameter (e.g. the noise level ``t`` of a diffusion representation),
+    which ``lsdbench sweep`` and the main job's sweeps evaluate over a grid of values.
+
+    - ``sweep_param``: the option's name, as given on the command line (``--encoder-opt t=0.5``).
+    - ``with_param(value)``: the same encoder at another value (its ``config`` records the value).
+    - ``encode_sweep(sequences, values)`` (optional): one output per value from one call, so the part of
+      the forward pass the values share (e.g. the clean latent) runs once; without it each value is a
+      separate ``with_param(value).encode`` call.
+    """
+
+    sweep_param: str
+
+    def with_param(self, value: Any) -> Encoder: ...
