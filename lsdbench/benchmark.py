@@ -13,7 +13,6 @@ Every step reads the embedding cache first, so a rerun or a resumed run costs no
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .cards import CardError
 from .encoders import resolve
 from .errors import UserError
 from .evaluate import evaluate
 from .hypotheses import Hypothesis, check_hypotheses, summarize, write_report
 from .metrics import higher_is_better
 from .results import read_result, result_filename, write_result
+from .task_info import describe
 
 try:
     import tomllib
@@ -144,7 +143,6 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
     ``plan_only``: print what would run and the estimate, and return before running it."""
     from .leaderboard import TaskLoader, build_leaderboard, create_submission
     from .leaderboard.submission import slugify
-    from .task_commands import describe
 
     loader = TaskLoader(cache_dir=cache_dir, mirror=mirror)
 
@@ -358,40 +356,3 @@ def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, hypotheses: boo
         shutil.copyfile(path, dest)
         copied.append(dest)
     return copied
-
-
-def cmd_run(args) -> int:
-    try:
-        plan = load_plan(args.entries)
-    except EntriesError as exc:
-        print(f"lsdbench: error: {exc}", file=sys.stderr)
-        return 2
-    if args.suite:
-        plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses, plan.controls)
-    try:
-        summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
-                                progress=not args.quiet, only=args.only or None, plan_only=args.plan_only)
-    except CardError as exc:
-        print(f"lsdbench: error: {exc}", file=sys.stderr)
-        return 2
-    if args.plan_only:
-        return 0
-    if summary["skipped"]:
-        print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
-    if args.publish:
-        from .leaderboard.build import build_leaderboard
-        from .leaderboard.validate import TaskLoader
-
-        partial = bool(args.only)  # a partial run's claims cover only its entries: re-test from every submission
-        copied = publish(args.out, args.publish, hypotheses=not partial)
-        build_leaderboard(Path(args.publish) / "submissions", args.publish, cache_dir=args.cache_dir,
-                          mirror=args.mirror)
-        if partial:
-            loader = TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
-            try:
-                copied += retest_hypotheses(plan, Path(args.publish) / "submissions", args.publish, loader=loader)
-            except EntriesError as exc:
-                print(f"lsdbench: error: {exc}", file=sys.stderr)
-                return 2
-        print(f"published {len(copied)} files to {args.publish} and rebuilt its leaderboard")
-    return 0

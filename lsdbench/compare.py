@@ -11,7 +11,6 @@ one family for the multiple-testing correction.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import textwrap
@@ -23,9 +22,7 @@ from tabulate import tabulate
 
 from .loading import load
 from .stats import (
-    CORRECTIONS,
     DEFAULT_RESAMPLES,
-    METHODS,
     ComparisonError,
     compare_many,
     disambiguated_labels,
@@ -209,54 +206,6 @@ def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
         f"{_family(first['n_comparisons'])}; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
         "adjusted p.", WIDTH))
     return "\n\n".join(parts)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    from .results import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
-
-
-def run(args) -> int:
-    tables = compare(args.results, method=args.method, correction=args.correction, alpha=args.alpha,
-                     reference=args.reference, n_resamples=args.n_resamples, seed=args.seed)
-    print(f"reference (A): {tables.reference}\n")
-    print(format_tables(tables))
-    for note in tables.notes:
-        print(textwrap.fill(f"note: {note}", WIDTH, subsequent_indent="  "))
-    if args.json_out:
-        _write_json(Path(args.json_out), tables)
-        print(f"\nwrote {args.json_out}")
-    return 0
-
-
-def register(subparsers) -> None:
-    from .terminal import add_command
-
-    p = add_command(
-        subparsers, "compare", "paired significance tests: is encoder A better than B on each task?",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        examples=["lsdbench compare leaderboard/submissions/aac.open.json results/   # A = aac, B = your results",
-                  "lsdbench compare results/aac-1a2b3c4d5e/ results/dpc-6f7a8b9c0d/ --method permutation",
-                  "lsdbench compare runs/sweep/results/ --reference 'lsd_tn_diffusion[t=0.5]' --json cmp.json"])
-    p.add_argument("results", nargs="+", metavar="RESULT",
-                   help="result files, submission files (*.open.json) or folders of them (searched recursively); "
-                        "the first is the reference A")
-    p.add_argument("--method", choices=METHODS, default="bootstrap",
-                   help="p-value: paired bootstrap, permutation test, or exact McNemar (accuracy tasks only; "
-                        "other tasks are skipped with a note)")
-    p.add_argument("--correction", choices=CORRECTIONS, default="holm",
-                   help="multiple-testing correction over all comparisons (bh: Benjamini-Hochberg)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts")
-    p.add_argument("--n-resamples", type=int, default=DEFAULT_RESAMPLES,
-                   help="bootstrap resamples / random permutations")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the resampling")
-    p.add_argument("--reference", default=None, metavar="FILE|DIR|NAME",
-                   help="A, if not the first argument: a result or submission file or folder (compared with all "
-                        "the others), or an encoder name or label such as 'lsd_tn_diffusion[t=0.5]' "
-                        "(default: the first argument)")
-    p.add_argument("--json", dest="json_out", metavar="OUT", help="also write the rows as JSON to OUT")
-    p.set_defaults(func=run)
 
 
 from ._callable import make_callable  # noqa: E402  (after compare is defined)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import textwrap
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,56 +112,3 @@ def describe_encoder(spec: str, build: bool = True) -> EncoderInfo:
 def list_encoders(build: bool = True) -> list[EncoderInfo]:
     """Every encoder registered under the ``lsdbench.encoders`` entry points, by name."""
     return [describe_encoder(name, build=build) for name in sorted(registered())]
-
-
-def _fmt_options(options: dict[str, Any]) -> str:
-    # options that default to None (checkpoint paths, devices) go last: the cut column keeps the ones with values
-    ordered = sorted(options.items(), key=lambda kv: kv[1] is None)
-    return ", ".join(f"{k}={v!r}" for k, v in ordered) or "(none)"
-
-
-def cmd_encoders(args) -> int:
-    from tabulate import tabulate
-
-    from .terminal import WIDTH, clip
-
-    if args.name:
-        info = describe_encoder(args.name, build=not args.no_build)
-        print(f"{info.name}: {info.description or '(no description)'}")
-        print(f"provided by: {info.package} ({info.target})")
-        if info.status == "ready":
-            print(f"output dimension: {info.dim}; builds with default options: yes")
-        elif info.status != "not built":
-            print(textwrap.fill(f"{info.status} with default options: {info.detail}", WIDTH, break_on_hyphens=False))
-        rows = [[k, repr(v)] for k, v in info.options.items()]
-        print("\noptions (--encoder-opt KEY=VALUE):")
-        print(tabulate(rows, headers=["option", "default"], tablefmt="github") if rows else "(none)")
-        return 0
-    infos = list_encoders(build=not args.no_build)
-    rows = [[i.name, i.package, i.dim if i.dim is not None else "", i.status, clip(_fmt_options(i.options), 44)]
-            for i in infos]
-    print(tabulate(rows, headers=["encoder", "provided by", "dim", "status", "options (defaults)"], tablefmt="github",
-                   disable_numparse=True))
-    missing = [i.name for i in infos if i.status in ("absent", "unavailable")]
-    if missing:
-        print(clip(f"\nnot buildable here with default options: {', '.join(missing)}; "
-                   "lsdbench encoders NAME says why", WIDTH))
-    return 0
-
-
-def register(subparsers) -> None:
-    from .terminal import add_command
-
-    p = add_command(subparsers, "encoders", "list registered encoders: package, dimension, options, checkpoint",
-                    description="List the encoders registered under the lsdbench.encoders entry points (by this "
-                                "package, baselines and reference_models, or any installed package): the package "
-                                "providing each, its output dimension, its options with their defaults, and "
-                                "whether it builds here (absent: its checkpoint is not present). Nothing is "
-                                "downloaded.",
-                    examples=["lsdbench encoders", "lsdbench encoders lsd_tn_diffusion",
-                              "lsdbench encoders my_encoder.py:MyEncoder --no-build"])
-    p.add_argument("name", nargs="?", metavar="NAME",
-                   help="one encoder in detail: a registered name, module:attr or file.py:attr")
-    p.add_argument("--no-build", action="store_true",
-                   help="do not build the encoders (faster; no dimension or checkpoint status)")
-    p.set_defaults(func=cmd_encoders)

@@ -16,7 +16,7 @@ from lsdbench import registry
 from lsdbench.cards import CardError, load_card
 from lsdbench.cli import main
 from lsdbench.results import read_result
-from lsdbench.task_commands import describe
+from lsdbench.task_info import describe
 
 SEQ_PPI = "raw.githubusercontent.com/muhaochen/seq_ppi/9172fbdc9a9bd9c0c1234bde3314ae0b6bff8dd0/yeast/preprocessed"
 

@@ -1,4 +1,8 @@
-"""The ``lsdbench`` command. Each command group lives in its own module and registers itself here."""
+"""The ``lsdbench`` command: argument parsing and handlers that call the library, nothing else.
+
+Each command group lives in its own module of this package and registers itself here. Heavy modules are
+imported inside the handlers, so ``lsdbench --help`` and ``lsdbench tasks`` never load torch, scikit-learn or scipy.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ import importlib
 import logging
 import sys
 
-from . import __version__
+from .. import __version__
 
 # Modules exposing register(subparsers); each adds its commands with set_defaults(func=handler).
 COMMAND_MODULES = (
-    "lsdbench.task_commands",
-    "lsdbench.encoder_info",
-    "lsdbench.eval_commands",
-    "lsdbench.compare",
-    "lsdbench.leaderboard.cli",
+    "lsdbench.cli.tasks",
+    "lsdbench.cli.encoders",
+    "lsdbench.cli.evaluate",
+    "lsdbench.cli.cache",
+    "lsdbench.cli.run",
+    "lsdbench.cli.compare",
+    "lsdbench.cli.leaderboard",
 )
 
 
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
         if args.verbose:
             raise
-        from .errors import user_message
+        from ..errors import user_message
 
         message = user_message(exc)
         if message is None:
@@ -76,6 +82,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lsdbench: error: {message}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``lsdbench eval``, ``lsdbench cache`` and ``lsdbench run`` (the main job)."""
+"""``lsdbench eval``, ``lsdbench show`` and ``lsdbench sweep``."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import embed_cache, shards
-from .encoders import merge_precision, parse_options
-from .precision import PRECISIONS
-from .results import ResultError
-from .task_commands import data_options, register_user_cards
-from .terminal import add_command, clip, plural
+from .. import shards
+from ..encoders import merge_precision, parse_options
+from ..precision import PRECISIONS
+from ..results import ResultError
+from ..terminal import add_command, plural
+from .common import data_options, register_user_cards
 
 
 def default_out(encoder) -> Path:
     """``results/<encoder>[-t0.5]-<config hash>/``: one folder per encoder configuration (as MTEB does), so
     results of different encoders never mix in one folder that ``submit`` or ``compare`` must untangle."""
-    from .results import run_name
+    from ..results import run_name
 
     return Path("results") / run_name(encoder.name, encoder.config)
 
@@ -42,8 +42,8 @@ def number_list(kind: type):
 
 def show_plan(encoder, cards, args, *, variants=(), levels=(), shard=None) -> None:
     """Print what is about to run and an estimate of its time (stdout; stderr is kept for errors)."""
-    from .plan import make_plan
-    from .registry import load_task
+    from ..plan import make_plan
+    from ..registry import load_task
 
     tasks = [load_task(c, cache_dir=args.cache_dir, mirror=args.mirror, progress=not args.quiet) for c in cards]
     plan = make_plan(encoder, tasks, variants=variants, levels=levels, shard=shard,
@@ -61,8 +61,8 @@ def run_shard(args) -> shards.Shard | None:
 
 
 def cmd_eval(args) -> int:
-    from .encoders import resolve
-    from .evaluate import cards_for, evaluate
+    from ..encoders import resolve
+    from ..evaluate import cards_for, evaluate
 
     register_user_cards(args)
     seeds = args.seeds or None
@@ -91,8 +91,8 @@ def cmd_eval(args) -> int:
 
 def eval_shard(encoder, cards, shard, args) -> int:
     """``eval --shard``: fill this shard of the cache on every task and mark it done; no probe, no result file."""
-    from . import distributed
-    from .embedding import CachedRun
+    from .. import distributed
+    from ..embedding import CachedRun
 
     CachedRun(cache_dir=args.cache_dir).prepare(encoder, args.encoder)  # the stale-file warning, as eval gives
     filled = shards.fill_eval(encoder, cards, shard, cache_dir=args.cache_dir, mirror=args.mirror,
@@ -104,7 +104,7 @@ def eval_shard(encoder, cards, shard, args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .result_set import read_results
+    from ..result_set import read_results
 
     results = read_results(*args.paths)
     if not results:
@@ -115,13 +115,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import run_sweep
+    from ..sweep import run_sweep
 
     register_user_cards(args)
     values = args.t
-    from .encoders import resolve
-    from .registry import get_card, list_cards
-    from .types import SweepableEncoder
+    from ..encoders import resolve
+    from ..registry import get_card, list_cards
+    from ..types import SweepableEncoder
 
     cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
     shard = run_shard(args)
@@ -137,8 +137,8 @@ def cmd_sweep(args) -> int:
     common = dict(references=args.reference, options=options, precision=args.precision, cache_dir=args.cache_dir,
                   mirror=args.mirror, progress=not args.quiet)
     if shard is not None:
-        from . import distributed
-        from .sweep import fill_shard
+        from .. import distributed
+        from ..sweep import fill_shard
 
         filled = fill_shard(args.encoder, values, cards, shard, **common)
         if distributed.is_main():
@@ -156,55 +156,6 @@ def cmd_sweep(args) -> int:
                        tablefmt="github"))
     print(f"\nwrote results, sweep_<task>.csv and sweep_<task>.png to {args.out}")
     return 0
-
-
-def differing_keys(configs: list[dict]) -> list[str]:
-    """The config keys whose values differ among ``configs`` (what tells the configurations apart)."""
-    keys = sorted({k for c in configs for k in c})
-    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
-
-
-def cmd_cache_info(args) -> int:
-    entries = embed_cache.cache_summary(args.cache_dir)
-    by_name: dict[str, list[dict]] = {}
-    for e in entries:
-        by_name.setdefault(e["name"], []).append(e)
-    rows = []
-    for name, group in sorted(by_name.items()):
-        keys = differing_keys([e["config"] for e in group])
-        for e in sorted(group, key=lambda e: [json.dumps(e["config"].get(k), sort_keys=True) for k in keys]):
-            shown = ", ".join(f"{k}={json.dumps(e['config'].get(k))}" for k in keys) or "(one configuration)"
-            rows.append([name, clip(shown, 60), Path(e["path"]).name[:12], f"{e['sequences']:,}",
-                         f"{e['bytes'] / 2**20:.1f}"])
-    print(tabulate(rows, headers=["encoder", "distinguishing config", "cache key", "sequences", "MiB"],
-                   tablefmt="github", disable_numparse=True))
-    from . import probe_cache  # scikit-learn and torch: only for the commands that read probe outcomes
-    from .settings import cache_dir
-
-    n, size = probe_cache.count(args.cache_dir)
-    print(f"\n{plural(len(entries), 'encoder configuration')}; {plural(n, 'probe outcome')} ({size / 2**20:.1f} MiB)")
-    print(f"cache: {cache_dir(args.cache_dir)}")
-    return 0
-
-
-def cmd_cache_clear(args) -> int:
-    from . import probe_cache
-
-    n = embed_cache.clear(args.cache_dir, args.encoder)
-    print(f"removed {plural(n, 'cached encoder configuration')}")
-    if args.encoder is None or args.probes:  # outcomes are keyed by content, not by encoder name
-        print(f"removed {plural(probe_cache.clear(args.cache_dir), 'cached probe outcome')}")
-    return 0
-
-
-def cmd_cache_verify(args) -> int:
-    """Exit 0 when every checked entry is complete, 1 when something is missing (a finding, not an error)."""
-    from .cache_verify import report, verify
-
-    register_user_cards(args)
-    checks = verify(args.encoder, args.task, cache_dir=args.cache_dir, mirror=args.mirror)
-    print(report(checks))
-    return 0 if all(c.ok for c in checks) else 1
 
 
 def add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -248,6 +199,7 @@ def shard_arg(text: str):
         return shards.parse(text)
     except shards.ShardError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 
 def register(subparsers) -> None:
@@ -294,53 +246,3 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (results/, CSVs, figures)")
     add_eval_options(p)
     p.set_defaults(func=cmd_sweep)
-
-    p = add_command(subparsers, "cache", "the embedding and probe-outcome caches",
-                    examples=["lsdbench cache info", "lsdbench cache clear --encoder lsd_tn_diffusion",
-                              "lsdbench cache verify --encoder esm2"])
-    sub = p.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
-    i = add_command(sub, "info", "list cached encoder configurations (with the config keys that tell them apart)",
-                    parents=[common], examples=["lsdbench cache info --cache-dir /tmp/cache"])
-    i.set_defaults(func=cmd_cache_info)
-    c = add_command(sub, "clear", "delete cached embeddings (and probe outcomes)", parents=[common],
-                    examples=["lsdbench cache clear", "lsdbench cache clear --encoder aac --probes"])
-    c.add_argument("--encoder", metavar="NAME", help="only this encoder name (default: every encoder)")
-    c.add_argument("--probes", action="store_true",
-                   help="also delete every cached probe outcome (always done without --encoder)")
-    c.set_defaults(func=cmd_cache_clear)
-    v = add_command(sub, "verify", "check that the cache holds every sequence of tasks, shard by shard (--shard runs)",
-                    description="Read every shard file of the cached encoder configurations (checksums, names) and "
-                                "their completion markers of --shard runs; per task, check each marker against the "
-                                "task's data, name the shards without a marker and the sequences not cached (by item "
-                                "id and owning shard). Exit status 0 when everything checked is complete, else 1.",
-                    parents=[common],
-                    examples=["lsdbench cache verify", "lsdbench cache verify --encoder esm2 --task metal_ion_binding"])
-    v.add_argument("--encoder", metavar="NAME", help="only this encoder name (default: every cached encoder)")
-    v.add_argument("--task", action="append", default=[], metavar="TASK",
-                   help="check these tasks (names or card paths); repeatable (default: the tasks the markers name)")
-    v.set_defaults(func=cmd_cache_verify)
-
-    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about an hour on 2 cores)",
-                    description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
-                                "encoders, write submissions, build the leaderboard and test the hypotheses. "
-                                "Resumes from the caches.", parents=[common],
-                    examples=["lsdbench run", "lsdbench run --only aac --only dpc --out runs/small",
-                              "lsdbench run --publish leaderboard"])
-    p.add_argument("--entries", default="leaderboard/entries.toml", metavar="FILE",
-                   help="encoders to benchmark and their leaderboard metadata (default: %(default)s)")
-    p.add_argument("--suite", help="suite to run (default: the entries file's)")
-    p.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default: %(default)s)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME",
-                   help="only these entries; repeatable (default: every entry)")
-    p.add_argument("--publish", metavar="DIR",
-                   help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--plan-only", action="store_true",
-                   help="print the plan (entries, residues to encode, estimated time) and stop")
-    p.set_defaults(func=cmd_run)
-
-
-def cmd_run(args) -> int:
-    from .benchmark import cmd_run as run  # the main job's modules load only when it runs, not for --help
-
-    return run(args)

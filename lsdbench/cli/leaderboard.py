@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..task_commands import data_options, register_user_cards
+from ..terminal import add_command
+from .common import data_options, register_user_cards
 
 MIB = 2**20
 
 
 def _loader(args):
-    from .validate import TaskLoader
+    from ..leaderboard.validate import TaskLoader
 
     register_user_cards(args)
     return TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
@@ -32,8 +33,8 @@ def _summary(sub) -> str:
 def _flag_warnings(valid: list[tuple[str, object]], args, loader) -> list[str]:
     """'FILE: warning: ...' for each flag of the valid files, compared with each other and with the valid
     submissions in --against. Flags are warnings: they never make a file invalid."""
-    from .build import entries_of, flag_entries, gather
-    from .trust import warning
+    from ..leaderboard.build import entries_of, flag_entries, gather
+    from ..leaderboard.trust import warning
 
     mine = [(path, e) for path, sub in valid for e in entries_of(sub)]
     refs = []
@@ -45,7 +46,7 @@ def _flag_warnings(valid: list[tuple[str, object]], args, loader) -> list[str]:
 
 
 def cmd_validate(args) -> int:
-    from .validate import check_submission
+    from ..leaderboard.validate import check_submission
 
     loader = _loader(args)
     valid, failed = [], 0
@@ -65,8 +66,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import build_leaderboard
-    from .trust import warning
+    from ..leaderboard.build import build_leaderboard
+    from ..leaderboard.trust import warning
 
     report = build_leaderboard(args.submissions, args.out, figures_dir=args.figures, loader=_loader(args),
                                max_bytes=_max_bytes(args), progress=not args.quiet)
@@ -93,7 +94,7 @@ def cmd_build(args) -> int:
 def cmd_submit(args) -> int:
     from pathlib import Path
 
-    from .submission import (
+    from ..leaderboard.submission import (
         checked_text,
         collect_results,
         make_submission,
@@ -137,8 +138,6 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from ..terminal import add_command
-
     common = data_options()
     size = argparse.ArgumentParser(add_help=False)
     size.add_argument("--max-mib", type=float, default=64.0,

@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections import Counter
 
-import numpy as np
 from tabulate import tabulate
 
-from . import fetch, registry
-from .terminal import add_command, clip, wrap
-from .types import SPLIT_NAMES
-
-
-def data_options() -> argparse.ArgumentParser:
-    """Options shared by every command that reads task data."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--mirror", help="data mirror: a directory or base URL laid out as HOST/PATH "
-                        "(default: $LSDBENCH_MIRROR)")
-    parent.add_argument("--cache-dir", help="cache root (default: $LSDBENCH_CACHE_DIR or the user cache)")
-    parent.add_argument("--card", action="append", default=[], metavar="PATH",
-                        help="an extra task card (TOML) of your own; repeatable")
-    return parent
-
-
-def register_user_cards(args) -> None:
-    for path in args.card:
-        registry.register_card(path)
-
-
-def select_cards(args) -> list:
-    """Cards named by ``args.task`` (names or paths) and/or ``args.suite``; default the open suite."""
-    register_user_cards(args)
-    names = list(getattr(args, "task", None) or [])
-    cards = [registry.get_card(n) for n in names]
-    if getattr(args, "suite", None):
-        cards += registry.list_cards(args.suite)
-    if not cards:
-        cards = registry.list_cards("open")
-    seen, unique = set(), []
-    for card in cards:
-        if card.name not in seen:
-            seen.add(card.name)
-            unique.append(card)
-    return unique
+from .. import fetch, registry
+from ..task_info import describe
+from ..terminal import add_command, clip, wrap
+from ..types import SPLIT_NAMES
+from .common import data_options, register_user_cards, select_cards
 
 
 def cmd_tasks(args) -> int:
@@ -81,50 +47,6 @@ def cmd_fetch(args) -> int:
             rows.append([card.name, name, len(split), split.content_hash()[:23] + "..."])
     print(tabulate(rows, headers=["task", "split", "items", "content hash"], tablefmt="github"))
     return 0
-
-
-def describe(task) -> dict:
-    """Facts about a loaded task: split hashes, label balance, lengths, overlap between splits."""
-    card = task.card
-    info = {"name": card.name, "version": card.version, "suites": list(card.suites), "type": card.type,
-            "metrics": list(card.metrics), "licence": card.licence, "description": card.description,
-            "citation": card.citation, "notes": card.notes, "splits": {}, "shared_sequences": {}}
-    seqsets = {}
-    for name, split in task.splits.items():
-        lengths = np.array([len(s) for s in split.all_sequences()])
-        entry = {"items": len(split), "hash": split.content_hash(),
-                 "length": {"min": int(lengths.min()), "median": float(np.median(lengths)),
-                            "p95": float(np.percentile(lengths, 95)), "max": int(lengths.max())}}
-        if card.type == "regression":
-            entry["label"] = {"mean": float(split.labels.mean()), "std": float(split.labels.std()),
-                              "min": float(split.labels.min()), "max": float(split.labels.max())}
-        else:
-            counts = Counter(split.labels.tolist())
-            entry["label"] = {card.label_names[k]: counts.get(k, 0) for k in range(len(card.label_names))}
-        info["splits"][name] = entry
-        seqsets[name] = set(split.all_sequences())
-    for i, a in enumerate(SPLIT_NAMES):
-        for b in SPLIT_NAMES[i + 1:]:
-            info["shared_sequences"][f"{a}/{b}"] = len(seqsets[a] & seqsets[b])
-    if card.type == "pair_binary":
-        _describe_pairs(task, info, seqsets)
-    if task.report:
-        info["load_report"] = task.report
-    return info
-
-
-def _describe_pairs(task, info: dict, seqsets: dict) -> None:
-    """Pair tasks: distinct proteins (sequences) per split, and how many pairs touch an earlier split's
-    proteins (Park & Marcotte: a pair with both proteins seen in training is C1, one is C2, none C3)."""
-    for name in task.splits:
-        info["splits"][name]["proteins"] = len(seqsets[name])
-    info["pairs_touching"] = {}
-    for later, earlier in (("valid", "train"), ("test", "train"), ("test", "valid")):
-        seen = seqsets[earlier]
-        split = task.splits[later]
-        hits = [(a in seen) + (b in seen) for a, b in zip(split.sequences, split.sequences_b, strict=True)]
-        info["pairs_touching"][f"{later}/{earlier}"] = {"one": hits.count(1), "both": hits.count(2),
-                                                        "pairs": len(hits)}
 
 
 def cmd_info(args) -> int:

@@ -1,0 +1,40 @@
+"""Options and card selection shared by the commands that read task data."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import registry
+
+
+def data_options() -> argparse.ArgumentParser:
+    """Options shared by every command that reads task data."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--mirror", help="data mirror: a directory or base URL laid out as HOST/PATH "
+                        "(default: $LSDBENCH_MIRROR)")
+    parent.add_argument("--cache-dir", help="cache root (default: $LSDBENCH_CACHE_DIR or the user cache)")
+    parent.add_argument("--card", action="append", default=[], metavar="PATH",
+                        help="an extra task card (TOML) of your own; repeatable")
+    return parent
+
+
+def register_user_cards(args) -> None:
+    for path in args.card:
+        registry.register_card(path)
+
+
+def select_cards(args) -> list:
+    """Cards named by ``args.task`` (names or paths) and/or ``args.suite``; default the open suite."""
+    register_user_cards(args)
+    names = list(getattr(args, "task", None) or [])
+    cards = [registry.get_card(n) for n in names]
+    if getattr(args, "suite", None):
+        cards += registry.list_cards(args.suite)
+    if not cards:
+        cards = registry.list_cards("open")
+    seen, unique = set(), []
+    for card in cards:
+        if card.name not in seen:
+            seen.add(card.name)
+            unique.append(card)
+    return unique

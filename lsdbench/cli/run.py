@@ -1,0 +1,71 @@
+"""``lsdbench run``: the main job (``lsdbench.benchmark``), whose modules load only when it runs, not for --help."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..terminal import add_command
+from .common import data_options
+
+
+def cmd_run(args) -> int:
+    from ..benchmark import EntriesError, Plan, load_plan, publish, retest_hypotheses, run_benchmark
+    from ..cards import CardError
+
+    try:
+        plan = load_plan(args.entries)
+    except EntriesError as exc:
+        print(f"lsdbench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.suite:
+        plan = Plan(args.suite, plan.levels, plan.references, plan.entries, plan.hypotheses, plan.controls)
+    try:
+        summary = run_benchmark(plan, args.out, cache_dir=args.cache_dir, mirror=args.mirror,
+                                progress=not args.quiet, only=args.only or None, plan_only=args.plan_only)
+    except CardError as exc:
+        print(f"lsdbench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.plan_only:
+        return 0
+    if summary["skipped"]:
+        print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
+    if args.publish:
+        from ..leaderboard.build import build_leaderboard
+        from ..leaderboard.validate import TaskLoader
+
+        partial = bool(args.only)  # a partial run's claims cover only its entries: re-test from every submission
+        copied = publish(args.out, args.publish, hypotheses=not partial)
+        build_leaderboard(Path(args.publish) / "submissions", args.publish, cache_dir=args.cache_dir,
+                          mirror=args.mirror)
+        if partial:
+            loader = TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
+            try:
+                copied += retest_hypotheses(plan, Path(args.publish) / "submissions", args.publish, loader=loader)
+            except EntriesError as exc:
+                print(f"lsdbench: error: {exc}", file=sys.stderr)
+                return 2
+        print(f"published {len(copied)} files to {args.publish} and rebuilt its leaderboard")
+    return 0
+
+
+def register(subparsers) -> None:
+    common = data_options()
+    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about an hour on 2 cores)",
+                    description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
+                                "encoders, write submissions, build the leaderboard and test the hypotheses. "
+                                "Resumes from the caches.", parents=[common],
+                    examples=["lsdbench run", "lsdbench run --only aac --only dpc --out runs/small",
+                              "lsdbench run --publish leaderboard"])
+    p.add_argument("--entries", default="leaderboard/entries.toml", metavar="FILE",
+                   help="encoders to benchmark and their leaderboard metadata (default: %(default)s)")
+    p.add_argument("--suite", help="suite to run (default: the entries file's)")
+    p.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default: %(default)s)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="only these entries; repeatable (default: every entry)")
+    p.add_argument("--publish", metavar="DIR",
+                   help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--plan-only", action="store_true",
+                   help="print the plan (entries, residues to encode, estimated time) and stop")
+    p.set_defaults(func=cmd_run)
