@@ -332,27 +332,60 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
         _say(f"{entry.name}: {entry.sweep} = {plan.levels[star]} selected on validation (best mean rank over tasks)")
 
 
-def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, hypotheses: bool = True) -> list[Path]:
-    """Copy a run's submissions, figures and sweep tables (and, unless ``hypotheses`` is False, its
-    hypotheses report) into the committed leaderboard folder."""
+def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, partial_plan: Plan | None = None) -> list[Path]:
+    """Copy a run's submissions, figures, sweep tables and hypotheses report into the committed
+    leaderboard folder.
+
+    ``partial_plan``: the run evaluated only some of the plan's entries (``--only``), so its sweep
+    tables, figures and hypotheses cover only those. Its submissions and per-level sweep results are
+    copied; the sweep tables and figures are rebuilt from every result in the folder (``sweep.rebuild_tables``),
+    and the hypotheses are left to ``retest_hypotheses``.
+    """
     out, board = Path(out_dir), Path(leaderboard_dir)
-    copied = []
-    for sub in ("submissions", "figures"):
-        for path in sorted((out / sub).glob("*")):
-            if path.is_file():
-                dest = board / sub / path.name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, dest)
-                copied.append(dest)
-    for path in sorted((out / "leaderboard").glob("hypotheses.*")) if hypotheses else []:
-        dest = board / path.name
-        shutil.copyfile(path, dest)
-        copied.append(dest)
     sweep = out / "sweep"
-    for path in sorted(sweep.glob("sweep_*.csv")) + sorted(sweep.glob("sweep_*.json")) + \
-            sorted((sweep / "results").glob("*.json")):
-        dest = board / "sweep" / path.relative_to(sweep)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
-        copied.append(dest)
+    if partial_plan is None:
+        paths = [(p, board / "submissions" / p.name) for p in sorted((out / "submissions").glob("*"))]
+        paths += [(p, board / "figures" / p.name) for p in sorted((out / "figures").glob("*"))]
+        paths += [(p, board / p.name) for p in sorted((out / "leaderboard").glob("hypotheses.*"))]
+        paths += [(p, board / "sweep" / p.name) for p in sorted(sweep.glob("sweep_*.csv")) + sorted(sweep.glob("sweep_*.json"))]
+    else:
+        paths = [(p, board / "submissions" / p.name) for p in sorted((out / "submissions").glob("*"))]
+    paths += [(p, board / "sweep" / "results" / p.name) for p in sorted((sweep / "results").glob("*.json"))]
+    copied = []
+    for src, dest in paths:
+        if src.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            copied.append(dest)
+    if partial_plan is not None:
+        copied += _rebuild_sweeps(partial_plan, board)
     return copied
+
+
+def _rebuild_sweeps(plan: Plan, board: Path) -> list[Path]:
+    """The folder's sweep tables and figures, rebuilt from its per-level results for every sweep entry."""
+    from .sweep import rebuild_tables
+
+    specs = [e.spec for e in plan.entries if e.sweep]
+    if not specs:
+        return []
+    tasks = [card.name for card in registry.list_cards(plan.suite)]
+    references = [ref for ref in plan.references if _buildable(ref)]
+    rebuild_tables(specs, list(plan.levels), tasks, references=references, out_dir=board / "sweep")
+    written = [board / "sweep" / "sweep_summary.json"]
+    for task in tasks:
+        written.append(board / "sweep" / f"sweep_{task}.csv")
+        dest = board / "figures" / f"sweep_{task}.png"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(board / "sweep" / f"sweep_{task}.png", dest)
+        (board / "sweep" / f"sweep_{task}.png").unlink()  # the folder keeps figures under figures/ only
+        written.append(dest)
+    return written
+
+
+def _buildable(spec: str) -> bool:
+    try:
+        resolve(spec)
+        return True
+    except Exception:  # e.g. absent weights: a full run draws the figure without that reference line too
+        return False

@@ -165,77 +165,85 @@ def _list_of(value: list | None, kinds, what: str, ctx: str) -> list:
     return list(value or ())
 
 
-def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) -> TaskCard:
-    """Build and validate a TaskCard from parsed TOML; ``where`` names the file in errors."""
-    name = str(_require(data, "name", where))
-    ctx = f"{where} (task {name!r})"
-    _check_keys(data, TOP_FIELDS, "", ctx)
-    for key in ("suites", "secondary_metrics"):
-        _list_of(data.get(key), str, key, ctx)
-    for key in ("label_names", "exclude_labels"):
-        _list_of(data.get(key), (str, int, float), key, ctx)
+def _parse_type(data: dict[str, Any], ctx: str) -> str:
     ttype = _require(data, "type", ctx)
     if ttype not in TASK_TYPES:
         raise CardError(f"{ctx}: type {ttype!r} is not one of {TASK_TYPES}")
+    return ttype
+
+
+def _parse_metrics(data: dict[str, Any], ttype: str, ctx: str) -> tuple[str, tuple[str, ...]]:
+    """The primary and secondary metrics, each one that applies to the task type."""
     primary = _require(data, "primary_metric", ctx)
     secondary = tuple(data.get("secondary_metrics", ()))
     allowed = METRICS_BY_TYPE[ttype]
     for metric in (primary, *secondary):
         if metric not in allowed:
             raise CardError(f"{ctx}: metric {metric!r} does not apply to a {ttype} task (use {allowed})")
+    return primary, secondary
 
-    fmt = dict(data.get("format", {}))
-    _check_format_table(fmt, "[format]", ctx)
-    sources: dict[str, Source] = {}
-    for sname, sdata in _require(data, "sources", ctx).items():
-        _typed(sdata, dict, f"sources.{sname}", ctx)
-        _check_keys(sdata, SOURCE_FIELDS, f"[sources.{sname}]", ctx)
-        own = dict(sdata.get("format", {}))
-        _check_format_table(own, f"[sources.{sname}.format]", ctx)
-        src = Source(name=sname, url=sdata.get("url"), path=sdata.get("path"), hash=sdata.get("hash"),
-                     member=sdata.get("member"), format=_source_format(fmt, own, sname, sdata, ctx))
-        if bool(src.url) == bool(src.path):
-            raise CardError(f"{ctx}: source {sname!r} needs exactly one of 'url' or 'path'")
-        if src.url and not src.hash:
-            raise CardError(f"{ctx}: source {sname!r} has a URL but no hash; every download is verified")
-        if src.hash and src.hash.split(":")[0] not in ("sha256", "md5"):
-            raise CardError(f"{ctx}: source {sname!r}: hash must start with 'sha256:' or 'md5:'")
-        sources[sname] = src
-    _check_inherited_options(fmt, sources, ctx)
-    _check_pair_format(fmt, ttype, sources, ctx)
 
-    splits: dict[str, SplitSpec] = {}
+def _parse_source(sname: str, sdata: Any, fmt: dict[str, Any], ctx: str) -> Source:
+    """One [sources.NAME] table: its keys, how it is read, and exactly one verifiable origin."""
+    _typed(sdata, dict, f"sources.{sname}", ctx)
+    _check_keys(sdata, SOURCE_FIELDS, f"[sources.{sname}]", ctx)
+    own = dict(sdata.get("format", {}))
+    _check_format_table(own, f"[sources.{sname}.format]", ctx)
+    src = Source(name=sname, url=sdata.get("url"), path=sdata.get("path"), hash=sdata.get("hash"),
+                 member=sdata.get("member"), format=_source_format(fmt, own, sname, sdata, ctx))
+    if bool(src.url) == bool(src.path):
+        raise CardError(f"{ctx}: source {sname!r} needs exactly one of 'url' or 'path'")
+    if src.url and not src.hash:
+        raise CardError(f"{ctx}: source {sname!r} has a URL but no hash; every download is verified")
+    if src.hash and src.hash.split(":")[0] not in ("sha256", "md5"):
+        raise CardError(f"{ctx}: source {sname!r}: hash must start with 'sha256:' or 'md5:'")
+    return src
+
+
+def _parse_splits(data: dict[str, Any], ttype: str, sources: dict[str, Source],
+                  ctx: str) -> tuple[dict[str, SplitSpec], Partition | None]:
+    """Either the per-split specs of [splits] or one [partition] (then no split specs)."""
     partition = None
     if "partition" in data:
         if "splits" in data:
             raise CardError(f"{ctx}: give either [splits] or [partition], not both")
         partition = _parse_partition(dict(data["partition"]), ttype, sources, ctx)
     raw_splits = {} if partition else _require(data, "splits", ctx)
-    for split_name in SPLIT_NAMES if partition is None else ():
-        if split_name not in raw_splits:
-            raise CardError(f"{ctx}: missing split {split_name!r} (carve valid with carve_from = 'train')")
-        s = dict(_typed(raw_splits[split_name], dict, f"splits.{split_name}", ctx))
-        what = f"splits.{split_name}"
-        spec = SplitSpec(name=split_name, source=_typed(s.pop("source", None), str, f"{what}.source", ctx),
-                         where=_typed(s.pop("where", {}), dict, f"{what}.where", ctx),
-                         where_not=_typed(s.pop("where_not", {}), dict, f"{what}.where_not", ctx),
-                         carve_from=_typed(s.pop("carve_from", None), str, f"{what}.carve_from", ctx),
-                         fraction=float(_typed(s.pop("fraction", 0.1), (int, float), f"{what}.fraction", ctx)),
-                         seed=_typed(s.pop("seed", 0), int, f"{what}.seed", ctx),
-                         stratify=_typed(s.pop("stratify", ttype != "regression"), bool, f"{what}.stratify", ctx))
-        if s:
-            raise CardError(f"{ctx}: split {split_name!r} has unknown fields {sorted(s)}"
-                            f"{did_you_mean(next(iter(s)), SPLIT_FIELDS)}")
-        if bool(spec.source) == bool(spec.carve_from):
-            raise CardError(f"{ctx}: split {split_name!r} needs exactly one of 'source' or 'carve_from'")
-        if spec.source and spec.source not in sources:
-            raise CardError(f"{ctx}: split {split_name!r} reads unknown source {spec.source!r}")
-        if spec.carve_from and (spec.carve_from not in raw_splits or spec.carve_from == split_name):
-            raise CardError(f"{ctx}: split {split_name!r} carves from unknown split {spec.carve_from!r}")
-        if not 0.0 < spec.fraction < 1.0:
-            raise CardError(f"{ctx}: split {split_name!r}: fraction must be in (0, 1)")
-        splits[split_name] = spec
+    splits = {split_name: _parse_split(split_name, raw_splits, ttype, sources, ctx)
+              for split_name in (SPLIT_NAMES if partition is None else ())}
+    return splits, partition
 
+
+def _parse_split(split_name: str, raw_splits: dict[str, Any], ttype: str, sources: dict[str, Source],
+                 ctx: str) -> SplitSpec:
+    """One [splits.NAME] table: a source (optionally filtered) or a share carved from another split."""
+    if split_name not in raw_splits:
+        raise CardError(f"{ctx}: missing split {split_name!r} (carve valid with carve_from = 'train')")
+    s = dict(_typed(raw_splits[split_name], dict, f"splits.{split_name}", ctx))
+    what = f"splits.{split_name}"
+    spec = SplitSpec(name=split_name, source=_typed(s.pop("source", None), str, f"{what}.source", ctx),
+                     where=_typed(s.pop("where", {}), dict, f"{what}.where", ctx),
+                     where_not=_typed(s.pop("where_not", {}), dict, f"{what}.where_not", ctx),
+                     carve_from=_typed(s.pop("carve_from", None), str, f"{what}.carve_from", ctx),
+                     fraction=float(_typed(s.pop("fraction", 0.1), (int, float), f"{what}.fraction", ctx)),
+                     seed=_typed(s.pop("seed", 0), int, f"{what}.seed", ctx),
+                     stratify=_typed(s.pop("stratify", ttype != "regression"), bool, f"{what}.stratify", ctx))
+    if s:
+        raise CardError(f"{ctx}: split {split_name!r} has unknown fields {sorted(s)}"
+                        f"{did_you_mean(next(iter(s)), SPLIT_FIELDS)}")
+    if bool(spec.source) == bool(spec.carve_from):
+        raise CardError(f"{ctx}: split {split_name!r} needs exactly one of 'source' or 'carve_from'")
+    if spec.source and spec.source not in sources:
+        raise CardError(f"{ctx}: split {split_name!r} reads unknown source {spec.source!r}")
+    if spec.carve_from and (spec.carve_from not in raw_splits or spec.carve_from == split_name):
+        raise CardError(f"{ctx}: split {split_name!r} carves from unknown split {spec.carve_from!r}")
+    if not 0.0 < spec.fraction < 1.0:
+        raise CardError(f"{ctx}: split {split_name!r}: fraction must be in (0, 1)")
+    return spec
+
+
+def _parse_label_names(data: dict[str, Any], ttype: str, ctx: str) -> tuple[str, ...]:
+    """Class names: two for binary tasks, at least two for multiclass, each label written once."""
     label_names = tuple(str(x) for x in data.get("label_names", ()))
     if ttype != "regression":
         if len(label_names) < 2:
@@ -243,7 +251,11 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         if ttype in ("binary", "pair_binary") and len(label_names) != 2:
             raise CardError(f"{ctx}: a {ttype} task needs exactly two label_names")
     _one_spelling(label_names, "label_names", ctx)
-    # Raw labels are compared in canonical spelling (labels.canonical): 1 and 1.0 are one class.
+    return label_names
+
+
+def _parse_label_map(data: dict[str, Any], label_names: tuple[str, ...], ctx: str) -> dict[str, str]:
+    """Raw label (canonical spelling: 1 and 1.0 are one class, see labels.canonical) -> a label name."""
     label_map: dict[str, str] = {}
     for raw, target in data.get("label_map", {}).items():
         key, target = canonical(str(raw)), str(target)
@@ -253,11 +265,40 @@ def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) ->
         if target not in label_names:
             raise CardError(f"{ctx}: label_map sends {raw!r} to {target!r}, which is not in label_names")
         label_map[key] = target
-    expected_sizes = data.get("expected_sizes", {})
-    for split_name, size in expected_sizes.items():
+    return label_map
+
+
+def _check_expected_sizes(sizes: dict[str, Any], ctx: str) -> None:
+    for split_name, size in sizes.items():
         if split_name not in SPLIT_NAMES:
             raise CardError(f"{ctx}: expected_sizes.{split_name} is not a split{did_you_mean(split_name, SPLIT_NAMES)}")
         _typed(size, int, f"expected_sizes.{split_name}", ctx)
+
+
+def parse_card(data: dict[str, Any], *, where: str, path: Path | None = None) -> TaskCard:
+    """Build and validate a TaskCard from parsed TOML; ``where`` names the file in errors."""
+    name = str(_require(data, "name", where))
+    ctx = f"{where} (task {name!r})"
+    _check_keys(data, TOP_FIELDS, "", ctx)
+    for key in ("suites", "secondary_metrics"):
+        _list_of(data.get(key), str, key, ctx)
+    for key in ("label_names", "exclude_labels"):
+        _list_of(data.get(key), (str, int, float), key, ctx)
+    ttype = _parse_type(data, ctx)
+    primary, secondary = _parse_metrics(data, ttype, ctx)
+
+    fmt = dict(data.get("format", {}))
+    _check_format_table(fmt, "[format]", ctx)
+    sources = {sname: _parse_source(sname, sdata, fmt, ctx)
+               for sname, sdata in _require(data, "sources", ctx).items()}
+    _check_inherited_options(fmt, sources, ctx)
+    _check_pair_format(fmt, ttype, sources, ctx)
+    splits, partition = _parse_splits(data, ttype, sources, ctx)
+
+    label_names = _parse_label_names(data, ttype, ctx)
+    label_map = _parse_label_map(data, label_names, ctx)
+    expected_sizes = data.get("expected_sizes", {})
+    _check_expected_sizes(expected_sizes, ctx)
 
     return TaskCard(
         name=name, version=str(_require(data, "version", ctx)), type=ttype,
@@ -361,6 +402,12 @@ def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Sourc
             raise CardError(f"{ctx}: a pair_binary task needs format.sequence_b (or format.id_a, "
                             f"format.id_b and a [format.dictionary] join)")
         return
+    _check_join_keys(fmt, ctx)
+    _check_dictionary(fmt["dictionary"], sources, ctx)
+
+
+def _check_join_keys(fmt: dict[str, Any], ctx: str) -> None:
+    """A join names its pairs by id_a and id_b (columns of the pair file), never by sequence as well."""
     if "sequence" in fmt or "sequence_b" in fmt:
         raise CardError(f"{ctx}: format names sequences both directly (sequence / sequence_b) and by id "
                         f"(id_a / id_b); use one")
@@ -372,7 +419,10 @@ def _check_pair_format(fmt: dict[str, Any], ttype: str, sources: dict[str, Sourc
     for key in ("id_a", "id_b"):
         if columns is not None and fmt[key] not in columns:
             raise CardError(f"{ctx}: format.{key} = {fmt[key]!r} is not one of format.columns {columns}")
-    table = fmt["dictionary"]
+
+
+def _check_dictionary(table: dict[str, Any], sources: dict[str, Source], ctx: str) -> None:
+    """The [format.dictionary] table: a known source, its id and sequence columns, options its kind reads."""
     _check_format_table(table, "[format.dictionary]", ctx)
     for key in ("source", "id", "sequence"):
         if key not in table:

@@ -84,77 +84,105 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     """Encode what any of ``caches`` lacks; ``encode_batch`` returns one raw output per cache.
 
     ``tally`` adds up what was encoded and how long it took (a result's ``cost``)."""
-    unique: dict[str, str] = {}
-    first_id: dict[str, str] = {}
-    for seq, item in zip(sequences, ids, strict=False):
-        key = sequence_key(seq)
-        unique.setdefault(key, seq)
-        first_id.setdefault(key, item)
+    unique, first_id = _unique(sequences, ids)
     todo = sorted({k for c in caches for k in c.missing(unique)})
     if not todo:
         if tally is not None:
             tally.add(0, 0.0, 0, len(unique))
         return
-    pieces, owner = [], []
-    for key in todo:
-        for piece in policy.pieces(unique[key]):
-            pieces.append(piece)
-            owner.append(key)
-    remaining: dict[str, int] = {}
-    for key in owner:
-        remaining[key] = remaining.get(key, 0) + 1
-    sums: list[dict[str, np.ndarray]] = [{} for _ in caches]
-    weight: dict[str, int] = {}
-    done: list[str] = []
-    done_rows: list[list[np.ndarray]] = [[] for _ in caches]
-
-    def flush():
-        nonlocal done, done_rows
-        if done:
-            for cache, rows in zip(caches, done_rows, strict=False):
-                cache.put(done, np.stack(rows))
-        done, done_rows = [], [[] for _ in caches]
-
+    pieces, owner = _pieces(todo, unique, policy)
+    pending = _Pending(caches, owner)
     total = sum(map(len, pieces))
     bar = tqdm(total=total, unit="res", unit_scale=True, disable=not progress, desc=f"{names[0]} on {task}",
                leave=False)
     started = time.perf_counter()
     for batch in token_budget_batches([len(p) for p in pieces], budget, longest_first=True):
         batch_seqs = [pieces[i] for i in batch]
-        batch_ids = [first_id[owner[i]] for i in batch]
-        try:
-            outputs = encode_batch(batch_seqs)
-            # every output is checked before anything of this batch is stored
-            pooled = [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids)
-                      for o, n in zip(outputs, names, strict=False)]
-        except BaseException as exc:
-            _keep_done(flush, names[0])  # what finished before the failure is not lost
-            if isinstance(exc, (KeyboardInterrupt, EncoderError)):
-                raise
-            # SystemExit too: an encoder calling sys.exit must not end `eval` with status 0 and nothing written
-            raise EncoderError(f"encoder {names[0]!r} failed on task {task!r}: {describe(exc)}") from exc
+        pooled = _encode(encode_batch, batch_seqs, [first_id[owner[i]] for i in batch], names=names, task=task,
+                         pending=pending)
         for row, i in enumerate(batch):
-            key, w = owner[i], len(pieces[i])
-            for j in range(len(caches)):  # windows of one sequence average weighted by their length
-                sums[j][key] = sums[j].get(key, 0.0) + pooled[j][row].astype(np.float64) * w
-            weight[key] = weight.get(key, 0) + w
-            remaining[key] -= 1
-            if remaining[key] == 0:
-                done.append(key)
-                for j in range(len(caches)):
-                    done_rows[j].append((sums[j].pop(key) / weight[key]).astype(np.float32))
-                del weight[key]
-        if len(done) >= FLUSH_EVERY:
-            flush()
+            pending.add(owner[i], pooled, row, len(pieces[i]))
+        if len(pending.done) >= FLUSH_EVERY:
+            pending.flush()
         bar.update(sum(len(s) for s in batch_seqs))
     bar.close()
-    flush()
+    pending.flush()
     seconds = time.perf_counter() - started
     measured = cost.measure()
     if tally is not None:
         tally.add(total, seconds, len(todo), len(unique) - len(todo), measured)
     for c in caches:  # a later run that only reads these embeddings reports what they cost; plans read rates
         cost.record_pass(c.dir, task, total, seconds, len(caches), measured)
+
+
+def _unique(sequences: Sequence[str], ids: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each distinct sequence by its cache key, and the id of its first occurrence (named in errors)."""
+    unique: dict[str, str] = {}
+    first_id: dict[str, str] = {}
+    for seq, item in zip(sequences, ids, strict=False):
+        key = sequence_key(seq)
+        unique.setdefault(key, seq)
+        first_id.setdefault(key, item)
+    return unique, first_id
+
+
+def _pieces(todo: list[str], unique: dict[str, str], policy: LongSequencePolicy) -> tuple[list[str], list[str]]:
+    """What is encoded: the long-sequence policy's pieces of each sequence to do, and the key each belongs to."""
+    pieces, owner = [], []
+    for key in todo:
+        for piece in policy.pieces(unique[key]):
+            pieces.append(piece)
+            owner.append(key)
+    return pieces, owner
+
+
+class _Pending:
+    """Pooled pieces on their way to the caches: a sequence's pieces average weighted by their length, and a
+    sequence whose last piece is in is done, stored by the next ``flush``."""
+
+    def __init__(self, caches: list[EmbeddingCache], owner: list[str]):
+        self.caches = caches
+        self.remaining: dict[str, int] = {}
+        for key in owner:
+            self.remaining[key] = self.remaining.get(key, 0) + 1
+        self.sums: list[dict[str, np.ndarray]] = [{} for _ in caches]
+        self.weight: dict[str, int] = {}
+        self.done: list[str] = []
+        self.done_rows: list[list[np.ndarray]] = [[] for _ in caches]
+
+    def add(self, key: str, pooled: list, row: int, w: int) -> None:
+        """Row ``row`` of each cache's ``pooled`` batch: a piece of ``key``, ``w`` residues long."""
+        for j in range(len(self.caches)):  # windows of one sequence average weighted by their length
+            self.sums[j][key] = self.sums[j].get(key, 0.0) + pooled[j][row].astype(np.float64) * w
+        self.weight[key] = self.weight.get(key, 0) + w
+        self.remaining[key] -= 1
+        if self.remaining[key] == 0:
+            self.done.append(key)
+            for j in range(len(self.caches)):
+                self.done_rows[j].append((self.sums[j].pop(key) / self.weight[key]).astype(np.float32))
+            del self.weight[key]
+
+    def flush(self) -> None:
+        if self.done:
+            for cache, rows in zip(self.caches, self.done_rows, strict=False):
+                cache.put(self.done, np.stack(rows))
+        self.done, self.done_rows = [], [[] for _ in self.caches]
+
+
+def _encode(encode_batch: Callable[[list[str]], list], batch_seqs: list[str], batch_ids: list[str], *,
+            names: list[str], task: str, pending: _Pending) -> list:
+    """One pooled output per cache, every one checked before anything of this batch is stored; on any failure
+    what finished before it is stored and an ``EncoderError`` (or the ``KeyboardInterrupt``) raised."""
+    try:
+        outputs = encode_batch(batch_seqs)
+        return [pool_output(o, batch_seqs, encoder=n, task=task, ids=batch_ids)
+                for o, n in zip(outputs, names, strict=False)]
+    except BaseException as exc:
+        _keep_done(pending.flush, names[0])  # what finished before the failure is not lost
+        if isinstance(exc, (KeyboardInterrupt, EncoderError)):
+            raise
+        # SystemExit too: an encoder calling sys.exit must not end `eval` with status 0 and nothing written
+        raise EncoderError(f"encoder {names[0]!r} failed on task {task!r}: {describe(exc)}") from exc
 
 
 def _keep_done(flush: Callable[[], None], name: str) -> None:

@@ -368,36 +368,49 @@ def partition(card: TaskCard, rows: list[dict]) -> tuple[dict[str, list[dict]], 
     return out, report
 
 
-def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None, progress: bool = True) -> Task:
-    """Fetch (verified), parse and split a task. ``task`` is a registered name, a card path or a card."""
-    card = get_card(task)
-    loaded: dict[str, tuple[list[dict], str]] = {}
-    report: dict = {}
+class _Sources:
+    """A task's sources, each read once: fetched (verified), parsed, joined to its dictionary and, for a pair
+    task, checked (what the checks found goes into ``report["sources"]``)."""
 
-    def rows_of(source: str) -> tuple[list[dict], str]:
-        if source not in loaded:
-            path = source_path(card, source, cache_dir=cache_dir, mirror=mirror, progress=progress)
-            src = card.sources[source]
-            display = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
-            rows = formats.read_rows(path, src.format, prefix=source, display=display)
-            if "dictionary" in card.format:
-                _join_dictionary(card, rows, display, cache_dir=cache_dir, mirror=mirror, progress=progress)
-            if card.type == "pair_binary":
-                rows, report.setdefault("sources", {})[source] = _pair_checks(card, rows, display)
-            loaded[source] = rows, f"{src.url or src.path}" + (f" [{src.member}]" if src.member else "")
-        return loaded[source]
+    def __init__(self, card: TaskCard, report: dict, *, cache_dir, mirror, progress: bool):
+        self.card, self.report = card, report
+        self.cache_dir, self.mirror, self.progress = cache_dir, mirror, progress
+        self.loaded: dict[str, tuple[list[dict], str]] = {}
 
+    def rows(self, source: str) -> tuple[list[dict], str]:
+        """The rows of ``source`` and how errors name it."""
+        if source not in self.loaded:
+            self.loaded[source] = self._read(source)
+        return self.loaded[source]
+
+    def _read(self, source: str) -> tuple[list[dict], str]:
+        card = self.card
+        path = source_path(card, source, cache_dir=self.cache_dir, mirror=self.mirror, progress=self.progress)
+        src = card.sources[source]
+        display = f"{src.url or path}" + (f" [{src.member}]" if src.member else "")
+        rows = formats.read_rows(path, src.format, prefix=source, display=display)
+        if "dictionary" in card.format:
+            _join_dictionary(card, rows, display, cache_dir=self.cache_dir, mirror=self.mirror, progress=self.progress)
+        if card.type == "pair_binary":
+            rows, self.report.setdefault("sources", {})[source] = _pair_checks(card, rows, display)
+        return rows, f"{src.url or src.path}" + (f" [{src.member}]" if src.member else "")
+
+
+def _partitioned_splits(card: TaskCard, sources: _Sources, report: dict) -> dict[str, Split]:
+    """Every split from the one source ``card.partition`` names, its rows assigned as it says."""
+    rows, display = sources.rows(card.partition.source)
+    parts, report["partition"] = partition(card, rows)
+    return {name: _make_split(card, name, parts[name], display) for name in SPLIT_NAMES}
+
+
+def _declared_splits(card: TaskCard, sources: _Sources) -> dict[str, Split]:
+    """The splits read from the sources the card names, then those carved from them."""
     splits: dict[str, Split] = {}
-    if card.partition is not None:
-        rows, display = rows_of(card.partition.source)
-        parts, report["partition"] = partition(card, rows)
-        for name in SPLIT_NAMES:
-            splits[name] = _make_split(card, name, parts[name], display)
-    for name in SPLIT_NAMES if card.partition is None else ():
+    for name in SPLIT_NAMES:
         spec = card.splits[name]
         if spec.source is not None:
-            splits[name] = _build_split(card, name, *rows_of(spec.source))
-    for name in SPLIT_NAMES if card.partition is None else ():
+            splits[name] = _build_split(card, name, *sources.rows(spec.source))
+    for name in SPLIT_NAMES:
         spec = card.splits[name]
         if spec.carve_from is not None:
             if spec.carve_from not in splits:
@@ -405,7 +418,11 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
                                 f"which is itself carved")
             splits[spec.carve_from], splits[name] = carve(splits[spec.carve_from], spec.fraction, spec.seed,
                                                           spec.stratify, name)
-    _check_splits(card, splits)
+    return splits
+
+
+def _check_expectations(card: TaskCard, splits: dict[str, Split]) -> None:
+    """The sizes and content hashes the card pins, and second sequences in every split of a pair task."""
     for name, expected in card.expected_sizes.items():
         if name in splits and len(splits[name]) != expected:
             raise TaskError(f"task {card.name!r}: split {name!r} has {len(splits[name])} items but the card "
@@ -418,4 +435,17 @@ def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None
     for name, split in splits.items():
         if split.sequences_b is None and card.type == "pair_binary":
             raise TaskError(f"task {card.name!r}: split {name!r} has no second sequences")
+
+
+def load_task(task: str | os.PathLike | TaskCard, *, cache_dir=None, mirror=None, progress: bool = True) -> Task:
+    """Fetch (verified), parse and split a task. ``task`` is a registered name, a card path or a card."""
+    card = get_card(task)
+    report: dict = {}
+    sources = _Sources(card, report, cache_dir=cache_dir, mirror=mirror, progress=progress)
+    if card.partition is not None:
+        splits = _partitioned_splits(card, sources, report)
+    else:
+        splits = _declared_splits(card, sources)
+    _check_splits(card, splits)
+    _check_expectations(card, splits)
     return Task(card=card, splits={n: splits[n] for n in SPLIT_NAMES}, report=report)

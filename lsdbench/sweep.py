@@ -23,7 +23,7 @@ from .embedding import CachedRun, embed_sweep
 from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
-from .results import result_filename, write_result
+from .results import read_result, result_filename, write_result
 from .stats import judge, paired_test
 from .types import SweepableEncoder
 
@@ -205,12 +205,43 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
             for res in results:
                 enc = res["encoder"]
                 write_result(out / "results" / result_filename(enc["name"], enc["config"], card.name, probe), res)
-            param = resolve(spec, **(options or {})).sweep_param
-            curves[spec] = analyse(spec, param, values, results, refs, alpha=alpha)
-        rows = [r for spec in specs for r in curves[spec]]
-        write_csv(out / f"sweep_{card.name}.csv", rows)
-        plot_task(out / f"sweep_{card.name}.png", card.name, param, curves, refs)
-        table[card.name] = rows
+            curves[spec] = results
+        table[card.name] = write_task_tables(out, card.name, curves, refs, values, options=options, alpha=alpha)
+    atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
+    return table
+
+
+def write_task_tables(out: Path, task: str, results: dict[str, list[dict]], references: dict[str, dict],
+                      values: Sequence[float], *, options: dict | None = None, alpha: float = 0.05) -> list[dict]:
+    """A task's sweep table (CSV) and figure (PNG) from each family's per-level results (``results[spec]``,
+    in ``values`` order) and the references' results; returns the table's rows."""
+    curves, param = {}, None
+    for spec, levels in results.items():
+        param = resolve(spec, **(options or {})).sweep_param
+        curves[spec] = analyse(spec, param, values, levels, references, alpha=alpha)
+    rows = [r for spec in results for r in curves[spec]]
+    write_csv(out / f"sweep_{task}.csv", rows)
+    plot_task(out / f"sweep_{task}.png", task, param, curves, references)
+    return rows
+
+
+def rebuild_tables(specs: Sequence[str], values: Sequence[float], tasks: Sequence[str], *,
+                   references: Sequence[str] = (), out_dir: str | Path, probe: str = "linear",
+                   options: dict | None = None, alpha: float = 0.05) -> dict[str, list[dict]]:
+    """The sweep tables, figures and summary of ``out_dir`` rebuilt from the result files in
+    ``out_dir/results`` alone (no encoding, no probe): what a partial main job publishes, so a folder
+    that holds every family's results gets tables of every family, as one full sweep writes them.
+    Builds each encoder only to name its result files (a missing file raises ResultError)."""
+    out = Path(out_dir)
+
+    def load(enc, task):
+        return read_result(out / "results" / result_filename(enc.name, enc.config, task, probe))
+
+    table: dict[str, list[dict]] = {}
+    for task in tasks:
+        refs = {ref: load(resolve(ref), task) for ref in references}
+        results = {spec: [load(v, task) for v in family(spec, values, options)[1]] for spec in specs}
+        table[task] = write_task_tables(out, task, results, refs, values, options=options, alpha=alpha)
     atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
     return table
 

@@ -139,14 +139,16 @@ def test_entries_file_errors_name_the_file_and_entry(tmp_path):
     assert main(["run", "--entries", str(tmp_path / "absent.toml")]) == 2
 
 
-def test_a_partial_run_publishes_claims_retested_from_every_submission(tmp_path, capsys):
-    """`--only X --publish DIR` replaces X's submission, then re-tests the hypotheses from all of DIR's
-    submissions: the published claims cover every entry, as after a full run, and a re-test from the
-    same submissions gives the full run's hypotheses byte for byte."""
+def test_a_partial_run_publishes_claims_and_sweeps_rebuilt_from_every_file(tmp_path, capsys):
+    """`--only X --publish DIR` replaces X's submission (and sweep results), then rebuilds the sweep tables
+    and figures from every result in DIR and re-tests the hypotheses from every submission there: the
+    published tables and claims cover every entry, byte for byte as after a full run."""
     enc = DATA / "user_encoders.py"
     path = tmp_path / "entries.toml"
-    path.write_text('suite = "smoke"\ncontrols = ["Composition"]\n' + entry_toml("Composition", f"{enc}:Composition")
-                    + entry_toml("Per residue", f"{enc}:PerResidue") + textwrap.dedent("""
+    path.write_text(f'suite = "smoke"\nlevels = [1.0, 2.0]\nreferences = ["{enc}:Composition"]\n'
+                    'controls = ["Composition"]\n' + entry_toml("Composition", f"{enc}:Composition")
+                    + entry_toml("Per residue", f"{enc}:PerResidue")
+                    + entry_toml("Family", f"{enc}:ScaledFamily", sweep="scale") + textwrap.dedent("""
         [[hypothesis]]
         claim = "per-residue pooling beats composition"
         better = "Per residue"
@@ -155,12 +157,18 @@ def test_a_partial_run_publishes_claims_retested_from_every_submission(tmp_path,
     board = tmp_path / "board"
     assert main(["run", "--entries", str(path), "--out", str(tmp_path / "full"), "--quiet",
                  "--publish", str(board)]) == 0
-    full = (board / "hypotheses.json").read_bytes()
-    (board / "hypotheses.json").unlink()
-    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "part"), "--quiet", "--only", "Composition",
-                 "--publish", str(board)]) == 0
-    assert "skipped (its entries were not evaluated)" in capsys.readouterr().out  # the partial run's own report
-    assert (board / "hypotheses.json").read_bytes() == full
+    derived = [board / "hypotheses.json", board / "hypotheses.md", board / "sweep" / "sweep_summary.json",
+               board / "sweep" / "sweep_human_ppi_example.csv", board / "figures" / "sweep_human_ppi_example.png",
+               board / "README.md"]
+    full = {p: p.read_bytes() for p in derived}
+    for only in ("Composition", "Family"):
+        for p in derived:
+            p.unlink()
+        assert main(["run", "--entries", str(path), "--out", str(tmp_path / only), "--quiet", "--only", only,
+                     "--publish", str(board)]) == 0
+        assert "skipped (its entries were not evaluated)" in capsys.readouterr().out  # the partial run's own report
+        assert {p: p.read_bytes() for p in derived} == full, only
+    assert not list((board / "sweep").glob("*.png"))  # figures live under figures/ only, as after a full run
     # with an entry's submission gone, the re-test names it and says how to make it
     (board / "submissions" / "per-residue.smoke.json").unlink()
     assert main(["run", "--entries", str(path), "--out", str(tmp_path / "part"), "--quiet", "--only", "Composition",

@@ -34,8 +34,8 @@ def cmd_run(args) -> int:
         from ..leaderboard.build import build_leaderboard
         from ..leaderboard.validate import TaskLoader
 
-        partial = bool(args.only)  # a partial run's claims cover only its entries: re-test from every submission
-        copied = publish(args.out, args.publish, hypotheses=not partial)
+        partial = bool(args.only)  # a partial run's sweep tables and claims cover only its entries: rebuilt from every file
+        copied = publish(args.out, args.publish, partial_plan=plan if partial else None)
         build_leaderboard(Path(args.publish) / "submissions", args.publish, cache_dir=args.cache_dir,
                           mirror=args.mirror)
         if partial:

@@ -206,31 +206,19 @@ def _result_shape_ok(res: dict) -> bool:
     return not any(True for _ in Draft202012Validator(schema()).iter_errors(res))
 
 
-def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
-                  problems: list[str]) -> tuple[dict, float] | None:
-    """Check one result against the registry; the canonical result and recomputed primary score."""
-    from ..metrics import score_predictions
+def _result_finding(res: dict, ctx: str) -> str | None:
+    """What validate_result finds wrong with ``res`` as a problem message, or None."""
     from ..results import ResultError, validate_result
 
-    task_name, probe_name = _name_of(res, "task"), _name_of(res, "probe")
-    ctx = f"results[{i}] (task {str(task_name)[:80]!r}, probe {str(probe_name)[:40]!r})"
-    inconsistent = None  # a consistency finding of validate_result, reported unless the ids explain it
     try:
         validate_result(res, ctx)
     except ResultError as exc:
-        message = f"{ctx}: not a valid lsdbench-result-1 object: {str(exc).removeprefix(f'{ctx}: ')}"
-        if not _result_shape_ok(res):  # wrong shape or types: nothing below can be checked safely
-            problems.append(message)
-            return None
-        inconsistent = message
-    before = len(problems)
-    if res["protocol"] != PROTOCOL:
-        problems.append(f"{ctx}: protocol {res['protocol']!r}, expected {PROTOCOL!r}")
-    if not isinstance(task_name, str) or task_name not in cards:
-        problems.append(f"{ctx}: task {task_name!r} is not in suite {sub['suite']!r} "
-                        f"(its tasks: {', '.join(sorted(cards))})")
-        return None
-    card = cards[task_name]
+        return f"{ctx}: not a valid lsdbench-result-1 object: {str(exc).removeprefix(f'{ctx}: ')}"
+    return None
+
+
+def _check_task_meta(res: dict, sub: dict, card, ctx: str, problems: list[str]) -> None:
+    """Task version, type and primary metric as the registry has them; encoder.dim as the submission's."""
     meta = res["task"]
     for key, expected in (("version", card.version), ("type", card.type), ("primary_metric", card.primary_metric)):
         if str(meta.get(key)) != str(expected):
@@ -238,7 +226,9 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
     if res["encoder"].get("dim") != sub["encoder"]["dim"]:
         problems.append(f"{ctx}: encoder.dim {res['encoder'].get('dim')!r} differs from the submission's "
                         f"encoder.dim {sub['encoder']['dim']!r}")
-    task = loader.task(task_name)
+
+
+def _check_split_hashes(meta: dict, task, ctx: str, problems: list[str]) -> None:
     expected_hashes = task.split_hashes()
     claimed = meta.get("split_hashes", {})
     for split in sorted(set(expected_hashes) | set(claimed)):
@@ -246,9 +236,9 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
             problems.append(f"{ctx}: split hash of {split!r} is {claimed.get(split)!r}, the registry's is "
                             f"{expected_hashes.get(split)!r} (results from other data cannot be ranked)")
 
-    test = task.splits["test"]
-    pred = res["predictions"]
-    ids = pred["ids"]
+
+def _check_ids(ids: list, test, ctx: str, problems: list[str]) -> bool:
+    """Whether ``ids`` are exactly the registry's test ids, each once (each way they are not is a problem)."""
     dup = [k for k, c in Counter(ids).items() if c > 1]
     if dup:
         problems.append(f"{ctx}: {len(dup)} test ids appear more than once: {_examples(dup)}")
@@ -258,49 +248,57 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
                         f"{_examples(missing)}")
     if extra:
         problems.append(f"{ctx}: {len(extra)} ids are not test items of the registry: {_examples(extra)}")
-    if dup or missing or extra:
-        return None  # these explain any length mismatch validate_result found
-    if inconsistent is not None:
-        problems.append(inconsistent)
-        return None
-    position = {item: k for k, item in enumerate(test.ids)}
-    order_in_file = np.array([position[item] for item in ids])  # registry index of each file row
-    y_true = test.labels[order_in_file]  # registry labels in the file's order: the only labels scored
-    if "y_true" in pred:
-        file_true = _as_array(pred["y_true"], "predictions.y_true", problems, ctx, n=len(test))
-        if file_true is not None:
-            if card.type == "regression":
-                bad = ~np.isclose(file_true, y_true, rtol=TOLERANCE, atol=0.0)
-            else:
-                bad = file_true != y_true
-            if bad.any():
-                problems.append(f"{ctx}: predictions.y_true differs from the registry's labels on "
-                                f"{int(bad.sum())} items, e.g. {_examples(np.asarray(ids)[bad].tolist())}")
+    return not (dup or missing or extra)
 
+
+def _check_y_true(pred: dict, y_true: np.ndarray, task_type: str, n: int, ctx: str,
+                  problems: list[str]) -> None:
+    """The file's own y_true (optional) must equal the registry's labels, though only those are scored."""
+    if "y_true" not in pred:
+        return
+    file_true = _as_array(pred["y_true"], "predictions.y_true", problems, ctx, n=n)
+    if file_true is None:
+        return
+    if task_type == "regression":
+        bad = ~np.isclose(file_true, y_true, rtol=TOLERANCE, atol=0.0)
+    else:
+        bad = file_true != y_true
+    if bad.any():
+        problems.append(f"{ctx}: predictions.y_true differs from the registry's labels on "
+                        f"{int(bad.sum())} items, e.g. {_examples(np.asarray(pred['ids'])[bad].tolist())}")
+
+
+def _check_per_seed(pred: dict, task, ids: list, ctx: str, problems: list[str]) -> bool:
+    """Seeds once each; whether every seed's predictions have usable shapes (checked up to the first not)."""
     seeds = [sp["seed"] for sp in pred["per_seed"]]
     if len(set(seeds)) != len(seeds):
         problems.append(f"{ctx}: predictions.per_seed repeats a seed: {seeds}")
-    shapes_ok = all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems, ids)
-                    for sp in pred["per_seed"])
-    if not shapes_ok:  # other findings above still let the scores be checked: report those too
-        return None
+    return all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems, ids)
+               for sp in pred["per_seed"])
 
-    tp = card.type
+
+def _recompute(task_type: str, metric: str, y_true: np.ndarray, per_seed: list[dict], where: str,
+               problems: list[str]) -> float | None:
+    """``metric`` scored from the predictions and the registry's labels, or None after recording why not."""
+    from ..metrics import score_predictions
+
+    try:
+        value = float(score_predictions(task_type, metric, y_true, per_seed))
+    except Exception as exc:  # a metric that cannot be computed from these predictions is a finding
+        problems.append(f"{where}: cannot recompute {metric!r} from the predictions: {exc}")
+        return None
+    return value
+
+
+def _check_test_scores(res: dict, card, y_true: np.ndarray, ctx: str, problems: list[str]) -> float | None:
+    """Each claimed test score (over all seeds) against its recomputation; the recomputed primary score."""
+    per_seed = res["predictions"]["per_seed"]
     test_scores = res["scores"].get("test", {})
     if card.primary_metric not in test_scores:
         problems.append(f"{ctx}: scores.test has no {card.primary_metric!r} (the task's primary metric)")
-
-    def recompute(metric: str, per_seed: list[dict], where: str) -> float | None:
-        try:
-            value = float(score_predictions(tp, metric, y_true, per_seed))
-        except Exception as exc:  # a metric that cannot be computed from these predictions is a finding
-            problems.append(f"{where}: cannot recompute {metric!r} from the predictions: {exc}")
-            return None
-        return value
-
     primary = None
     for metric in sorted(test_scores):
-        value = recompute(metric, pred["per_seed"], ctx)
+        value = _recompute(card.type, metric, y_true, per_seed, ctx, problems)
         if value is None:
             continue
         if metric == card.primary_metric:
@@ -308,7 +306,12 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
         if not _close(float(test_scores[metric]), value):
             problems.append(f"{ctx}: claims test {metric} {test_scores[metric]!r} but its predictions give "
                             f"{value!r} on the registry's labels")
-    by_seed = {sp["seed"]: sp for sp in pred["per_seed"]}
+    return primary
+
+
+def _check_seed_scores(res: dict, task_type: str, y_true: np.ndarray, ctx: str, problems: list[str]) -> None:
+    """Each seed's claimed test scores against the scores recomputed from that seed's predictions."""
+    by_seed = {sp["seed"]: sp for sp in res["predictions"]["per_seed"]}
     for entry in res.get("per_seed", []):
         seed_scores = entry.get("test", {}) if isinstance(entry, dict) else {}
         if not seed_scores:
@@ -318,15 +321,99 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
                             f"predictions")
             continue
         for metric in sorted(seed_scores):
-            value = recompute(metric, [by_seed[entry["seed"]]], f"{ctx} seed {entry['seed']}")
+            where = f"{ctx} seed {entry['seed']}"
+            value = _recompute(task_type, metric, y_true, [by_seed[entry["seed"]]], where, problems)
             if value is not None and not _close(float(seed_scores[metric]), value):
                 problems.append(f"{ctx} seed {entry['seed']}: claims test {metric} {seed_scores[metric]!r} but "
                                 f"its predictions give {value!r}")
+
+
+def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
+                  problems: list[str]) -> tuple[dict, float] | None:
+    """Check one result against the registry; the canonical result and recomputed primary score."""
+    task_name, probe_name = _name_of(res, "task"), _name_of(res, "probe")
+    ctx = f"results[{i}] (task {str(task_name)[:80]!r}, probe {str(probe_name)[:40]!r})"
+    # a consistency finding of validate_result is reported unless the ids explain it
+    inconsistent = _result_finding(res, ctx)
+    if inconsistent is not None and not _result_shape_ok(res):
+        problems.append(inconsistent)  # wrong shape or types: nothing below can be checked safely
+        return None
+    before = len(problems)
+    if res["protocol"] != PROTOCOL:
+        problems.append(f"{ctx}: protocol {res['protocol']!r}, expected {PROTOCOL!r}")
+    if not isinstance(task_name, str) or task_name not in cards:
+        problems.append(f"{ctx}: task {task_name!r} is not in suite {sub['suite']!r} "
+                        f"(its tasks: {', '.join(sorted(cards))})")
+        return None
+    card = cards[task_name]
+    _check_task_meta(res, sub, card, ctx, problems)
+    task = loader.task(task_name)
+    _check_split_hashes(res["task"], task, ctx, problems)
+
+    test = task.splits["test"]
+    pred = res["predictions"]
+    ids = pred["ids"]
+    if not _check_ids(ids, test, ctx, problems):
+        return None  # these explain any length mismatch validate_result found
+    if inconsistent is not None:
+        problems.append(inconsistent)
+        return None
+    position = {item: k for k, item in enumerate(test.ids)}
+    order_in_file = np.array([position[item] for item in ids])  # registry index of each file row
+    y_true = test.labels[order_in_file]  # registry labels in the file's order: the only labels scored
+    _check_y_true(pred, y_true, card.type, len(test), ctx, problems)
+    if not _check_per_seed(pred, task, ids, ctx, problems):
+        return None  # other findings above still let the scores be checked: report those too
+
+    primary = _check_test_scores(res, card, y_true, ctx, problems)
+    _check_seed_scores(res, card.type, y_true, ctx, problems)
     if len(problems) > before or primary is None:
         return None
     inverse = np.empty_like(order_in_file)
     inverse[order_in_file] = np.arange(len(order_in_file))  # file row of each registry item
     return _canonical(res, inverse, task), primary
+
+
+def _check_one_encoder(results: list[dict], problems: list[str]) -> None:
+    """Every result must come from one encoder configuration (name and config hash)."""
+    from ..results import config_hash
+
+    encoders = sorted({(r["encoder"].get("name"), config_hash(r["encoder"].get("config", {})))
+                       for r in results if isinstance(r.get("encoder"), dict)}, key=str)
+    if len(encoders) > 1:
+        problems.append(f"results come from {len(encoders)} encoder configurations "
+                        f"({', '.join(f'{n!r} {h[:19]}' for n, h in encoders)}); a submission holds one")
+
+
+def _check_suite_complete(results: list[dict], cards: dict, suite: Any, problems: list[str]) -> None:
+    """Per probe: every task of the suite, each exactly once."""
+    counts: dict[str, Counter] = {}
+    for r in results:
+        counts.setdefault(str(_name_of(r, "probe")), Counter())[str(_name_of(r, "task"))] += 1
+    for probe in sorted(counts):
+        c = counts[probe]
+        missing = sorted(set(cards) - set(c))
+        if missing:
+            problems.append(f"probe {probe!r}: suite {suite!r} is incomplete, no result for "
+                            f"{', '.join(missing)}")
+        for task, n in sorted(c.items()):
+            if n > 1:
+                problems.append(f"probe {probe!r}: task {task!r} appears {n} times (once per probe)")
+
+
+def _check_results(obj: dict, broken: set, cards: dict, loader: TaskLoader, problems: list[str]):
+    """Canonical entries and recomputed scores, by probe and task, of the results that pass their checks."""
+    entries: dict[str, dict[str, dict]] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for i, res in enumerate(obj["results"]):
+        if i in broken:
+            continue
+        checked = _check_result(i, res, obj, cards, loader, problems)
+        if checked is not None:
+            probe, task = res["probe"]["name"], res["task"]["name"]
+            entries.setdefault(probe, {})[task] = checked[0]
+            scores.setdefault(probe, {})[task] = checked[1]
+    return entries, scores
 
 
 def check_submission(obj_or_path: Any, *, source: str | None = None, loader: TaskLoader | None = None,
@@ -335,8 +422,6 @@ def check_submission(obj_or_path: Any, *, source: str | None = None, loader: Tas
 
     Registry trouble (no data, no network) raises, since it says nothing about the file.
     """
-    from ..results import config_hash
-
     if isinstance(obj_or_path, (str, os.PathLike)):
         source = source or str(obj_or_path)
         try:
@@ -369,35 +454,9 @@ def check_submission(obj_or_path: Any, *, source: str | None = None, loader: Tas
         return report
 
     results = [r for r in obj["results"] if isinstance(r, dict)]
-    encoders = sorted({(r["encoder"].get("name"), config_hash(r["encoder"].get("config", {})))
-                       for r in results if isinstance(r.get("encoder"), dict)}, key=str)
-    if len(encoders) > 1:
-        problems.append(f"results come from {len(encoders)} encoder configurations "
-                        f"({', '.join(f'{n!r} {h[:19]}' for n, h in encoders)}); a submission holds one")
-
-    counts: dict[str, Counter] = {}
-    for r in results:
-        counts.setdefault(str(_name_of(r, "probe")), Counter())[str(_name_of(r, "task"))] += 1
-    for probe in sorted(counts):
-        c = counts[probe]
-        missing = sorted(set(cards) - set(c))
-        if missing:
-            problems.append(f"probe {probe!r}: suite {obj['suite']!r} is incomplete, no result for "
-                            f"{', '.join(missing)}")
-        for task, n in sorted(c.items()):
-            if n > 1:
-                problems.append(f"probe {probe!r}: task {task!r} appears {n} times (once per probe)")
-
-    entries: dict[str, dict[str, dict]] = {}
-    scores: dict[str, dict[str, float]] = {}
-    for i, res in enumerate(obj["results"]):
-        if i in broken:
-            continue
-        checked = _check_result(i, res, obj, cards, loader, problems)
-        if checked is not None:
-            probe, task = res["probe"]["name"], res["task"]["name"]
-            entries.setdefault(probe, {})[task] = checked[0]
-            scores.setdefault(probe, {})[task] = checked[1]
+    _check_one_encoder(results, problems)
+    _check_suite_complete(results, cards, obj["suite"], problems)
+    entries, scores = _check_results(obj, broken, cards, loader, problems)
     if not problems:
         report.submission = ValidatedSubmission(source, obj, slug, entries, scores)
     return report
