@@ -239,141 +239,261 @@ def read_data_dir(data_dir) -> tuple:
     return train, heldout, info
 
 
-def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, export=None, device: str = "cpu",
-          config_name: str = "", halt_after_step: int | None = None, progress: bool = True) -> Path:
+@dataclasses.dataclass
+class _Position:
+    """Where a run stands: restored on resume, saved with every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    index: int = 0  # the next batch of the epoch's plan
+    elapsed: float = 0.0
+    tokens_seen: int = 0
+
+
+@dataclasses.dataclass
+class _Run:
+    """What ``train`` sets up before its first step (``_setup``)."""
+
+    stage: Stage
+    tc: cfgmod.TrainConfig
+    rank: int
+    world: int
+    device: str
+    out: Path
+    train_seqs: list | K.TokenCorpus
+    heldout: list | K.TokenCorpus
+    data_info: dict
+    run_key: dict
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    ema: EMA | None
+    wrapped: nn.Module  # what a step calls: the loss module, compiled and/or under DDP
+    position: _Position
+    plan: EpochPlan
+    log_path: Path
+    autocast: object
+    step_flops: StepFlops
+    peak: float | None
+
+
+def _make_stage(stage_name: str, raw_config: dict, latent, device: str) -> Stage:
+    """The stage and its model config; the diffusion stage also loads the frozen encoder whose latents it
+    learns."""
+    if stage_name != "diffusion":
+        return Stage(stage_name, cfgmod.model_config(raw_config, stage_name))
+    if latent is None:
+        raise ValueError("the diffusion stage needs --latent: the checkpoint of the frozen encoder")
+    source = LatentSource(latent, device=device)
+    return Stage(stage_name, cfgmod.model_config(raw_config, "diffusion", d_latent=source.dim), source)
+
+
+def _run_key(stage: Stage, tc: cfgmod.TrainConfig, data_info: dict, world: int) -> dict:
+    """What a run resumes only with: the stage, its configs, the data, the frozen encoder, the world size."""
+    key_tc = {k: v for k, v in cfgmod.to_dict(tc).items()
+              if k not in NOT_IN_RUN_KEY and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
+    source = stage.source
+    return {"stage": stage.kind, "model_config": cfgmod.to_dict(stage.cfg), "train_config": key_tc,
+            "data_hash": data_info["train_hash"], "latent_sha256": source.sha256 if source else None,
+            "world": world}
+
+
+def _resume(out: Path, run_key: dict, model: nn.Module, opt, ema: EMA | None) -> _Position:
+    """Load the last checkpoint in ``out`` (weights, optimizer, EMA); its position, or step 0 without one."""
+    resumed = C.load_resume(out)
+    if resumed is None:
+        return _Position()
+    tensors, state = resumed
+    if state["run_key"] != json.loads(json.dumps(run_key)):
+        raise RuntimeError(f"{out} holds a run with another config, data or world size; use a new --out")
+    C.load_weights(model, tensors, f"{out}/resume", prefix="model.")
+    C.load_optimizer_state(opt, tensors, state)
+    if ema is not None:
+        C.load_weights(ema.model, tensors, f"{out}/resume", prefix="ema.")
+    return _Position(state["step"], state["epoch"], state["index"], state["elapsed_s"], state["tokens_seen"])
+
+
+def _wrap(model: nn.Module, stage: Stage, tc: cfgmod.TrainConfig, world: int) -> nn.Module:
+    """The loss module a step calls: compiled when the config says so, under DDP with several processes."""
+    wrapped: nn.Module = LossModule(model, stage)
+    if tc.compile:
+        wrapped = EagerFallback(wrapped)
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(wrapped, broadcast_buffers=False)
+    return wrapped
+
+
+def _setup(stage_name: str, raw_config: dict, data_dir, out, *, latent, device: str) -> _Run:
+    """Processes, configs, data, model, optimizer and EMA (restored from the last checkpoint in ``out``), the
+    epoch plan and the log (cut back to the resumed step)."""
     if stage_name not in cfgmod.STAGES:
         raise ValueError(f"unknown stage {stage_name!r}; stages: {', '.join(cfgmod.STAGES)}")
     rank, world, device = setup_distributed(device)
     tc = cfgmod.train_config(raw_config, stage_name)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
-    source = None
-    if stage_name == "diffusion":
-        if latent is None:
-            raise ValueError("the diffusion stage needs --latent: the checkpoint of the frozen encoder")
-        source = LatentSource(latent, device=device)
-        model_cfg = cfgmod.model_config(raw_config, "diffusion", d_latent=source.dim)
-    else:
-        model_cfg = cfgmod.model_config(raw_config, stage_name)
-    stage = Stage(stage_name, model_cfg, source)
+    stage = _make_stage(stage_name, raw_config, latent, device)
     train_seqs, heldout, data_info = read_data_dir(data_dir)
     out = Path(out)
-    key_tc = {k: v for k, v in cfgmod.to_dict(tc).items()
-              if k not in NOT_IN_RUN_KEY and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
-    run_key = {"stage": stage_name, "model_config": cfgmod.to_dict(model_cfg), "train_config": key_tc,
-               "data_hash": data_info["train_hash"], "latent_sha256": source.sha256 if source else None, "world": world}
+    run_key = _run_key(stage, tc, data_info, world)
 
     torch.manual_seed(tc.seed)  # identical initial weights on every process
     model = stage.build().to(device)
     opt = make_optimizer(model, tc)
-    ema = EMA(model, model_cfg.ema_decay) if stage_name == "diffusion" else None
-    step, epoch, index, elapsed, tokens_seen = 0, 0, 0, 0.0, 0
-    resumed = C.load_resume(out)
-    if resumed is not None:
-        tensors, state = resumed
-        if state["run_key"] != json.loads(json.dumps(run_key)):
-            raise RuntimeError(f"{out} holds a run with another config, data or world size; use a new --out")
-        C.load_weights(model, tensors, f"{out}/resume", prefix="model.")
-        C.load_optimizer_state(opt, tensors, state)
-        if ema is not None:
-            C.load_weights(ema.model, tensors, f"{out}/resume", prefix="ema.")
-        step, epoch, index, elapsed, tokens_seen = (state["step"], state["epoch"], state["index"],
-                                                    state["elapsed_s"], state["tokens_seen"])
-    wrapped: nn.Module = LossModule(model, stage)
-    if tc.compile:
-        wrapped = EagerFallback(wrapped)
-    if world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(wrapped, broadcast_buffers=False)
+    ema = EMA(model, stage.cfg.ema_decay) if stage_name == "diffusion" else None
+    position = _resume(out, run_key, model, opt, ema)
+    wrapped = _wrap(model, stage, tc, world)
 
     plan = EpochPlan(train_seqs, max_len=tc.max_len, budget=tc.tokens_per_batch, seed=tc.seed, min_rows=world)
     log_path = out / "log.csv"
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _truncate_log(log_path, step)
+        _truncate_log(log_path, position.step)
     # the same code on every device: bf16 autocast on CUDA (weights, optimizer and loss sums stay float32),
     # float32 on CPU, where the committed checkpoints were trained
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda")
                 else contextlib.nullcontext())
-    step_flops = StepFlops(model, source.model if source is not None else None)
+    step_flops = StepFlops(model, stage.source.model if stage.source is not None else None)
     peak = peak_flops(device, tc.peak_flops)
-    micro = tc.micro_batches
-    bar = tqdm(total=tc.steps, initial=step, disable=rank != 0 or not progress, mininterval=5,
-               desc=stage_name, dynamic_ncols=True)
-    started = time.time() - elapsed
-    window_tokens, window_flops, window_start = 0, 0.0, time.time()
-    interval_loss = [0.0, 0.0, 0.0]  # loss sum, count, correct
-    while step < tc.steps:
-        parts = []
-        while len(parts) < micro:  # the next batches of the plan, across an epoch boundary if need be
-            batches = plan.epoch(epoch)
-            if index >= len(batches):
-                epoch, index = epoch + 1, 0
-                continue
-            parts.append(A.batch_tokens(batches[index]))
-            index += 1
-        local = []
-        for j, tokens in enumerate(parts):
-            draws = stage.draws(tokens, step_generator(tc.seed, step, j))
-            local.append((tokens[rank::world].to(device), {k: v[rank::world].to(device) for k, v in draws.items()}))
-        lr = learning_rate(step, tc)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        if micro == 1:  # exactly the step the committed checkpoints were trained with
-            loss_sum, global_count, extra = optimizer_step(wrapped, model, opt, *local[0], grad_clip=tc.grad_clip,
-                                                           world=world, autocast=autocast)
-        else:
-            loss_sum, global_count, extra = accumulated_step(wrapped, model, opt, local, grad_clip=tc.grad_clip,
-                                                             world=world, autocast=autocast)
-        if ema is not None:
-            ema.update(model, step)
-        step += 1
+    return _Run(stage=stage, tc=tc, rank=rank, world=world, device=device, out=out, train_seqs=train_seqs,
+                heldout=heldout, data_info=data_info, run_key=run_key, model=model, opt=opt, ema=ema,
+                wrapped=wrapped, position=position, plan=plan, log_path=log_path, autocast=autocast,
+                step_flops=step_flops, peak=peak)
+
+
+def _next_batches(plan: EpochPlan, pos: _Position, micro: int) -> list[torch.Tensor]:
+    """The token tensors of the plan's next ``micro`` batches, across an epoch boundary if need be (moves
+    ``pos.epoch`` and ``pos.index`` on)."""
+    parts = []
+    while len(parts) < micro:
+        batches = plan.epoch(pos.epoch)
+        if pos.index >= len(batches):
+            pos.epoch, pos.index = pos.epoch + 1, 0
+            continue
+        parts.append(A.batch_tokens(batches[pos.index]))
+        pos.index += 1
+    return parts
+
+
+def _update(run: _Run, parts: list[torch.Tensor], step: int, lr: float):
+    """Step ``step`` on ``parts``: the draws (on the global batch), this process's share of them, one
+    optimizer step at learning rate ``lr``, the EMA; returns the loss sum, global count and extra outputs."""
+    tc, rank, world, device = run.tc, run.rank, run.world, run.device
+    local = []
+    for j, tokens in enumerate(parts):
+        draws = run.stage.draws(tokens, step_generator(tc.seed, step, j))
+        local.append((tokens[rank::world].to(device),
+                      {k: v[rank::world].to(device) for k, v in draws.items()}))
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    if tc.micro_batches == 1:  # exactly the step the committed checkpoints were trained with
+        result = optimizer_step(run.wrapped, run.model, run.opt, *local[0], grad_clip=tc.grad_clip,
+                                world=world, autocast=run.autocast)
+    else:
+        result = accumulated_step(run.wrapped, run.model, run.opt, local, grad_clip=tc.grad_clip, world=world,
+                                  autocast=run.autocast)
+    if run.ema is not None:
+        run.ema.update(run.model, step)
+    return result
+
+
+class _Window:
+    """What a log row reports on: the steps since the previous row (tokens, model FLOPs, loss, accuracy)."""
+
+    def __init__(self, now: float):
+        self.start(now)
+
+    def start(self, now: float) -> None:
+        self.tokens, self.flops, self.since = 0, 0.0, now
+        self.loss = [0.0, 0.0, 0.0]  # loss sum, count, correct
+
+    def add(self, run: _Run, parts: list[torch.Tensor], loss_sum, global_count, extra) -> int:
+        """Count one step in (an all-reduce under DDP, so on every process); returns its real tokens."""
         real = sum(int((tokens != A.PAD).sum()) for tokens in parts)
-        tokens_seen += real
-        window_tokens += real
-        window_flops += sum(step_flops(tokens.shape) for tokens in parts)
-        stats = all_sum(torch.stack([loss_sum.detach().float(), extra.get("correct", torch.tensor(0)).float().to(device)]))
-        interval_loss[0] += float(stats[0])
-        interval_loss[1] += float(global_count)
-        interval_loss[2] += float(stats[1])
-        if rank == 0 and (step % tc.log_every == 0 or step == tc.steps):
-            now = time.time()
-            row = {"step": step, "epoch": epoch, "lr": f"{lr:.3e}", "loss": interval_loss[0] / max(interval_loss[1], 1),
-                   "accuracy": interval_loss[2] / max(interval_loss[1], 1) if stage_name != "diffusion" else "",
-                   "tokens": tokens_seen, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
-                   "elapsed_s": now - started,
-                   # model FLOPs per second of each device against its peak (the global batch is split over world)
-                   "mfu": f"{window_flops / world / max(now - window_start, 1e-9) / peak:.4f}" if peak else ""}
-            _append_log(log_path, row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
-            window_tokens, window_flops, window_start, interval_loss = 0, 0.0, now, [0.0, 0.0, 0.0]
+        self.tokens += real
+        self.flops += sum(run.step_flops(tokens.shape) for tokens in parts)
+        stats = all_sum(torch.stack([loss_sum.detach().float(),
+                                     extra.get("correct", torch.tensor(0)).float().to(run.device)]))
+        self.loss[0] += float(stats[0])
+        self.loss[1] += float(global_count)
+        self.loss[2] += float(stats[1])
+        return real
+
+    def row(self, run: _Run, pos: _Position, lr: float, started: float, now: float) -> dict:
+        seconds = max(now - self.since, 1e-9)
+        return {"step": pos.step, "epoch": pos.epoch, "lr": f"{lr:.3e}",
+                "loss": self.loss[0] / max(self.loss[1], 1),
+                "accuracy": self.loss[2] / max(self.loss[1], 1) if run.stage.kind != "diffusion" else "",
+                "tokens": pos.tokens_seen, "tokens_per_s": self.tokens / seconds, "elapsed_s": now - started,
+                # model FLOPs per second of each device against its peak (the global batch is split
+                # over world)
+                "mfu": f"{self.flops / run.world / seconds / run.peak:.4f}" if run.peak else ""}
+
+
+def _log(run: _Run, window: _Window, pos: _Position, lr: float, started: float, bar) -> None:
+    """Append the window's row to the log, show its loss and rate on the bar, open the next window."""
+    now = time.time()
+    row = window.row(run, pos, lr, started, now)
+    _append_log(run.log_path, row)
+    bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
+    window.start(now)
+
+
+def _checkpoint(run: _Run, pos: _Position, started: float) -> None:
+    """Save what resuming needs (rank 0: weights, EMA, optimizer, position); every process waits for it."""
+    if run.rank == 0:
+        tensors = C.prefixed(run.model, "model.")
+        if run.ema is not None:
+            tensors.update(C.prefixed(run.ema.model, "ema."))
+        opt_tensors, opt_state = C.optimizer_state(run.opt)
+        tensors.update(opt_tensors)
+        C.save_resume(run.out, pos.step, tensors,
+                      {**opt_state, "run_key": run.run_key, "epoch": pos.epoch, "index": pos.index,
+                       "elapsed_s": time.time() - started, "tokens_seen": pos.tokens_seen})
+    if run.world > 1:
+        dist.barrier()
+
+
+def _finish(run: _Run, pos: _Position, wall: float, *, export, config_name: str) -> None:
+    """Rank 0 writes the model (``finalize``: statistics, metrics, health, model card, export); then the
+    processes part."""
+    if run.rank == 0:
+        final = run.ema.model if run.ema is not None else run.model
+        finalize(run.stage, final, run.tc, run.out, export=export, data_info=run.data_info,
+                 train_seqs=run.train_seqs, heldout=run.heldout, step=pos.step, wall=wall,
+                 tokens_seen=pos.tokens_seen, config_name=config_name, world=run.world)
+    if run.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, export=None, device: str = "cpu",
+          config_name: str = "", halt_after_step: int | None = None, progress: bool = True) -> Path:
+    run = _setup(stage_name, raw_config, data_dir, out, latent=latent, device=device)
+    tc, pos = run.tc, run.position
+    bar = tqdm(total=tc.steps, initial=pos.step, disable=run.rank != 0 or not progress, mininterval=5,
+               desc=stage_name, dynamic_ncols=True)
+    started = time.time() - pos.elapsed
+    window = _Window(time.time())
+    while pos.step < tc.steps:
+        parts = _next_batches(run.plan, pos, tc.micro_batches)
+        lr = learning_rate(pos.step, tc)
+        loss_sum, global_count, extra = _update(run, parts, pos.step, lr)
+        pos.step += 1
+        pos.tokens_seen += window.add(run, parts, loss_sum, global_count, extra)
+        if run.rank == 0 and (pos.step % tc.log_every == 0 or pos.step == tc.steps):
+            _log(run, window, pos, lr, started, bar)
         bar.update(1)
         out_of_time = tc.max_minutes > 0 and time.time() - started > 60 * tc.max_minutes
-        if step % tc.ckpt_every == 0 or step == tc.steps or out_of_time:
-            if rank == 0:
-                tensors = C.prefixed(model, "model.")
-                if ema is not None:
-                    tensors.update(C.prefixed(ema.model, "ema."))
-                opt_tensors, opt_state = C.optimizer_state(opt)
-                tensors.update(opt_tensors)
-                C.save_resume(out, step, tensors, {**opt_state, "run_key": run_key, "epoch": epoch, "index": index,
-                                                   "elapsed_s": time.time() - started, "tokens_seen": tokens_seen})
-            if world > 1:
-                dist.barrier()
-        if halt_after_step is not None and step >= halt_after_step:
+        if pos.step % tc.ckpt_every == 0 or pos.step == tc.steps or out_of_time:
+            _checkpoint(run, pos, started)
+        if halt_after_step is not None and pos.step >= halt_after_step:
             bar.close()
-            raise HaltForTest(f"halted after step {step}")
+            raise HaltForTest(f"halted after step {pos.step}")
         if out_of_time:
             break
     bar.close()
-    wall = time.time() - started
-    if rank == 0:
-        final = ema.model if ema is not None else model
-        finalize(stage, final, tc, out, export=export, data_info=data_info, train_seqs=train_seqs, heldout=heldout,
-                 step=step, wall=wall, tokens_seen=tokens_seen, config_name=config_name, world=world)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return out
+    _finish(run, pos, time.time() - started, export=export, config_name=config_name)
+    return run.out
 
 
 def encoder_health(model, kind: str, tensors: dict, train_seqs, heldout_eval, tc) -> dict:
