@@ -357,9 +357,22 @@ def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, partial_plan: P
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
             copied.append(dest)
+    _drop_stale_results(board / "sweep" / "results", [dest for _, dest in paths if "results" in dest.parts])
     if partial_plan is not None:
         copied += _rebuild_sweeps(partial_plan, board)
     return copied
+
+
+def _drop_stale_results(folder: Path, fresh: list[Path]) -> None:
+    """Remove the results of an encoder this run re-evaluated under another configuration (e.g. an
+    earlier checkpoint): they would stay in the folder, matched to nothing, and mislead a reader."""
+    from .results import read_result
+
+    fresh_set = set(fresh)
+    names = {read_result(p)["encoder"]["name"] for p in fresh if p.is_file()}
+    for path in sorted(folder.glob("*.json")):
+        if path not in fresh_set and read_result(path)["encoder"]["name"] in names:
+            path.unlink()
 
 
 def _rebuild_sweeps(plan: Plan, board: Path) -> list[Path]:

@@ -23,7 +23,7 @@ from .embedding import CachedRun, embed_sweep
 from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
-from .results import read_result, result_filename, write_result
+from .results import ResultError, config_hash, read_result, result_filename, run_name, write_result
 from .stats import judge, paired_test
 from .types import SweepableEncoder
 
@@ -231,11 +231,17 @@ def rebuild_tables(specs: Sequence[str], values: Sequence[float], tasks: Sequenc
     """The sweep tables, figures and summary of ``out_dir`` rebuilt from the result files in
     ``out_dir/results`` alone (no encoding, no probe): what a partial main job publishes, so a folder
     that holds every family's results gets tables of every family, as one full sweep writes them.
-    Builds each encoder only to name its result files (a missing file raises ResultError)."""
+    Results are found by what they record (encoder name and config, task, probe), not by file name,
+    which has changed across versions; each encoder is built only to know its config."""
     out = Path(out_dir)
+    found = index_results(out / "results")
 
     def load(enc, task):
-        return read_result(out / "results" / result_filename(enc.name, enc.config, task, probe))
+        key = (enc.name, config_hash(enc.config), task, probe)
+        if key not in found:
+            raise ResultError(f"{out / 'results'}: no result of {enc.name} ({run_name(enc.name, enc.config)}) "
+                              f"on {task} with the {probe} probe; run its sweep first")
+        return found[key]
 
     table: dict[str, list[dict]] = {}
     for task in tasks:
@@ -244,6 +250,15 @@ def rebuild_tables(specs: Sequence[str], values: Sequence[float], tasks: Sequenc
         table[task] = write_task_tables(out, task, results, refs, values, options=options, alpha=alpha)
     atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
     return table
+
+
+def index_results(folder: Path) -> dict[tuple[str, str, str, str], dict]:
+    """Every result file of ``folder`` (validated), keyed by (encoder name, config hash, task, probe)."""
+    index = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        r = read_result(path)
+        index[(r["encoder"]["name"], config_hash(r["encoder"]["config"]), r["task"]["name"], r["probe"]["name"])] = r
+    return index
 
 
 from ._callable import make_callable  # noqa: E402  (after run_sweep is defined)

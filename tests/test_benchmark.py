@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -161,6 +162,12 @@ def test_a_partial_run_publishes_claims_and_sweeps_rebuilt_from_every_file(tmp_p
                board / "sweep" / "sweep_human_ppi_example.csv", board / "figures" / "sweep_human_ppi_example.png",
                board / "README.md"]
     full = {p: p.read_bytes() for p in derived}
+    results = board / "sweep" / "results"
+    first = sorted(results.glob("*.json"))[0]
+    first.rename(results / "named-by-an-older-version.json")  # results are found by content, not name
+    stale = json.loads((results / "named-by-an-older-version.json").read_text())
+    stale["encoder"]["config"]["from"] = "an earlier checkpoint"
+    (results / "stale.json").write_text(json.dumps(stale))
     for only in ("Composition", "Family"):
         for p in derived:
             p.unlink()
@@ -169,6 +176,7 @@ def test_a_partial_run_publishes_claims_and_sweeps_rebuilt_from_every_file(tmp_p
         assert "skipped (its entries were not evaluated)" in capsys.readouterr().out  # the partial run's own report
         assert {p: p.read_bytes() for p in derived} == full, only
     assert not list((board / "sweep").glob("*.png"))  # figures live under figures/ only, as after a full run
+    assert not (results / "stale.json").exists()  # the family's re-run removed its other configuration
     # with an entry's submission gone, the re-test names it and says how to make it
     (board / "submissions" / "per-residue.smoke.json").unlink()
     assert main(["run", "--entries", str(path), "--out", str(tmp_path / "part"), "--quiet", "--only", "Composition",
