@@ -782,10 +782,38 @@ def test_committed_leaderboard_validates_and_equals_a_rebuild(tmp_path):
     assert not report.invalid
     for name in ("README.md", "leaderboard.csv", "index.html"):
         assert (out / name).read_bytes() == (board / name).read_bytes(), f"leaderboard/{name} is stale: rebuild it"
+    assert sorted(p.name for p in out.glob("cost_*.png")) == sorted(p.name for p in board.glob("cost_*.png"))
+    for path in board.glob("cost_*.png"):
+        assert (out / path.name).read_bytes() == path.read_bytes(), f"leaderboard/{path.name} is stale"
     names = {json.loads(p.read_text())["encoder"]["name"] for p in subs}
     csv_text = (board / "leaderboard.csv").read_text()
     for entry in names:  # the CSV holds names as they are; the README escapes Markdown in them
         assert entry in csv_text
+
+
+def test_committed_claims_and_sweep_tables_are_what_the_committed_files_give(tmp_path):
+    """hypotheses.md/.json are the entries file's hypotheses re-tested from the committed submissions, and
+    the sweep tables and figures are rebuilt from the committed sweep results (as a partial main job
+    publishes them): every number in them comes from a committed file."""
+    pytest.importorskip("reference_models")
+    from lsdbench.benchmark import _rebuild_sweeps, load_plan, retest_hypotheses
+    from reference_models.encoders import CHECKPOINTS
+
+    if not (CHECKPOINTS / "lsd_nm" / "meta.json").is_file():
+        pytest.skip("no committed checkpoints")
+    root = Path(__file__).resolve().parent.parent
+    board = root / "leaderboard"
+    plan = load_plan(root / "leaderboard" / "entries.toml")
+    out = tmp_path / "board"
+    retest_hypotheses(plan, board / "submissions", out, loader=TaskLoader())
+    for name in ("hypotheses.md", "hypotheses.json"):
+        assert (out / name).read_bytes() == (board / name).read_bytes(), f"leaderboard/{name} is stale"
+    shutil.copytree(board / "sweep" / "results", out / "sweep" / "results")
+    _rebuild_sweeps(plan, out)
+    for path in sorted((board / "sweep").glob("sweep_*")):
+        assert (out / "sweep" / path.name).read_bytes() == path.read_bytes(), f"leaderboard/sweep/{path.name}"
+    for path in sorted((board / "figures").glob("sweep_*.png")):
+        assert (out / "figures" / path.name).read_bytes() == path.read_bytes(), f"leaderboard/figures/{path.name}"
 
 
 def test_markdown_cells_render_as_text_only():

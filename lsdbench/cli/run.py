@@ -51,7 +51,7 @@ def cmd_run(args) -> int:
 
 def register(subparsers) -> None:
     common = data_options()
-    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about an hour on 2 cores)",
+    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about 3 hours on 2 cores from an empty cache)",
                     description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
                                 "encoders, write submissions, build the leaderboard and test the hypotheses. "
                                 "Resumes from the caches.", parents=[common],
