@@ -41,19 +41,25 @@ def bucket_width(n: int, extra: int = 0) -> int:
     return padded_length(n + extra) - extra
 
 
-def bucket_batches(lengths: Sequence[int], extra: int = 0) -> Iterator[tuple[list[int], int, int]]:
+def bucket_batches(lengths: Sequence[int], extra: int = 0,
+                   cap: int | None = None) -> Iterator[tuple[list[int], int, int]]:
     """(indices, width, rows) per call: indices of at most ``rows`` sequences that share a padded width.
 
-    Buckets run in increasing width; within a bucket, indices keep their input order.
+    Buckets run in increasing width; within a bucket, indices keep their input order. ``cap`` (the
+    encoder's ``max_length``): a sequence within it gets its bucket's width cut to ``cap``, so windows of
+    exactly ``cap`` residues carry no bucket padding; a longer one (sent by a direct ``encode`` call,
+    never by the harness, which windows it) gets calls of its own at its full bucket width, so
+    neither kind's shape depends on the other being in the batch.
     """
-    buckets: dict[int, list[int]] = {}
+    buckets: dict[tuple[int, bool], list[int]] = {}
     for i, n in enumerate(lengths):
-        buckets.setdefault(bucket_width(n, extra), []).append(i)
-    for width in sorted(buckets):
+        buckets.setdefault((bucket_width(n, extra), cap is not None and n > cap), []).append(i)
+    for width, over in sorted(buckets):
         rows = rows_per_call(width, extra)
-        members = buckets[width]
+        members = buckets[width, over]
+        shape = width if cap is None or over else min(width, cap)
         for a in range(0, len(members), rows):
-            yield members[a:a + rows], width, rows
+            yield members[a:a + rows], shape, rows
 
 
 def fill_rows(batch, rows: int):

@@ -110,9 +110,9 @@ class _Batched:
                 batch = [seqs[i] for i in idx]
                 yield idx, batch, A.batch_tokens(batch).to(self.device)
             return
-        for idx, width, rows in bucket_batches([len(s) for s in seqs], extra=2):
+        for idx, width, rows in bucket_batches([len(s) for s in seqs], extra=2, cap=self.max_length):
             batch = fill_rows([seqs[i] for i in idx], rows)
-            yield idx, batch, A.batch_tokens(batch, width=min(width, self.max_length)).to(self.device)
+            yield idx, batch, A.batch_tokens(batch, width=width).to(self.device)
 
     @staticmethod
     def _assemble(n: int, parts: list[tuple[list[int], torch.Tensor]]) -> np.ndarray:

@@ -47,6 +47,9 @@ def test_buckets_bound_padding_and_fix_each_calls_shape():
         assert all(bucket_width(lengths[i], 2) == width for i in idx)  # a call's shape is any member's own
         assert rows == rows_per_call(width, 2) and len(idx) <= rows and rows * (width + 2) <= max(CALL_TOKENS, width + 2)
         assert (width + 2) % 8 == 0
+    # a cap (max_length): shapes within it are cut to it, longer sequences get calls of their own
+    capped = list(bucket_batches([250, 256, 300, 260, 10], extra=2, cap=256))
+    assert [(idx, width) for idx, width, _ in capped] == [([4], 14), ([0], 254), ([1], 256), ([2, 3], 318)]
     assert fill_rows(["a", "b"], 4) == ["a", "b", "a", "a"]
     assert fill_rows(np.arange(6).reshape(3, 2), 5)[3:].tolist() == [[0, 1], [0, 1]]
 
@@ -59,6 +62,10 @@ def test_reference_latents_are_bit_identical_in_any_batch(factory):
     assert np.array_equal(enc.encode(seqs[::-1])[::-1], together)
     assert np.array_equal(np.stack([enc.encode([s])[0] for s in seqs[:4]]), together[:4])
     assert np.array_equal(factory(batch_residues=300).encode(seqs[5:12]), together[5:12])
+    # longer than max_length (a direct call; the harness windows them): still its own bits in any batch
+    longer = ["".join(random.Random(i).choice(AMINO) for _ in range(n)) for i, n in enumerate((258, 300, 700))]
+    mixed = enc.encode(longer + seqs[:3])
+    assert np.array_equal(np.stack([enc.encode([s])[0] for s in longer]), mixed[:3])
 
 
 def test_diffusion_features_and_their_sweep_are_bit_identical_in_any_batch():
