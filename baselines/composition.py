@@ -78,12 +78,12 @@ def pair_counts(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.bincount(flat, minlength=n * N_CODES * N_CODES).reshape(n, N_CODES, N_CODES)
 
 
-class AAC:
-    """Amino-acid composition (20-d): the fraction of each canonical residue, in ``CANONICAL`` order."""
+class _Fractions:
+    """What the composition encoders share: no length limit, the ambiguity policy, a fixed width."""
 
-    name = "aac"
     max_length = None
     batch_residues = _BATCH_RESIDUES
+    DIM: int
 
     def __init__(self, ambiguous: str = "ignore"):
         self.ambiguous = str(ambiguous)
@@ -91,7 +91,14 @@ class AAC:
 
     @property
     def dim(self) -> int:
-        return 20
+        return self.DIM
+
+
+class AAC(_Fractions):
+    """Amino-acid composition (20-d): the fraction of each canonical residue, in ``CANONICAL`` order."""
+
+    name = "aac"
+    DIM = 20
 
     @property
     def config(self) -> dict[str, Any]:
@@ -110,20 +117,11 @@ class AAC:
         return _finish(_divide(soft, lengths))
 
 
-class DPC:
+class DPC(_Fractions):
     """Dipeptide composition (400-d): fraction of each ordered adjacent canonical pair among the L - 1 pairs."""
 
     name = "dpc"
-    max_length = None
-    batch_residues = _BATCH_RESIDUES
-
-    def __init__(self, ambiguous: str = "ignore"):
-        self.ambiguous = str(ambiguous)
-        self._matrix = ambiguity_matrix(self.ambiguous)
-
-    @property
-    def dim(self) -> int:
-        return 400
+    DIM = 400
 
     @property
     def config(self) -> dict[str, Any]:
