@@ -64,7 +64,8 @@ def register(subparsers) -> None:
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="only these entries; repeatable (default: every entry)")
     p.add_argument("--publish", metavar="DIR",
-                   help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it")
+                   help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it; "
+                        "with --only, DIR's sweep tables and claims are rebuilt from all its files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
                    help="print the plan (entries, residues to encode, estimated time) and stop")
