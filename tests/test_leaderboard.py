@@ -28,7 +28,8 @@ from scipy.stats import rankdata
 from lsdbench import PROTOCOL, __version__, registry
 from lsdbench.cli import main
 from lsdbench.leaderboard import SubmissionError
-from lsdbench.leaderboard.build import build_leaderboard, fmt_params, submission_filename
+from lsdbench.leaderboard.build import build_leaderboard, submission_filename
+from lsdbench.leaderboard.render import fmt_params
 from lsdbench.leaderboard.submission import (
     create_submission,
     dumps_submission,
@@ -819,7 +820,7 @@ def test_committed_claims_and_sweep_tables_are_what_the_committed_files_give(tmp
 def test_markdown_cells_render_as_text_only():
     """Rendered with a CommonMark parser, submission text yields no image, link or HTML element."""
     markdown_it = pytest.importorskip("markdown_it")
-    from lsdbench.leaderboard.build import _md
+    from lsdbench.leaderboard.render import _md
 
     hostile = ("![x](https://evil.example/i.png) [y](https://evil.example) <img src=x> `code` *em* "
                "<https://evil.example> &lt;b&gt; | cell")

@@ -16,18 +16,8 @@ import hashlib
 from html import escape
 
 from .. import __version__
-from .build import (
-    Cell,
-    Entry,
-    SuiteTable,
-    cell_text,
-    column_title,
-    cost_cells,
-    cost_figure_name,
-    cost_text,
-    flagged,
-    fmt_params,
-)
+from .render import cell_text, column_title, cost_cells, cost_figure_name, cost_text, fmt_params
+from .table import Cell, Entry, SuiteTable, flagged
 from .trust import legend
 
 CSS = """
