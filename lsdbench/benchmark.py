@@ -305,13 +305,7 @@ def _sweep(entries: list[Entry], plan: Plan, out: Path, cards, *, cache_dir, mir
 
     if not plan.levels:
         raise EntriesError("the entries file sweeps a parameter but lists no levels")
-    references = []
-    for ref in plan.references:
-        try:
-            resolve(ref)
-            references.append(ref)
-        except Exception as exc:  # e.g. absent weights: the figure goes without that reference line
-            _say(f"-- reference {ref}: skipped ({exc.__cause__ or exc})")
+    references = usable_references(plan, say=True)
     _say(f"\n== sweep {', '.join(e.spec for e in entries)} over {list(plan.levels)} ==")
     run_sweep([e.spec for e in entries], list(plan.levels), tasks=[c.name for c in cards], suite=None,
               references=references, out_dir=out / "sweep", cache_dir=cache_dir, mirror=mirror, progress=progress)
@@ -343,13 +337,11 @@ def publish(out_dir: str | Path, leaderboard_dir: str | Path, *, partial_plan: P
     """
     out, board = Path(out_dir), Path(leaderboard_dir)
     sweep = out / "sweep"
+    paths = [(p, board / "submissions" / p.name) for p in sorted((out / "submissions").glob("*"))]
     if partial_plan is None:
-        paths = [(p, board / "submissions" / p.name) for p in sorted((out / "submissions").glob("*"))]
         paths += [(p, board / "figures" / p.name) for p in sorted((out / "figures").glob("*"))]
         paths += [(p, board / p.name) for p in sorted((out / "leaderboard").glob("hypotheses.*"))]
         paths += [(p, board / "sweep" / p.name) for p in sorted(sweep.glob("sweep_*.csv")) + sorted(sweep.glob("sweep_*.json"))]
-    else:
-        paths = [(p, board / "submissions" / p.name) for p in sorted((out / "submissions").glob("*"))]
     paths += [(p, board / "sweep" / "results" / p.name) for p in sorted((sweep / "results").glob("*.json"))]
     copied = []
     for src, dest in paths:
@@ -383,7 +375,7 @@ def _rebuild_sweeps(plan: Plan, board: Path) -> list[Path]:
     if not specs:
         return []
     tasks = [card.name for card in registry.list_cards(plan.suite)]
-    references = [ref for ref in plan.references if _buildable(ref)]
+    references = usable_references(plan)
     rebuild_tables(specs, list(plan.levels), tasks, references=references, out_dir=board / "sweep")
     written = [board / "sweep" / "sweep_summary.json"]
     for task in tasks:
@@ -396,9 +388,15 @@ def _rebuild_sweeps(plan: Plan, board: Path) -> list[Path]:
     return written
 
 
-def _buildable(spec: str) -> bool:
-    try:
-        resolve(spec)
-        return True
-    except Exception:  # e.g. absent weights: a full run draws the figure without that reference line too
-        return False
+def usable_references(plan: Plan, *, say: bool = False) -> list[str]:
+    """The plan's sweep references that can be built here; the others (e.g. absent weights) are left
+    out, so the figures go without their lines, in a run and in a rebuild alike."""
+    usable = []
+    for ref in plan.references:
+        try:
+            resolve(ref)
+            usable.append(ref)
+        except Exception as exc:
+            if say:
+                _say(f"-- reference {ref}: skipped ({exc.__cause__ or exc})")
+    return usable
