@@ -19,6 +19,7 @@ import logging
 import re
 import shlex
 import shutil
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,9 @@ class EmbeddingCache:
         self._loaded: dict[Path, np.ndarray] = {}
 
     # -- reading ---------------------------------------------------------------------------
-    def _load_shard(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    def _load_shard(self, path: Path) -> tuple[list[str], np.ndarray] | None:
         try:
-            keys, emb, _ = read_shard(path)
-            return keys, emb
+            return _read_shard_once(path)
         except Exception as exc:  # truncated zip, bad arrays, failed checksum: recompute
             log.warning("embedding cache shard %s is corrupted (%s); deleting it, its sequences will be "
                         "embedded again", path, exc)
@@ -94,15 +94,26 @@ class EmbeddingCache:
 
     def _ensure_index(self) -> dict[str, tuple[Path, int]]:
         if self._index is None:
+            paths = sorted(self.dir.glob("shard-*.npz")) if self.dir.exists() else []
+            listing = (str(self.dir), tuple(paths))
+            known = _INDEX_MEMO.get(str(self.dir))
+            if known is not None and known[0] == listing and all(_SHARD_MEMO_KEYS.get(p) == _stat_key(p)
+                                                                 for p in paths):
+                self._index, self._loaded = dict(known[1]), dict(known[2])  # copies: put() adds to them
+                return self._index
             self._index = {}
-            for path in sorted(self.dir.glob("shard-*.npz")) if self.dir.exists() else []:
+            for path in paths:
                 loaded = self._load_shard(path)
                 if loaded is None:
                     continue
                 keys, emb = loaded
                 self._loaded[path] = emb
-                for row, key in enumerate(keys.astype(str)):
+                for row, key in enumerate(keys):
                     self._index[key] = (path, row)
+            _INDEX_MEMO[str(self.dir)] = (listing, dict(self._index), dict(self._loaded))
+            _INDEX_MEMO.move_to_end(str(self.dir))
+            if len(_INDEX_MEMO) > INDEX_MEMO_ENTRIES:
+                _INDEX_MEMO.popitem(last=False)
         return self._index
 
     def missing(self, keys: Iterable[str]) -> list[str]:
@@ -171,6 +182,50 @@ class EmbeddingCache:
 
 
 MARKERS = "done"
+
+
+# Shards already read and checked by this process, by (path, inode, size, mtime): a shard file is
+# content-named and replaced only by rename, so an unchanged stat means unchanged bytes. The main job
+# indexes one entry once per task and level; without this each index re-reads and re-hashes every shard.
+_SHARD_MEMO: OrderedDict[tuple, tuple[list[str], np.ndarray]] = OrderedDict()
+_SHARD_MEMO_KEYS: dict[Path, tuple] = {}  # shard path -> the stat its memo entry was read under
+# an entry's index, by folder: (the shard files it was built from, index, loaded arrays); reused only
+# while the folder lists the same shards and each is still the file that was read
+_INDEX_MEMO: OrderedDict[str, tuple] = OrderedDict()
+INDEX_MEMO_ENTRIES = 64  # a sweep reads ~10 encoder configurations at a time
+SHARD_MEMO_BYTES = 1 << 30  # least recently read shards are dropped beyond this
+_memo_bytes = 0
+
+
+def _stat_key(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_shard_once(path: Path) -> tuple[list[str], np.ndarray]:
+    """Keys (as str) and embeddings of a whole shard, read and checked once while the file is unchanged."""
+    global _memo_bytes
+    key = _stat_key(path)
+    if key is None:
+        raise FileNotFoundError(path)
+    hit = _SHARD_MEMO.get(key)
+    if hit is not None:
+        _SHARD_MEMO.move_to_end(key)
+        return hit
+    keys, emb, _ = read_shard(path)
+    emb.flags.writeable = False  # shared by every cache object that reads this shard
+    entry = (keys.astype(str).tolist(), emb)
+    _SHARD_MEMO[key] = entry
+    _SHARD_MEMO_KEYS[path] = key
+    _memo_bytes += emb.nbytes
+    while _memo_bytes > SHARD_MEMO_BYTES and len(_SHARD_MEMO) > 1:
+        (dropped, *_), (_, old) = _SHARD_MEMO.popitem(last=False)
+        _SHARD_MEMO_KEYS.pop(Path(dropped), None)
+        _memo_bytes -= old.nbytes
+    return entry
 
 
 def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, str]:

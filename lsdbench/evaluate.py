@@ -86,6 +86,7 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
                                 labels["valid"], feats["test"], labels["test"], splits["test"].ids, probe=probe,
                                 probe_params=probe_params, seeds=seeds, n_classes=card.n_classes)
         probe_cache.store(key, outcome, cache_dir)
+        outcome = probe_cache.as_stored(outcome)
     probe_s = time.perf_counter() - t0  # this run's cost: near zero when the outcome was reused
     result = {
         "schema": RESULT_SCHEMA,

@@ -118,9 +118,7 @@ def load(key: str, cache_dir=None, *, task_type: str | None = None, test_ids: Se
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("schema") != SCHEMA or data.get("key") != key:
             raise ValueError("schema or key does not match the file name")
-        fields = data["outcome"]
-        fields["ci"] = tuple(fields["ci"])
-        outcome = ProbeOutcome(**fields)
+        outcome = _outcome(data["outcome"])
         outcome.result_fields()  # every field a result needs is there
         if task_type is not None:
             verify(outcome, task_type, test_ids, y_true)
@@ -130,6 +128,17 @@ def load(key: str, cache_dir=None, *, task_type: str | None = None, test_ids: Se
                     path, exc)
         path.unlink(missing_ok=True)
         return None
+
+
+def _outcome(fields: dict) -> ProbeOutcome:
+    fields["ci"] = tuple(fields["ci"])
+    return ProbeOutcome(**fields)
+
+
+def as_stored(outcome: ProbeOutcome) -> ProbeOutcome:
+    """The outcome as the cache gives it back (every mapping in sorted key order, plain JSON numbers), so
+    a result written after a fresh fit has the same bytes as one written after reusing the fit."""
+    return _outcome(json.loads(json.dumps(dataclasses.asdict(outcome), sort_keys=True)))
 
 
 def store(key: str, outcome: ProbeOutcome, cache_dir=None) -> Path | None:

@@ -49,7 +49,17 @@ class Split:
         return self.sequences + (self.sequences_b or [])
 
     def content_hash(self) -> str:
-        """sha256 over a canonical serialization of the (id, sequence(s), label) rows, in order."""
+        """sha256 over a canonical serialization of the (id, sequence(s), label) rows, in order.
+
+        Computed once per split: a loaded split is never changed (the dataclass is frozen and every
+        loader builds new lists), and the main job asks for it once per result it validates."""
+        cached = self.__dict__.get("_content_hash")
+        if cached is None:
+            cached = self._hash_rows()
+            object.__setattr__(self, "_content_hash", cached)
+        return cached
+
+    def _hash_rows(self) -> str:
         h = hashlib.sha256()
         for i in range(len(self)):
             row: list[Any] = [self.ids[i], self.sequences[i]]
