@@ -187,9 +187,10 @@ def dumps_result(result: dict) -> str:
     return text.replace(json.dumps(marker), preds, 1) + "\n"
 
 
-def write_result(path: str | os.PathLike, result: dict) -> Path:
-    """Validate, then write atomically."""
-    validate_result(result, str(path))
+def write_result(path: str | os.PathLike, result: dict, *, check: bool = True) -> Path:
+    """Validate (``check=False``: the caller has just validated this very object), then write atomically."""
+    if check:
+        validate_result(result, str(path))
     return atomic_write_text(path, dumps_result(result))
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,17 @@ def select_level(results: list[dict]) -> int:
 def family(spec: str, values: Sequence[float], options: dict | None = None) -> tuple:
     """The encoder of ``spec`` and its variants at ``values`` (one per noise level)."""
     base = resolve(spec, **(options or {}))
+    return base, variants_of(base, values)
+
+
+def variants_of(base, values: Sequence[float], param: str | None = None) -> list:
+    """``base`` at each of ``values`` (``with_param``, weights shared); ``param``, when given, must be the
+    parameter the encoder sweeps (an entries file's ``sweep = "t"``)."""
     if not isinstance(base, SweepableEncoder):
-        raise EncoderError(f"encoder {spec!r} has no sweep parameter (needs sweep_param and with_param)")
-    return base, [base.with_param(v) for v in values]
+        raise EncoderError(f"encoder {base.name!r} has no sweep parameter (needs sweep_param and with_param)")
+    if param is not None and param != base.sweep_param:
+        raise EncoderError(f"encoder {base.name!r} sweeps {base.sweep_param!r}, not {param!r}")
+    return [base.with_param(v) for v in values]
 
 
 def _fill_family(spec: str, values: Sequence[float], task, shard, *, options, cache_dir, progress):
@@ -83,6 +92,15 @@ def sweep_encoder(spec: str, values: Sequence[float], task, *, options: dict | N
     cache entry: see ``CachedRun``.
     """
     base, variants = family(spec, values, options)
+    return sweep_family(base, variants, values, task, spec=spec, probe=probe, cache_dir=cache_dir, progress=progress,
+                        batch_residues=batch_residues, reuse_probe=reuse_probe, cached_run=cached_run)
+
+
+def sweep_family(base: SweepableEncoder, variants: Sequence, values: Sequence[float], task, *, spec: str,
+                 probe: str = "linear", cache_dir=None, progress: bool = True, batch_residues: int | None = None,
+                 reuse_probe: bool = True, cached_run: CachedRun | None = None) -> list[dict]:
+    """``sweep_encoder`` for a family already built (``family``): what a run over many tasks calls, so the
+    encoder and its checkpoints are built once, not once per task."""
     cached_run = cached_run or CachedRun(cache_dir=cache_dir)
     for variant in variants:
         cached_run.prepare(variant, spec)
@@ -184,40 +202,66 @@ def run_sweep(specs: Sequence[str], values: Sequence[float], *, tasks: Sequence[
     applies to the swept encoders and the references alike.
     """
     options = merge_precision(options or {}, precision)
-    out = Path(out_dir)
-    cached_run = CachedRun(recompute, cache_dir)
     cards = [registry.get_card(t) for t in tasks] if tasks else registry.list_cards(suite or "open")
-    table: dict[str, list[dict]] = {}
-    for card in cards:
-        task = registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress)
+    families = {spec: family(spec, values, options) for spec in specs}
+    refs = {ref: resolve(ref, precision=precision) for ref in references}
+    loaded = (registry.load_task(card, cache_dir=cache_dir, mirror=mirror, progress=progress) for card in cards)
+    return sweep_families(families, values, loaded, references=refs, out_dir=out_dir, probe=probe,
+                          cache_dir=cache_dir, progress=progress, alpha=alpha, reuse_probe=reuse_probe,
+                          cached_run=CachedRun(recompute, cache_dir)).table
+
+
+@dataclass
+class SweepRun:
+    """What a sweep computed, kept for the main job: per task, each family's results in level order and
+    each reference's result, and the rows of every task's table."""
+
+    results: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    references: dict[str, dict[str, dict]] = field(default_factory=dict)
+    table: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def sweep_families(families: dict[str, tuple], values: Sequence[float], tasks: Iterable, *,
+                   references: dict[str, Any], out_dir: str | Path, probe: str = "linear", cache_dir=None,
+                   progress: bool = True, alpha: float = 0.05, reuse_probe: bool = True,
+                   cached_run: CachedRun | None = None) -> SweepRun:
+    """``run_sweep`` on built families (spec -> ``family(...)``), built references (spec -> encoder) and
+    loaded tasks; writes what run_sweep writes and returns it in memory (``SweepRun``)."""
+    out = Path(out_dir)
+    cached_run = cached_run or CachedRun(cache_dir=cache_dir)
+    run = SweepRun()
+    for task in tasks:
         refs = {}
-        for ref in references:
-            enc = resolve(ref, precision=precision)
+        for ref, enc in references.items():
             cached_run.prepare(enc, ref)
             res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
                                 reuse_probe=reuse_probe)
-            write_result(out / "results" / result_filename(enc.name, enc.config, card.name, probe), res)
+            write_result(out / "results" / result_filename(enc.name, enc.config, task.name, probe), res)
             refs[ref] = res
         curves = {}
-        for spec in specs:
-            results = sweep_encoder(spec, values, task, options=options, probe=probe, cache_dir=cache_dir,
-                                    progress=progress, reuse_probe=reuse_probe, cached_run=cached_run)
+        for spec, (base, variants) in families.items():
+            results = sweep_family(base, variants, values, task, spec=spec, probe=probe, cache_dir=cache_dir,
+                                   progress=progress, reuse_probe=reuse_probe, cached_run=cached_run)
             for res in results:
                 enc = res["encoder"]
-                write_result(out / "results" / result_filename(enc["name"], enc["config"], card.name, probe), res)
+                write_result(out / "results" / result_filename(enc["name"], enc["config"], task.name, probe), res)
             curves[spec] = results
-        table[card.name] = write_task_tables(out, card.name, curves, refs, values, options=options, alpha=alpha)
-    atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
-    return table
+        params = {spec: base.sweep_param for spec, (base, _) in families.items()}
+        run.table[task.name] = write_task_tables(out, task.name, curves, refs, values, alpha=alpha, params=params)
+        run.results[task.name], run.references[task.name] = curves, refs
+    atomic_write_bytes(out / "sweep_summary.json", json.dumps(run.table, indent=1, sort_keys=True).encode())
+    return run
 
 
 def write_task_tables(out: Path, task: str, results: dict[str, list[dict]], references: dict[str, dict],
-                      values: Sequence[float], *, options: dict | None = None, alpha: float = 0.05) -> list[dict]:
+                      values: Sequence[float], *, options: dict | None = None, alpha: float = 0.05,
+                      params: dict[str, str] | None = None) -> list[dict]:
     """A task's sweep table (CSV) and figure (PNG) from each family's per-level results (``results[spec]``,
-    in ``values`` order) and the references' results; returns the table's rows."""
+    in ``values`` order) and the references' results; returns the table's rows. ``params``: each family's
+    sweep parameter, when the caller has the encoders (else each is built to ask)."""
     curves, param = {}, None
     for spec, levels in results.items():
-        param = resolve(spec, **(options or {})).sweep_param
+        param = params[spec] if params else resolve(spec, **(options or {})).sweep_param
         curves[spec] = analyse(spec, param, values, levels, references, alpha=alpha)
     rows = [r for spec in results for r in curves[spec]]
     write_csv(out / f"sweep_{task}.csv", rows)

@@ -29,9 +29,9 @@ from lsdbench import PROTOCOL, __version__, registry
 from lsdbench.cli import main
 from lsdbench.leaderboard import SubmissionError
 from lsdbench.leaderboard.build import build_leaderboard, submission_filename
+from lsdbench.leaderboard.package import create_submission
 from lsdbench.leaderboard.render import fmt_params
 from lsdbench.leaderboard.submission import (
-    create_submission,
     dumps_submission,
     load_json_file,
     make_submission,
@@ -797,7 +797,8 @@ def test_committed_claims_and_sweep_tables_are_what_the_committed_files_give(tmp
     the sweep tables and figures are rebuilt from the committed sweep results (as a partial main job
     publishes them): every number in them comes from a committed file."""
     pytest.importorskip("reference_models")
-    from lsdbench.benchmark import _rebuild_sweeps, load_plan, retest_hypotheses
+    from lsdbench.entries import load_plan
+    from lsdbench.publish import rebuild_sweeps, retest_hypotheses
     from reference_models.encoders import CHECKPOINTS
 
     if not (CHECKPOINTS / "lsd_nm" / "meta.json").is_file():
@@ -810,7 +811,7 @@ def test_committed_claims_and_sweep_tables_are_what_the_committed_files_give(tmp
     for name in ("hypotheses.md", "hypotheses.json"):
         assert (out / name).read_bytes() == (board / name).read_bytes(), f"leaderboard/{name} is stale"
     shutil.copytree(board / "sweep" / "results", out / "sweep" / "results")
-    _rebuild_sweeps(plan, out)
+    rebuild_sweeps(plan, out)
     for path in sorted((board / "sweep").glob("sweep_*")):
         assert (out / "sweep" / path.name).read_bytes() == path.read_bytes(), f"leaderboard/sweep/{path.name}"
     for path in sorted((board / "figures").glob("sweep_*.png")):

@@ -94,8 +94,8 @@ def cmd_build(args) -> int:
 def cmd_submit(args) -> int:
     from pathlib import Path
 
+    from ..leaderboard.package import checked_text
     from ..leaderboard.submission import (
-        checked_text,
         collect_results,
         make_submission,
         parse_meta,

@@ -10,8 +10,10 @@ from .common import data_options
 
 
 def cmd_run(args) -> int:
-    from ..benchmark import EntriesError, Plan, load_plan, publish, retest_hypotheses, run_benchmark
+    from ..benchmark import run_benchmark
     from ..cards import CardError
+    from ..entries import EntriesError, Plan, load_plan
+    from ..publish import publish, retest_hypotheses
 
     try:
         plan = load_plan(args.entries)

@@ -25,7 +25,8 @@ class SubmissionError(UserError, ValueError):
 _LAZY = {
     "MAX_BYTES": "submission",
     "make_submission": "submission",
-    "create_submission": "submission",
+    "create_submission": "package",
+    "submit_results": "package",
     "collect_results": "submission",
     "submission_filename": "submission",
     "write_submission": "submission",

@@ -23,6 +23,8 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_bytes
+from ..metrics import higher_is_better
+from ..stats import bootstrap_ci, judge, paired_test
 from . import SubmissionError
 from .html import render_html
 from .render import COST_FIGURE, cost_figure, cost_figure_name, method_text, render_csv, render_markdown
@@ -59,8 +61,6 @@ def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci:
                n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED,
                progress: bool = False) -> SuiteTable:
     """Scores, CIs, ranks and 'not distinguishable from the best' marks of one suite's entries."""
-    from ..stats import bootstrap_ci, judge, paired_test
-
     entries = sorted(entries, key=lambda e: e.key)
     cells: dict[str, dict[str, Cell]] = {e.key: {} for e in entries}
     ranks = np.zeros((len(entries), len(columns)))
@@ -96,8 +96,6 @@ def flag_entries(entries: list[Entry]) -> None:
 
 
 def suite_columns(suite: str, loader: TaskLoader) -> list[Column]:
-    from ..metrics import higher_is_better
-
     cards = loader.suite_cards(suite)
     return [Column(name, cards[name].primary_metric, cards[name].type, bool(higher_is_better(cards[name].primary_metric)))
             for name in sorted(cards)]
@@ -111,8 +109,13 @@ def entries_of(sub: ValidatedSubmission) -> list[Entry]:
 
 
 def gather(submissions_dir: str | os.PathLike, loader: TaskLoader, *, max_bytes: int = MAX_BYTES,
-           progress: bool = False) -> tuple[list[ValidatedSubmission], dict[str, list[str]]]:
-    """Validate every ``*.json`` in the folder (sorted); invalid ones are reported, never used."""
+           progress: bool = False, known: dict[str, ValidatedSubmission] | None = None,
+           ) -> tuple[list[ValidatedSubmission], dict[str, list[str]]]:
+    """Validate every ``*.json`` in the folder (sorted); invalid ones are reported, never used.
+
+    ``known``: submissions this process has just validated and written into the folder, by file name
+    (the main job's); they are used as they are instead of being read and validated again."""
+    known = known or {}
     folder = Path(submissions_dir)
     valid: list[ValidatedSubmission] = []
     invalid: dict[str, list[str]] = {}
@@ -120,6 +123,9 @@ def gather(submissions_dir: str | os.PathLike, loader: TaskLoader, *, max_bytes:
         raise SubmissionError(f"{folder}: submissions folder does not exist")
     paths = sorted(folder.glob("*.json"), key=lambda p: p.name)
     for path in tqdm(paths, desc="validating submissions", unit="file", disable=not progress):
+        if path.name in known:
+            valid.append(known[path.name])
+            continue
         report: Report = check_submission(path, loader=loader, max_bytes=max_bytes, follow_symlinks=False)
         if report.ok:
             sub = report.submission
@@ -156,7 +162,8 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
                       out_dir: str | os.PathLike = "leaderboard", *, figures_dir: str | os.PathLike | None = None,
                       loader: TaskLoader | None = None, cache_dir: str | os.PathLike | None = None,
                       mirror: str | None = None, max_bytes: int = MAX_BYTES, n_ci: int = CI_RESAMPLES,
-                      n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, progress: bool = False) -> BuildReport:
+                      n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, progress: bool = False,
+                      known: dict[str, ValidatedSubmission] | None = None) -> BuildReport:
     """Validate every submission, rank the valid ones per suite and write the three outputs.
 
     Invalid files are listed in ``BuildReport.invalid`` and left out, so they never change the
@@ -164,12 +171,12 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     written, plus ``cost_<suite>.png`` for each suite with at least two entries that record their cost
     (a stale one of a suite that no longer has them is removed); PNG figures under ``figures_dir``
     (default ``out_dir/figures``) are linked from the README and embedded in the page. Tasks are loaded
-    by ``loader``, else from ``cache_dir``/``mirror``.
+    by ``loader``, else from ``cache_dir``/``mirror``. ``known``: see :func:`gather`.
     """
     loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
     out = Path(out_dir)
     figures_path = Path(figures_dir) if figures_dir is not None else out / "figures"
-    valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes, progress=progress)
+    valid, invalid = gather(submissions_dir, loader, max_bytes=max_bytes, progress=progress, known=known)
     entries = [e for sub in valid for e in entries_of(sub)]
     flag_entries(entries)
     by_suite: dict[str, list[Entry]] = {}

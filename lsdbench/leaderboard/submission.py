@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import PROTOCOL, __version__, strict_json
+from ..atomic import atomic_write_text
+from ..results import RESULT_SCHEMA, ResultError, config_hash, validate_result
 from . import SCHEMA_ID, SubmissionError
 
 MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
@@ -67,9 +69,7 @@ def dumps_submission(obj: dict[str, Any]) -> str:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Atomic write (``lsdbench.results.atomic_write_text``), then readable by all like a checked-out file."""
-    from ..results import atomic_write_text
-
+    """Atomic write (``lsdbench.atomic.atomic_write_text``), then readable by all like a checked-out file."""
     path = atomic_write_text(path, text)
     os.chmod(path, 0o644)
     return path
@@ -114,8 +114,6 @@ def collect_results(results_dir: str | os.PathLike, tasks: Iterable[str], *, enc
     ``config`` (the encoder's config dict) pick one configuration where the folder holds several;
     otherwise several configurations are an error. ``probes``: only these probes (default: all found).
     """
-    from ..results import RESULT_SCHEMA, ResultError, config_hash, validate_result
-
     wanted = set(tasks)
     wanted_probes = None if probes is None else set(probes)
     wanted_config = None if config is None else config_hash(config)
@@ -175,48 +173,3 @@ def make_submission(results: list[dict], *, suite: str, name: str, meta: dict[st
     ordered = sorted(results, key=lambda r: (r["probe"]["name"], r["task"]["name"]))
     return {"schema": SCHEMA_ID, "lsdbench_version": __version__, "protocol": PROTOCOL, "suite": suite,
             "encoder": encoder, "results": ordered}
-
-
-def checked_text(submission: dict[str, Any], source: str, loader=None) -> tuple[str, Any]:
-    """The text a submission is written as, and the validation Report of exactly that text parsed back."""
-    from .validate import check_submission
-
-    text = dumps_submission(submission)
-    data = text.encode("utf-8")
-    if len(data) > MAX_BYTES:
-        raise SubmissionError(f"{source}: the submission would be {len(data)} bytes, over the limit of "
-                              f"{MAX_BYTES}; nothing written")
-    return text, check_submission(parse_json_bytes(data, source), source=source, loader=loader)
-
-
-def create_submission(results_dir: str | os.PathLike, submissions_dir: str | os.PathLike, *, suite: str, name: str,
-                      parameters: int, dim: int, training_data: str, licence: str, link: str,
-                      description: str | None = None, encoder: str | None = None, config: dict | None = None,
-                      probes: Iterable[str] | None = None, loader=None, cache_dir: str | os.PathLike | None = None,
-                      mirror: str | None = None) -> Path:
-    """Package one encoder's result files into a validated submission and write it to the leaderboard.
-
-    Collects the results of ``suite``'s tasks under ``results_dir`` (``encoder``/``config``/``probes``
-    select, see :func:`collect_results`), adds the metadata, validates the submission against the
-    registry (``loader``, else one on ``cache_dir``/``mirror``) and writes it atomically as
-    ``submissions_dir/<slug>.<suite>.json``, the only name the leaderboard accepts; returns that path.
-    Raises SubmissionError (every problem listed) and writes nothing when it is not valid, including
-    when ``dim`` is not the results' embedding dimension.
-    """
-    from .validate import TaskLoader
-
-    loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
-    results = collect_results(results_dir, loader.suite_cards(suite), encoder=encoder, config=config, probes=probes)
-    dims = sorted({r["encoder"]["dim"] for r in results})
-    if dims != [dim]:
-        raise SubmissionError(f"{results_dir}: the results' embedding dimension is {dims}, not the dim={dim} given")
-    meta: dict[str, Any] = {"parameters": int(parameters), "training_data": training_data, "licence": licence,
-                            "link": link}
-    if description is not None:
-        meta["description"] = description
-    submission = make_submission(results, suite=suite, name=name, meta=meta)
-    path = Path(submissions_dir) / submission_filename(slugify(name), suite)
-    text, report = checked_text(submission, str(path), loader)
-    if not report.ok:
-        raise SubmissionError(report.message() + "\nnothing written", report.problems)
-    return write_text(path, text)

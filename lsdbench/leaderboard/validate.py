@@ -15,6 +15,7 @@ import copy
 import math
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,9 @@ from jsonschema import Draft202012Validator
 
 from .. import PROTOCOL, registry
 from ..cards import CardError
+from ..metrics import score_predictions
+from ..results import ResultError, config_hash, validate_result
+from ..results import schema as result_schema
 from . import SCHEMA_ID, SubmissionError
 from .submission import MAX_BYTES, load_json_file, slugify, submission_schema
 
@@ -36,9 +40,11 @@ MAX_LISTED = 5  # example ids named in one message
 class TaskLoader:
     """Suites and loaded tasks of the registry, each task loaded once (validating many files)."""
 
-    def __init__(self, *, cache_dir: str | os.PathLike | None = None, mirror: str | None = None):
+    def __init__(self, *, cache_dir: str | os.PathLike | None = None, mirror: str | None = None,
+                 tasks: Iterable[Any] = ()):
+        """``tasks``: tasks the caller has already loaded (the main job), used instead of loading them again."""
         self.cache_dir, self.mirror = cache_dir, mirror
-        self._tasks: dict[str, Any] = {}
+        self._tasks: dict[str, Any] = {task.name: task for task in tasks}
 
     def suite_cards(self, suite: str) -> dict[str, Any]:
         """Cards of ``suite`` by name; CardError for an unknown suite."""
@@ -201,15 +207,11 @@ def _name_of(obj: Any, key: str) -> Any:
 
 def _result_shape_ok(res: dict) -> bool:
     """Whether ``res`` follows the lsdbench-result-1 JSON Schema (its consistency aside)."""
-    from ..results import schema
-
-    return not any(True for _ in Draft202012Validator(schema()).iter_errors(res))
+    return not any(True for _ in Draft202012Validator(result_schema()).iter_errors(res))
 
 
 def _result_finding(res: dict, ctx: str) -> str | None:
     """What validate_result finds wrong with ``res`` as a problem message, or None."""
-    from ..results import ResultError, validate_result
-
     try:
         validate_result(res, ctx)
     except ResultError as exc:
@@ -280,8 +282,6 @@ def _check_per_seed(pred: dict, task, ids: list, ctx: str, problems: list[str]) 
 def _recompute(task_type: str, metric: str, y_true: np.ndarray, per_seed: list[dict], where: str,
                problems: list[str]) -> float | None:
     """``metric`` scored from the predictions and the registry's labels, or None after recording why not."""
-    from ..metrics import score_predictions
-
     try:
         value = float(score_predictions(task_type, metric, y_true, per_seed))
     except Exception as exc:  # a metric that cannot be computed from these predictions is a finding
@@ -376,8 +376,6 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
 
 def _check_one_encoder(results: list[dict], problems: list[str]) -> None:
     """Every result must come from one encoder configuration (name and config hash)."""
-    from ..results import config_hash
-
     encoders = sorted({(r["encoder"].get("name"), config_hash(r["encoder"].get("config", {})))
                        for r in results if isinstance(r.get("encoder"), dict)}, key=str)
     if len(encoders) > 1:
