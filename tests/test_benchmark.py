@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from lsdbench import registry
 from lsdbench.benchmark import EntriesError, load_plan, select_suite_level
 from lsdbench.cli import main
 from lsdbench.leaderboard.validate import validate_submission
@@ -183,3 +186,80 @@ def test_a_partial_run_publishes_claims_and_sweeps_rebuilt_from_every_file(tmp_p
                  "--publish", str(board)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lsdbench: error: ") and "no submission for entry 'Per residue'" in err
+
+
+def _without_timings(path: Path) -> bytes:
+    """A file's bytes, with a result's or submission's timings (this run's seconds, and whether its probe
+    outcome came from the cache) blanked."""
+    if path.suffix == ".png":
+        return path.read_bytes()
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r'("(?:embed_s|fit_s)": ?)[0-9.e+-]+', r"\1T", text)
+    return re.sub(r'("probe_reused": ?)(?:true|false)', r"\1T", text).encode()
+
+
+def _same_files(made: Path, expected: Path, pattern: str) -> int:
+    paths = sorted(p.relative_to(expected) for p in expected.glob(pattern) if p.is_file())
+    assert paths and paths == sorted(p.relative_to(made) for p in made.glob(pattern) if p.is_file())
+    for rel in paths:
+        assert _without_timings(made / rel) == _without_timings(expected / rel), f"{rel} differs"
+    return len(paths)
+
+
+def test_main_job_in_memory_writes_what_the_step_by_step_file_path_writes(tmp_path, capsys):
+    """The main job keeps its results in memory and validates each once; the same job done the way the
+    main job used to do it, one documented command at a time through files (sweep, level chosen from the
+    files, eval, submit, build, claims re-tested from the submissions), gives the same bytes from the
+    same warm cache: results, sweep tables, figures, submissions, leaderboard and claims (timings aside)."""
+    from lsdbench.benchmark import select_suite_level
+    from lsdbench.entries import load_plan
+    from lsdbench.leaderboard.validate import TaskLoader
+    from lsdbench.publish import retest_hypotheses
+    from lsdbench.results import read_result
+
+    path = entries(tmp_path)
+    path.write_text(path.read_text() + textwrap.dedent("""
+        [[hypothesis]]
+        claim = "the family beats composition"
+        better = "Family"
+        than = ["Composition"]
+        """))
+    plan = load_plan(path)
+    # a first run fills the caches, so both ways below read them (a result records what its run encoded)
+    assert main(["run", "--entries", str(path), "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    run = tmp_path / "run"
+    assert main(["run", "--entries", str(path), "--out", str(run), "--quiet"]) == 0
+    enc = DATA / "user_encoders.py"
+    steps = tmp_path / "steps"
+    assert main(["sweep", "--encoder", f"{enc}:ScaledFamily", "--t", "1,2", "--reference", f"{enc}:Composition",
+                 "--suite", "smoke", "--out", str(steps / "sweep"), "--quiet"]) == 0
+    level_files = {task.name: sorted((steps / "sweep" / "results").glob(f"test_family-*__{task.name}__linear.json"))
+                   for task in registry.list_cards("smoke")}
+    by_task = {task: sorted((read_result(p) for p in files), key=lambda r: r["encoder"]["config"]["scale"])
+               for task, files in level_files.items()}
+    star = select_suite_level(list(plan.levels), by_task)
+    chosen = steps / "results" / "family"
+    chosen.mkdir(parents=True)
+    for files in level_files.values():
+        for p in files:
+            if read_result(p)["encoder"]["config"]["scale"] == plan.levels[star]:
+                shutil.copyfile(p, chosen / p.name)
+    assert main(["eval", "--encoder", f"{enc}:Composition", "--suite", "smoke", "--out",
+                 str(steps / "results" / "composition"), "--quiet"]) == 0
+    for name, folder, params in (("Composition", "composition", "0"), ("Family", "family", "0")):
+        assert main(["leaderboard", "submit", "--results", str(steps / "results" / folder), "--suite", "smoke",
+                     "--name", name, "--out", str(steps / "submissions" / f"{folder}.smoke.json"),
+                     "--meta", f"parameters={params}", "--meta", "training_data=none", "--meta", "licence=MIT",
+                     "--meta", f"link=https://example.org/{folder}"]) == 0
+    figures = steps / "figures"
+    figures.mkdir()
+    for png in (steps / "sweep").glob("sweep_*.png"):
+        shutil.copyfile(png, figures / png.name)
+    assert main(["leaderboard", "build", "--submissions", str(steps / "submissions"), "--out",
+                 str(steps / "leaderboard"), "--figures", str(figures)]) == 0
+    retest_hypotheses(plan, steps / "submissions", steps / "leaderboard", loader=TaskLoader())
+    capsys.readouterr()
+    checked = sum(_same_files(run / part, steps / part, pattern) for part, pattern in (
+        ("sweep", "results/*.json"), ("sweep", "sweep_*"), ("results", "*/*.json"), ("submissions", "*.json"),
+        ("figures", "*.png"), ("leaderboard", "*")))
+    assert checked >= 15  # every kind of file of the run, each compared
