@@ -13,7 +13,8 @@ Where each part lives:
 - ``elementary``: ``mcnemar_exact`` and ``bootstrap_pvalue``.
 - ``resampling``: the bootstrap resample stream (``resample_indices``, ``bootstrap_scores``,
   ``bootstrap_ci``, ``bootstrap_deltas``) and ``permutation_pvalue``.
-- ``weighted``: the metrics evaluated on whole batches of resamples (checked against ``metrics``).
+- ``weighted``: a result's metric on whole batches of resamples, through the batched forms of the metric
+  registry ``metrics.METRICS`` (checked against the plain form before use).
 - ``predictions``: a result's per-item predictions as arrays and the checks that two are comparable.
 """
 

@@ -46,6 +46,8 @@ def benjamini_hochberg(pvalues) -> np.ndarray:
 
     adj_(i) = min_{j >= i} min(1, m / j * p_(j)) in ascending order, returned in the input order.
     """
+    # not scipy.stats.false_discovery_control: it scales by p * (m / j), not (p * m) / j, so its last bits
+    # differ from the adjusted p-values published so far (tests check the two agree to rounding)
     p = _check_pvalues(pvalues)
     m = p.size
     if m == 0:

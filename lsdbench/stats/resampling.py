@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .predictions import ComparisonError, _check_pair, _describe, _Preds, _preds, _score_full, _seed_score
-from .weighted import _close, _rowwise_seed, _weighted_scorer
+from .weighted import _mean_item_values, _rows_scorer, _weighted_scorer
 
 DEFAULT_RESAMPLES = 10_000
 _CHUNK_ELEMENTS = 1 << 20  # resamples x items per batch: bounds memory (~8 MB per float array)
-_ADDITIVE = ("accuracy", "mae")  # metrics that are a mean of per-item losses
 
 
 def _chunks(total: int, n: int):
@@ -114,55 +113,55 @@ def _swap_masks(n: int, n_resamples: int, rng: np.random.Generator):
         yield rng.random((c, n)) < 0.5
 
 
+def _additive_statistic(la: np.ndarray, lb: np.ndarray):
+    """Deltas of an additive metric (a mean of per-item values) under swap masks M."""
+    d = la - lb  # a swap of item i flips the sign of its contribution to delta
+    return lambda M: (np.where(M, -d, d)).mean(axis=1)
+
+
+def _swapped(M, mine, other):
+    if mine is None or other is None:
+        return None
+    m = M if mine.ndim == 1 else M[:, :, None]
+    return np.where(m, other, mine)
+
+
+def _rescored_statistic(pa: _Preds, pb: _Preds):
+    """Deltas under swap masks M, rescoring each swapped row (seed by seed) with the row-wise form of the
+    metric, or one row at a time with the plain form where no row-wise form reproduces the score."""
+    if len(pa.y_pred) != len(pb.y_pred):
+        raise ComparisonError(f"{pa.task}: the permutation test of {pa.metric} swaps predictions seed by seed "
+                              f"and needs equal seed counts ({len(pa.y_pred)} vs {len(pb.y_pred)}); "
+                              "use the bootstrap")
+    f = _rows_scorer(pa)
+
+    def score(p: _Preds, P, S):
+        if f is not None:
+            return f(P, S)
+        return np.array([_seed_score(p, P[r], None if S is None else S[r]) for r in range(len(P))])
+
+    def stats_of(M):
+        ta, tb = [], []
+        for ya, sa, yb, sb in zip(pa.y_pred, pa.y_score, pb.y_pred, pb.y_score, strict=True):
+            ta.append(score(pa, np.where(M, yb, ya), _swapped(M, sa, sb)))
+            tb.append(score(pb, np.where(M, ya, yb), _swapped(M, sb, sa)))
+        with np.errstate(all="ignore"):
+            return np.mean(ta, axis=0) - np.mean(tb, axis=0)
+    return stats_of
+
+
 def permutation_pvalue(pa: _Preds, pb: _Preds, delta: float, n_resamples: int, seed: int) -> float:
-    """Two-sided paired permutation p-value of the observed delta (see ``stats.paired``'s docstring)."""
+    """Two-sided paired permutation p-value of the observed delta (see ``stats.paired``'s docstring).
+
+    Not ``scipy.stats.permutation_test``: its draws and its tie tolerance differ from this stream's, and
+    the committed p-values come from this one.
+    """
     n = pa.n
     rng = np.random.default_rng([seed, 1])  # independent of the bootstrap stream of the same seed
     exact = n <= 62 and 2 ** n <= n_resamples
     tol = 1e-10 * max(abs(delta), 1e-300)
-    if pa.metric in _ADDITIVE:
-        if pa.metric == "accuracy":
-            la = np.mean([(yp == pa.y_true) for yp in pa.y_pred], axis=0)
-            lb = np.mean([(yp == pb.y_true) for yp in pb.y_pred], axis=0)
-        else:
-            la = np.mean([np.abs(yp - pa.y_true) for yp in pa.y_pred], axis=0)
-            lb = np.mean([np.abs(yp - pb.y_true) for yp in pb.y_pred], axis=0)
-        d = la - lb  # a swap of item i flips the sign of its contribution to delta
-
-        def stats_of(M):
-            return (np.where(M, -d, d)).mean(axis=1)
-    else:
-        if len(pa.y_pred) != len(pb.y_pred):
-            raise ComparisonError(f"{pa.task}: the permutation test of {pa.metric} swaps predictions seed by seed "
-                                  f"and needs equal seed counts ({len(pa.y_pred)} vs {len(pb.y_pred)}); "
-                                  "use the bootstrap")
-        f = _rowwise_seed(pa.task_type, pa.metric, pa.y_true)
-        if f is not None:
-            check = np.mean([f(yp[None, :], None if ys is None else ys[None, :])[0]
-                             for yp, ys in zip(pa.y_pred, pa.y_score, strict=True)])
-            if not _close(float(check), _score_full(pa)):
-                f = None
-
-        def swapped(M, mine, other):
-            if mine is None or other is None:
-                return None
-            m = M if mine.ndim == 1 else M[:, :, None]
-            return np.where(m, other, mine)
-
-        def stats_of(M):
-            ta, tb = [], []
-            for ya, sa, yb, sb in zip(pa.y_pred, pa.y_score, pb.y_pred, pb.y_score, strict=True):
-                Pa, Pb = np.where(M, yb, ya), np.where(M, ya, yb)
-                Sa, Sb = swapped(M, sa, sb), swapped(M, sb, sa)
-                if f is not None:
-                    ta.append(f(Pa, Sa))
-                    tb.append(f(Pb, Sb))
-                else:
-                    ta.append(np.array([_seed_score(pa, Pa[r], None if Sa is None else Sa[r]) for r in range(len(M))]))
-                    tb.append(np.array([_seed_score(pb, Pb[r], None if Sb is None else Sb[r]) for r in range(len(M))]))
-            with np.errstate(all="ignore"):
-                return np.mean(ta, axis=0) - np.mean(tb, axis=0)
-
+    la, lb = _mean_item_values(pa), _mean_item_values(pb)
+    stats_of = _additive_statistic(la, lb) if la is not None and lb is not None else _rescored_statistic(pa, pb)
     hits = total = 0
     for M in _swap_masks(n, n_resamples, rng):
         t = stats_of(M)
