@@ -65,37 +65,70 @@ def _score_of(task_type: str, metric: str, y, pred, proba) -> float:
     return compute_metric(metric, y, pred, y_score)
 
 
-class LinearProbe(BaseEstimator):
+def _keep_params(estimator, params: dict) -> None:
+    """Each ``__init__`` argument stored unchanged under its own name, as scikit-learn's get_params expects."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
+class _Probe(BaseEstimator):
+    """What both probes share: class count, the validation metric and its sign, predictions from outputs.
+
+    Subclasses define ``_outputs_of(X)``: (predictions, class probabilities or None) of unscaled features.
+    """
+
+    def _classification(self) -> bool:
+        return self.task_type in CLASSIFICATION
+
+    def _k(self, y) -> int | None:
+        if not self._classification():
+            return None
+        return int(self.n_classes) if self.n_classes is not None else int(np.max(y)) + 1
+
+    def _selection(self) -> tuple[str, float]:
+        """The validation metric and its sign: larger ``sign * score`` is better."""
+        metric = self.metric or ("accuracy" if self._classification() else "spearman")
+        return metric, 1.0 if higher_is_better(metric) else -1.0
+
+    def _key(self, metric: str, sign: float, y, outputs) -> tuple[float, float]:
+        """The validation score of ``outputs`` and its key for selection (a NaN score ranks last)."""
+        score = _score_of(self.task_type, metric, y, *outputs)
+        return score, sign * score if np.isfinite(score) else -np.inf
+
+    def _scaled(self, X) -> np.ndarray:
+        return self.scaler_.transform(np.ascontiguousarray(X, dtype=np.float64))
+
+    def predict(self, X) -> np.ndarray:
+        return self._outputs_of(X)[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not self._classification():
+            raise ProbeError("predict_proba is for classification tasks")
+        return self._outputs_of(X)[1]
+
+
+class LinearProbe(_Probe):
     def __init__(self, task_type: str = "binary", *, metric: str | None = None, grid: tuple | None = None,
                  n_classes: int | None = None, max_iter: int = 2000, tol: float = 1e-6):
-        self.task_type = task_type
-        self.metric = metric
-        self.grid = grid
-        self.n_classes = n_classes
-        self.max_iter = max_iter
-        self.tol = tol
+        _keep_params(self, locals())
 
     # the grid value names the probe's one hyperparameter: C for logistic, alpha for ridge
     @property
     def param_name(self) -> str:
-        return "C" if self.task_type in CLASSIFICATION else "alpha"
+        return "C" if self._classification() else "alpha"
 
     def _grid(self) -> tuple:
         if self.grid is not None:
             return tuple(float(g) for g in self.grid)
-        return LOGISTIC_C_GRID if self.task_type in CLASSIFICATION else RIDGE_ALPHA_GRID
+        return LOGISTIC_C_GRID if self._classification() else RIDGE_ALPHA_GRID
 
     def _head(self):
-        if self.task_type in CLASSIFICATION:
+        if self._classification():
             # warm start along the path, strongest regularization first: each fit starts from the
             # previous solution (about 3x faster than cold fits, and still deterministic)
             return LogisticRegression(max_iter=self.max_iter, tol=self.tol, warm_start=True)
         return Ridge()
-
-    def _k(self, y) -> int | None:
-        if self.task_type not in CLASSIFICATION:
-            return None
-        return int(self.n_classes) if self.n_classes is not None else int(np.max(y)) + 1
 
     def fit(self, X, y, X_valid=None, y_valid=None):
         k = self.k_ = self._k(y)
@@ -103,8 +136,7 @@ class LinearProbe(BaseEstimator):
         grid = self._grid()
         if X_valid is None and len(grid) > 1:
             raise ProbeError("LinearProbe.fit needs X_valid/y_valid to choose among several grid values")
-        metric = self.metric or ("accuracy" if self.task_type in CLASSIFICATION else "spearman")
-        sign = 1.0 if higher_is_better(metric) else -1.0
+        metric, sign = self._selection()
         scaler = StandardScaler().fit(X)
         Xs = scaler.transform(X)
         Xv = yv = None
@@ -122,10 +154,7 @@ class LinearProbe(BaseEstimator):
             if Xv is None:
                 best_value, best_head = value, copy.deepcopy(head)
                 break
-            pred, proba = self._outputs(head, Xv)
-            score = _score_of(self.task_type, metric, yv, pred, proba)
-            scores[value] = score
-            key = sign * score if np.isfinite(score) else -np.inf
+            scores[value], key = self._key(metric, sign, yv, self._outputs(head, Xv))
             if best_head is None or key > best:  # strict: ties keep the earlier (stronger) value
                 best, best_value, best_head = key, value, copy.deepcopy(head)
         self.valid_scores_ = scores
@@ -135,22 +164,13 @@ class LinearProbe(BaseEstimator):
         return self
 
     def _outputs(self, head, Xs):
-        if self.task_type in CLASSIFICATION:
+        if self._classification():
             proba = _full_proba(head.predict_proba(Xs), head.classes_, self.k_)
             return proba.argmax(axis=1), proba
         return head.predict(Xs), None
 
-    def _predict_both(self, X):
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        return self._outputs(self.head_, self.scaler_.transform(X))
-
-    def predict(self, X) -> np.ndarray:
-        return self._predict_both(X)[0]
-
-    def predict_proba(self, X) -> np.ndarray:
-        if self.task_type not in CLASSIFICATION:
-            raise ProbeError("predict_proba is for classification tasks")
-        return self._predict_both(X)[1]
+    def _outputs_of(self, X):
+        return self._outputs(self.head_, self._scaled(X))
 
 
 class _MLP(torch.nn.Module):
@@ -163,30 +183,16 @@ class _MLP(torch.nn.Module):
         return self.net(x)
 
 
-class MLPProbe(BaseEstimator):
+class MLPProbe(_Probe):
     def __init__(self, task_type: str = "binary", *, metric: str | None = None, n_classes: int | None = None,
                  hidden: int = 256, dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-2,
                  batch_size: int = 128, max_epochs: int = 200, patience: int = 15, seed: int = 0):
-        self.task_type = task_type
-        self.metric = metric
-        self.n_classes = n_classes
-        self.hidden = hidden
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.seed = seed
-
-    def _classification(self) -> bool:
-        return self.task_type in CLASSIFICATION
+        _keep_params(self, locals())
 
     def fit(self, X, y, X_valid=None, y_valid=None):
         if X_valid is None:
             raise ProbeError("MLPProbe.fit needs X_valid/y_valid for early stopping")
-        k = (int(self.n_classes) if self.n_classes is not None else int(np.max(y)) + 1) if self._classification() \
-            else None
+        k = self._k(y)
         X, y = _check_xy(X, y, "train", k)
         Xv, yv = _check_xy(X_valid, y_valid, "valid", k)
         self.scaler_ = StandardScaler().fit(X)
@@ -203,8 +209,7 @@ class MLPProbe(BaseEstimator):
         torch.manual_seed(int(self.seed))  # the layer initialisation draws from the global generator
         self.model_ = _MLP(xt.shape[1], self.hidden, k or 1, self.dropout)
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        metric = self.metric or ("accuracy" if self._classification() else "spearman")
-        sign = 1.0 if higher_is_better(metric) else -1.0
+        metric, sign = self._selection()
         best, best_state, since = -np.inf, None, 0
         self.epochs_ = 0
         for epoch in range(self.max_epochs):
@@ -215,9 +220,7 @@ class MLPProbe(BaseEstimator):
                 opt.zero_grad(set_to_none=True)
                 loss_fn(self.model_(xt[idx]), yt[idx]).backward()
                 opt.step()
-            pred, proba = self._outputs(xv)
-            score = _score_of(self.task_type, metric, yv, pred, proba)
-            key = sign * score if np.isfinite(score) else -np.inf
+            _, key = self._key(metric, sign, yv, self._outputs(xv))
             if best_state is None or key > best:
                 best, best_state, since, self.epochs_ = key, copy.deepcopy(self.model_.state_dict()), 0, epoch + 1
             else:
@@ -238,17 +241,8 @@ class MLPProbe(BaseEstimator):
             return proba.argmax(axis=1), proba
         return out[:, 0].double().numpy() * self.y_std_ + self.y_mean_, None
 
-    def _x(self, X) -> torch.Tensor:
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        return torch.from_numpy(self.scaler_.transform(X).astype(np.float32))
-
-    def predict(self, X) -> np.ndarray:
-        return self._outputs(self._x(X))[0]
-
-    def predict_proba(self, X) -> np.ndarray:
-        if not self._classification():
-            raise ProbeError("predict_proba is for classification tasks")
-        return self._outputs(self._x(X))[1]
+    def _outputs_of(self, X):
+        return self._outputs(torch.from_numpy(self._scaled(X).astype(np.float32)))
 
 
 PROBES = {"linear": LinearProbe, "mlp": MLPProbe}

@@ -21,14 +21,20 @@ def classifier(rng, y, acc, name, task):
     return make_result(y, [pred], task_type="binary", metric="accuracy", encoder=name, task=task)
 
 
-def test_verdicts_follow_paired_tests_with_holm_over_the_family():
-    rng = np.random.default_rng(0)
-    results = {"A": {}, "B": {}, "C": {}}
+def two_task_results(seed: int, n: int, accuracy: dict[str, float]) -> dict[str, dict[str, dict]]:
+    """name -> task -> result of a classifier of that accuracy, on tasks t1 and t2 of ``n`` random labels each."""
+    rng = np.random.default_rng(seed)
+    results = {name: {} for name in accuracy}
     for task in ("t1", "t2"):
-        y = rng.integers(0, 2, 600)
-        results["A"][task] = classifier(rng, y, 0.9, "A", task)
-        results["B"][task] = classifier(rng, y, 0.6, "B", task)
-        results["C"][task] = dict(results["A"][task], encoder={**results["A"][task]["encoder"], "name": "C"})
+        y = rng.integers(0, 2, n)
+        for name, acc in accuracy.items():
+            results[name][task] = classifier(rng, y, acc, name, task)
+    return results
+
+
+def test_verdicts_follow_paired_tests_with_holm_over_the_family():
+    results = two_task_results(0, 600, {"A": 0.9, "B": 0.6})
+    results["C"] = {task: dict(a, encoder={**a["encoder"], "name": "C"}) for task, a in results["A"].items()}
     hyps = [Hypothesis("A beats B", "A", ("B",)), Hypothesis("B beats A and C", "B", ("A", "C"))]
     rows = check_hypotheses(hyps, results, n_resamples=500)
     assert len(rows) == 6
@@ -91,13 +97,7 @@ def test_main_job_writes_and_publishes_the_hypotheses_report(tmp_path, capsys):
 
 
 def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
-    rng = np.random.default_rng(2)
-    results = {"A": {}, "B": {}, "Sick": {}}
-    for task in ("t1", "t2"):
-        y = rng.integers(0, 2, 400)
-        results["A"][task] = classifier(rng, y, 0.9, "A", task)
-        results["B"][task] = classifier(rng, y, 0.6, "B", task)
-        results["Sick"][task] = classifier(rng, y, 0.95, "Sick", task)
+    results = two_task_results(2, 400, {"A": 0.9, "B": 0.6, "Sick": 0.95})
     hyps = [Hypothesis("A beats B", "A", ("B",)), Hypothesis("Sick beats B", "Sick", ("B",)),
             Hypothesis("A beats B (control)", "A", ("B",), family="controls"),
             Hypothesis("Sick beats B (control)", "Sick", ("B",), family="controls", health_gated=False)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -86,31 +87,36 @@ def test_thermostability_labels_are_temperatures(open_tasks):
     assert labels.dtype == np.float64 and 25 < labels.min() and labels.max() < 100
 
 
+def tsv_card_text(name: str, ttype: str, sources: dict[str, str], columns: list[str], fields: dict[str, str], *,
+                  extra: str = "") -> str:
+    """A small card's TOML over local TSV files, up to the field names of its [format] table (callers add the
+    rest); ``extra`` is a line after the top-level keys."""
+    lines = ["", f'name = "{name}"', 'version = "0"', 'suites = ["mine"]', f'type = "{ttype}"', 'licence = "CC0"',
+             'primary_metric = "accuracy"', 'label_names = ["no", "yes"]', extra]
+    for source, path in sources.items():
+        lines += [f"[sources.{source}]", f'path = "{path}"']
+    lines += ["[format]", 'kind = "tsv"', f"columns = {json.dumps(columns)}"]
+    return "\n".join(lines + [f'{key} = "{value}"' for key, value in fields.items()]) + "\n"
+
+
+def assert_rejected(card: Path, message: str) -> None:
+    """Reading ``card`` fails with ``message``, and the error names the file."""
+    with pytest.raises(CardError, match=message) as info:
+        load_card(card)
+    assert str(card) in str(info.value)
+
+
 def write_user_card(folder: Path, rows: str, *, ttype="binary", extra="") -> Path:
     (folder / "data.tsv").write_text(rows)
     card = folder / "my_task.toml"
-    card.write_text(textwrap.dedent(f"""
-        name = "my_task"
-        version = "0"
-        suites = ["mine"]
-        type = "{ttype}"
-        licence = "CC0"
-        primary_metric = "accuracy"
-        label_names = ["no", "yes"]
-        {extra}
-        [sources.all]
-        path = "data.tsv"
-        [format]
-        kind = "tsv"
-        columns = ["id", "sequence", "label", "split"]
-        id = "id"
-        sequence = "sequence"
-        label = "label"
+    fields = {"id": "id", "sequence": "sequence", "label": "label"}
+    card.write_text(tsv_card_text("my_task", ttype, {"all": "data.tsv"}, ["id", "sequence", "label", "split"], fields,
+                                  extra=extra) + textwrap.dedent("""
         [splits]
-        train = {{ source = "all", where = {{ split = "train" }} }}
-        valid = {{ carve_from = "train", fraction = 0.25, seed = 1 }}
-        test = {{ source = "all", where = {{ split = "test" }} }}
-        """))
+        train = { source = "all", where = { split = "train" } }
+        valid = { carve_from = "train", fraction = 0.25, seed = 1 }
+        test = { source = "all", where = { split = "test" } }
+        """).lstrip("\n"))
     return card
 
 
@@ -161,9 +167,7 @@ def test_expected_size_mismatch_is_reported(tmp_path):
 def test_invalid_cards_are_rejected_with_the_file_name(tmp_path, change, message):
     card_path = write_user_card(tmp_path, ROWS)
     card_path.write_text(card_path.read_text().replace(*change))
-    with pytest.raises(CardError, match=message) as info:
-        load_card(card_path)
-    assert str(card_path) in str(info.value)
+    assert_rejected(card_path, message)
 
 
 def test_packaged_cards_are_complete():

@@ -16,7 +16,16 @@ import hashlib
 from html import escape
 
 from .. import __version__
-from .render import cell_text, column_title, cost_cells, cost_figure_name, cost_text, fmt_params
+from .render import (
+    ENCODER_HEADERS,
+    cell_text,
+    column_title,
+    cost_cells,
+    cost_figure_name,
+    cost_text,
+    encoder_entries,
+    fmt_params,
+)
 from .table import Cell, Entry, SuiteTable, flagged
 from .trust import legend
 
@@ -164,20 +173,17 @@ def _table(table: SuiteTable) -> str:
             f"<thead><tr>{''.join(heads)}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
 
 
+def _encoder_row(e: Entry) -> str:
+    return ("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
+        e.name, f"{int(e.encoder['parameters']):,}", e.encoder["dim"], e.encoder["training_data"],
+        e.encoder["licence"])) + f'<td><a href="{_attr(e.encoder["link"])}" rel="noopener noreferrer">'
+        f'{escape(e.encoder["link"])}</a></td><td>{escape(e.encoder.get("description", ""))}</td>'
+        f"<td><code>{escape(e.source)}</code></td><td>{escape(e.lsdbench_version)}</td></tr>")
+
+
 def _encoders(table: SuiteTable) -> str:
-    rows, seen = [], set()
-    for row in sorted(table.rows, key=lambda r: r.entry.key):
-        e = row.entry
-        if e.slug in seen:
-            continue
-        seen.add(e.slug)
-        rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
-            e.name, f"{int(e.encoder['parameters']):,}", e.encoder["dim"], e.encoder["training_data"],
-            e.encoder["licence"])) + f'<td><a href="{_attr(e.encoder["link"])}" rel="noopener noreferrer">'
-            f'{escape(e.encoder["link"])}</a></td><td>{escape(e.encoder.get("description", ""))}</td>'
-            f"<td><code>{escape(e.source)}</code></td><td>{escape(e.lsdbench_version)}</td></tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("encoder", "parameters", "dim", "training data", "licence", "link",
-                                            "description", "submission", "lsdbench"))
+    rows = [_encoder_row(e) for e in encoder_entries(table)]
+    head = "".join(f"<th>{h}</th>" for h in ENCODER_HEADERS)
     return f'<table class="meta">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
 
 

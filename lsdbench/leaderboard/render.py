@@ -16,7 +16,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .. import PROTOCOL
-from .table import CI_LEVEL, SEED, Cell, Column, Cost, SuiteTable, flagged
+from .table import CI_LEVEL, SEED, Cell, Column, Cost, Entry, SuiteTable, flagged
 from .trust import legend
 
 COST_FIGURE = re.compile(r"^cost_([a-z0-9][a-z0-9_-]{0,39})\.png$")  # cost_<suite>.png, written by the build
@@ -57,6 +57,8 @@ def fmt_bytes(n: int | None) -> str:
 
 
 COST_HEADERS = ("residues/s", "peak RSS", "peak GPU")
+ENCODER_HEADERS = ("encoder", "parameters", "dim", "training data", "licence", "link", "description", "submission",
+                   "lsdbench")
 
 
 def cost_cells(cost: Cost) -> list[str]:
@@ -134,6 +136,16 @@ def column_title(col: Column) -> str:
     return f"{col.task} ({col.metric}{'' if col.higher_is_better else ', lower is better'})"
 
 
+def encoder_entries(table: SuiteTable) -> list[Entry]:
+    """One entry per encoder, its first by entry key: the rows of the table of encoders under a suite."""
+    entries, seen = [], set()
+    for row in sorted(table.rows, key=lambda r: r.entry.key):
+        if row.entry.slug not in seen:
+            seen.add(row.entry.slug)
+            entries.append(row.entry)
+    return entries
+
+
 def method_text(n_ci: int, n_test: int, alpha: float) -> str:
     return (f"Each cell: the task's primary test metric, recomputed from the submitted predictions and the "
             f"registry's labels, with its {CI_LEVEL:.0%} CI (percentile bootstrap over test items, {n_ci} "
@@ -205,25 +217,19 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
         if table.cost_figure is not None:
             name = cost_figure_name(table.suite)
             lines += [f"![mean rank against encoding cost]({quote(name)})", ""]
-        lines += [f"### Encoders in `{table.suite}`", ""]
-        meta_rows, seen = [], set()
-        for row in sorted(table.rows, key=lambda r: r.entry.key):
-            e = row.entry
-            if e.slug in seen:
-                continue
-            seen.add(e.slug)
-            meta_rows.append([_md(e.name), f"{int(e.encoder['parameters']):,}", e.encoder["dim"],
-                              _md(e.encoder["training_data"]), _md(e.encoder["licence"]),
-                              f"<{e.encoder['link']}>", _md(e.encoder.get("description", "")),
-                              f"`{e.source}`", e.lsdbench_version])
-        lines += [tabulate(meta_rows, headers=["encoder", "parameters", "dim", "training data", "licence", "link",
-                                               "description", "submission", "lsdbench"],
-                           tablefmt="github", disable_numparse=True), ""]
+        lines += [f"### Encoders in `{table.suite}`", "", _markdown_encoders(table), ""]
     if figures:
         lines += ["## Figures", ""]
         for rel, _ in figures:
             lines += [f"![{_md(rel)}]({quote(figure_prefix + rel)})", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _markdown_encoders(table: SuiteTable) -> str:
+    rows = [[_md(e.name), f"{int(e.encoder['parameters']):,}", e.encoder["dim"], _md(e.encoder["training_data"]),
+             _md(e.encoder["licence"]), f"<{e.encoder['link']}>", _md(e.encoder.get("description", "")),
+             f"`{e.source}`", e.lsdbench_version] for e in encoder_entries(table)]
+    return tabulate(rows, headers=ENCODER_HEADERS, tablefmt="github", disable_numparse=True)
 
 
 def _markdown_flags(table: SuiteTable) -> list[str]:
