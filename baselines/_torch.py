@@ -1,4 +1,5 @@
-"""Helpers shared by the torch baselines: weight hashing, thread and device handling, batched encoding."""
+"""What the torch baselines share: weight hashing, thread and device handling, batched encoding, and their
+base class ``TorchEncoder`` (runtime options, ``encode``, ``config``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 import torch
 
 from lsdbench.batching import token_budget_batches
-from lsdbench.buckets import bucket_batches, fill_rows
+from lsdbench.buckets import batching_mode, bucket_batches, fill_rows
 from lsdbench.encoders import EncoderError
+from lsdbench.precision import require
 
 from ._seq import as_int
 
@@ -83,12 +85,25 @@ def encode_in_batches(sequences: Sequence[str], budget: int, dim: int,
     return np.ascontiguousarray(out)
 
 
-class Batching:
-    """Mixin for the torch baselines: ``config`` is ``_config`` plus the batching mode where it changes
-    the bits ("fast" is written into it; the default is not), and ``cache_inputs`` keys bucketed entries
-    apart from those of caches filled before buckets. The class sets ``self.batching``."""
+class TorchEncoder:
+    """Base of the torch baselines. ``set_runtime`` takes the options they share (``batch_residues``,
+    ``batching``, ``threads``, ``device``, ``precision``); ``encode`` runs the subclass's ``_run(batch, width)``
+    over batches. ``config`` is ``_config`` plus the batching mode where it changes the bits ("fast" is
+    written into it; the default is not), and ``cache_inputs`` keys bucketed entries apart from those of
+    caches filled before buckets."""
 
+    name: str
+    dim: int
+    max_length: int
     batching: str
+    extra_tokens = 0  # special tokens a forward call adds around each sequence (they shape the buckets)
+
+    def set_runtime(self, *, device, threads, batch_residues, precision, batching) -> None:
+        self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
+        self.batching = batching_mode(batching)
+        self.threads = threads_option(threads)
+        self.device = pick_device(device)
+        self.precision = require(precision, self.device)
 
     @property
     def config(self) -> dict:
@@ -97,3 +112,9 @@ class Batching:
     @property
     def cache_inputs(self) -> dict:
         return {"batching": "bucketed"} if self.batching == "bucketed" else {}
+
+    def encode(self, sequences: Sequence[str]) -> np.ndarray:
+        check_lengths(sequences, self.max_length, self.name)
+        with torch_threads(self.threads), torch.inference_mode():
+            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run, batching=self.batching,
+                                     extra=self.extra_tokens)

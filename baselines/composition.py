@@ -79,11 +79,14 @@ def pair_counts(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 class _Fractions:
-    """What the composition encoders share: no length limit, the ambiguity policy, a fixed width."""
+    """What the composition encoders share: no length limit, the ambiguity policy, a fixed width, and
+    ``encode``: the subclass's (soft) counts divided by its denominators."""
 
     max_length = None
     batch_residues = _BATCH_RESIDUES
     DIM: int
+    FEATURES: str
+    LAYOUT: dict[str, str] = {}  # config entries that say how the features are laid out
 
     def __init__(self, ambiguous: str = "ignore"):
         self.ambiguous = str(ambiguous)
@@ -93,28 +96,34 @@ class _Fractions:
     def dim(self) -> int:
         return self.DIM
 
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"version": 1, "features": self.FEATURES, "alphabet": CANONICAL, **self.LAYOUT,
+                "ambiguous": self.ambiguous}
+
+    def _counts(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((n, DIM) float64 counts of the canonical features, (n,) what each row is divided by)."""
+        raise NotImplementedError
+
+    def encode(self, sequences: Sequence[str]) -> np.ndarray:
+        codes, lengths = encode_concat(sequences)
+        if lengths.size == 0:
+            return np.zeros((0, self.DIM), dtype=np.float32)
+        return _finish(_divide(*self._counts(codes, lengths)))
+
 
 class AAC(_Fractions):
     """Amino-acid composition (20-d): the fraction of each canonical residue, in ``CANONICAL`` order."""
 
     name = "aac"
     DIM = 20
+    FEATURES = "amino-acid composition"
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"version": 1, "features": "amino-acid composition", "alphabet": CANONICAL,
-                "ambiguous": self.ambiguous}
-
-    def encode(self, sequences: Sequence[str]) -> np.ndarray:
-        codes, lengths = encode_concat(sequences)
-        if lengths.size == 0:
-            return np.zeros((0, 20), dtype=np.float32)
+    def _counts(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         counts = residue_counts(codes, lengths)
         if self.ambiguous == "ignore":
-            soft = counts[:, :20].astype(np.float64)
-        else:
-            soft = counts @ self._matrix
-        return _finish(_divide(soft, lengths))
+            return counts[:, :20].astype(np.float64), lengths
+        return counts @ self._matrix, lengths
 
 
 class DPC(_Fractions):
@@ -122,23 +131,17 @@ class DPC(_Fractions):
 
     name = "dpc"
     DIM = 400
+    FEATURES = "dipeptide composition"
+    LAYOUT = {"order": "20*first+second"}
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"version": 1, "features": "dipeptide composition", "alphabet": CANONICAL,
-                "order": "20*first+second", "ambiguous": self.ambiguous}
-
-    def encode(self, sequences: Sequence[str]) -> np.ndarray:
-        codes, lengths = encode_concat(sequences)
-        if lengths.size == 0:
-            return np.zeros((0, 400), dtype=np.float32)
+    def _counts(self, codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         counts = pair_counts(codes, lengths)
         if self.ambiguous == "ignore":
             soft = counts[:, :20, :20].astype(np.float64)
         else:
             m = self._matrix
             soft = np.einsum("ia,nij,jb->nab", m, counts.astype(np.float64), m, optimize=True)
-        return _finish(_divide(soft.reshape(lengths.size, 400), lengths - 1))
+        return soft.reshape(lengths.size, 400), lengths - 1
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

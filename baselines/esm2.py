@@ -36,20 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lsdbench.buckets import batching_mode
 from lsdbench.encoders import EncoderError
-from lsdbench.precision import record, require
+from lsdbench.precision import record
 
 from ._seq import as_bool, as_int, encode_concat, lookup_table, padded
-from ._torch import (
-    Batching,
-    check_lengths,
-    encode_in_batches,
-    pick_device,
-    state_dict_sha256,
-    threads_option,
-    torch_threads,
-)
+from ._torch import TorchEncoder, state_dict_sha256
 
 __all__ = ["ESM2", "DEFAULT_CHECKPOINT", "ESM_TOKENS"]
 
@@ -95,11 +86,12 @@ def _dtype(dtype: str, precision: str) -> str:
     return _DTYPE_OF[precision]
 
 
-class ESM2(Batching):
+class ESM2(TorchEncoder):
     """ESM-2 hidden states mean-pooled over residues (entry point ``esm2``); see the module docstring."""
 
     name = "esm2"
     max_length = 1022
+    extra_tokens = 2  # <cls> and <eos>
 
     def __init__(self, checkpoint: str = DEFAULT_CHECKPOINT, layer: int = -1, dtype: str = "float32",
                  revision: str | None = None, local_files_only: bool = False, device: str | None = None,
@@ -107,11 +99,8 @@ class ESM2(Batching):
                  precision: str | None = None, batching: str | None = None):
         if dtype not in _DTYPES:
             raise EncoderError(f"option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
-        self.batching = batching_mode(batching)
-        self.threads = threads_option(threads)
-        self.device = pick_device(device)
-        self.precision = require(precision, self.device)
+        self.set_runtime(device=device, threads=threads, batch_residues=batch_residues, precision=precision,
+                         batching=batching)
         self.dtype = _dtype(str(dtype), self.precision)
         self.revision = None if revision in (None, "") else str(revision)
         if model is None:
@@ -162,9 +151,3 @@ class ESM2(Batching):
         h = (out.last_hidden_state if final else out.hidden_states[self.layer]).float()
         m = residues[..., None].float()
         return (h * m).sum(1) / m.sum(1)
-
-    def encode(self, sequences: Sequence[str]) -> np.ndarray:
-        check_lengths(sequences, self.max_length, self.name)
-        with torch_threads(self.threads), torch.inference_mode():
-            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run, batching=self.batching,
-                                     extra=2)

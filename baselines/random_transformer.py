@@ -15,28 +15,17 @@ Self-contained on purpose: it shares no code with ``reference_models``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsdbench.buckets import batching_mode
 from lsdbench.encoders import EncoderError
-from lsdbench.precision import autocast, record, require
+from lsdbench.precision import autocast, record
 
 from ._seq import N_CODES, as_int, encode_concat, padded
-from ._torch import (
-    Batching,
-    check_lengths,
-    encode_in_batches,
-    pick_device,
-    state_dict_sha256,
-    threads_option,
-    torch_threads,
-)
+from ._torch import TorchEncoder, state_dict_sha256
 
 __all__ = ["RandomTransformer", "TinyTransformer"]
 
@@ -105,7 +94,7 @@ class TinyTransformer(nn.Module):
         return (x * m).sum(1) / m.sum(1)
 
 
-class RandomTransformer(Batching):
+class RandomTransformer(TorchEncoder):
     """Untrained pre-LN transformer, mean-pooled over residues (entry point ``random_transformer``).
 
     Options: ``dim`` (256), ``layers`` (4), ``heads`` (4), ``ffn`` (4 * dim), ``seed`` (0), ``max_length``
@@ -130,11 +119,8 @@ class RandomTransformer(Batching):
         self.ffn = 4 * self.dim if ffn in (None, "") else as_int(ffn, "ffn", minimum=1)
         self.seed = as_int(seed, "seed", minimum=0)
         self.max_length = as_int(max_length, "max_length", minimum=1)
-        self.batch_residues = as_int(batch_residues, "batch_residues", minimum=1)
-        self.batching = batching_mode(batching)
-        self.threads = threads_option(threads)
-        self.device = pick_device(device)
-        self.precision = require(precision, self.device)
+        self.set_runtime(device=device, threads=threads, batch_residues=batch_residues, precision=precision,
+                         batching=batching)
         model = TinyTransformer(self.dim, self.layers, self.heads, self.ffn, self.max_length)
         model.init_weights(self.seed)
         self.weights_sha256 = state_dict_sha256(model)
@@ -155,8 +141,3 @@ class RandomTransformer(Batching):
         keep = tokens != PAD
         with autocast(self.precision, self.device):
             return self.model(tokens, keep)
-
-    def encode(self, sequences: Sequence[str]) -> np.ndarray:
-        check_lengths(sequences, self.max_length, self.name)
-        with torch_threads(self.threads), torch.inference_mode():
-            return encode_in_batches(sequences, self.batch_residues, self.dim, self._run, batching=self.batching)

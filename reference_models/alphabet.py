@@ -11,7 +11,7 @@ import re
 import numpy as np
 import torch
 
-from .corpus import INVALID, TO_ID, WHITESPACE
+from .token_files import INVALID, TO_ID, WHITESPACE
 
 PAD, MASK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<mask>", "<bos>", "<eos>")

@@ -125,6 +125,8 @@ def apply_noise_mask(emb: torch.Tensor, selected: torch.Tensor, level: torch.Ten
 
 
 class Autoencoder(nn.Module):
+    """Encoder, bottleneck and decoder of LSD-TN / LSD-NM; owns its corruption (``draws``) and loss."""
+
     def __init__(self, cfg: AutoencoderConfig):
         super().__init__()
         self.cfg = cfg
@@ -212,6 +214,17 @@ class Autoencoder(nn.Module):
         if self.decoder is not None:
             h = self.decoder(h, mask)
         return self.head(h)
+
+    @staticmethod
+    def draws(tokens: torch.Tensor, cfg: AutoencoderConfig, generator: torch.Generator) -> dict:
+        """Random draws of a training step (made on the global batch): Noise Masking (LSD-NM), latent masking
+        and latent noise, each drawn only when the config uses it, in that order."""
+        draws = noise_mask_plan(tokens, cfg.backbone.d_model, cfg, generator) if cfg.noise_masking else {}
+        if cfg.latent_mask_rate > 0:
+            draws.update(latent_mask_plan(tokens, cfg.d_latent, cfg.latent_mask_rate, generator))
+        if cfg.latent_noise_std > 0:
+            draws.update(latent_noise_plan(tokens, cfg.d_latent, generator))
+        return draws
 
     def loss(self, tokens: torch.Tensor, batch: dict):
         """(sum over residues of cross-entropy (+ KL-style penalty), number of residues, correct count)."""

@@ -25,6 +25,8 @@ from .transformer import TransformerConfig
 
 STAGES = ("mlm", "lsd_tn", "lsd_nm", "diffusion")
 ENCODER_KINDS = ("mlm", "lsd_tn", "lsd_nm")
+# the model of each stage; it owns its training draws (``draws``) and its loss
+MODELS = {"mlm": MLM, "lsd_tn": Autoencoder, "lsd_nm": Autoencoder, "diffusion": Denoiser}
 
 
 @dataclass
@@ -135,4 +137,4 @@ def from_dict(kind: str, values: dict):
 
 
 def build_model(kind: str, cfg):
-    return {"mlm": MLM, "lsd_tn": Autoencoder, "lsd_nm": Autoencoder, "diffusion": Denoiser}[kind](cfg)
+    return MODELS[kind](cfg)

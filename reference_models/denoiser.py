@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import alphabet as A
 from . import schedule as S
 from .transformer import Transformer, TransformerConfig
 
@@ -40,6 +41,8 @@ def time_features(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class Denoiser(nn.Module):
+    """A transformer over residue latents with adaLN time conditioning; owns its draws and loss."""
+
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
         self.cfg = cfg
@@ -57,6 +60,16 @@ class Denoiser(nn.Module):
         h, blocks = self.backbone(self.inp(zt), mask, cond, return_blocks=True)
         pred = self.out(h)
         return (pred, blocks) if return_blocks else pred
+
+    @staticmethod
+    def draws(tokens: torch.Tensor, cfg: DenoiserConfig, generator: torch.Generator) -> dict:
+        """Random draws of a training step (made on the global batch): ``diffusion_plan`` over residue slots."""
+        return diffusion_plan(A.is_residue(tokens[:, 1:-1]), cfg.d_latent, cfg, generator)
+
+    def loss(self, z0: torch.Tensor, mask: torch.Tensor, draws: dict):
+        """(loss sum over residues, number of residues, no extra outputs) on a frozen encoder's latents z0."""
+        total, _ = diffusion_loss(self, z0, mask, draws["t"], draws["eps"])
+        return total, mask.sum(), {}
 
 
 def diffusion_plan(mask: torch.Tensor, d_latent: int, cfg: DenoiserConfig, generator: torch.Generator) -> dict:

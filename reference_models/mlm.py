@@ -45,11 +45,12 @@ def mask_tokens(tokens: torch.Tensor, cfg: MLMConfig, generator: torch.Generator
 
 
 class MLM(nn.Module):
+    """Token embedding, transformer, and a head tied to the embedding; owns its corruption and loss."""
+
     def __init__(self, cfg: MLMConfig):
         super().__init__()
         self.cfg = cfg
-        d = cfg.backbone.d_model
-        self.embed = nn.Embedding(A.VOCAB_SIZE, d)
+        self.embed = nn.Embedding(A.VOCAB_SIZE, cfg.backbone.d_model)
         self.backbone = Transformer(cfg.backbone)
         self.lm_bias = nn.Parameter(torch.zeros(A.VOCAB_SIZE))  # head tied to the embedding, as in ESM
         nn.init.normal_(self.embed.weight, std=0.02)
@@ -63,6 +64,12 @@ class MLM(nn.Module):
 
     def forward(self, tokens):
         return self.logits(self.hidden(tokens))
+
+    @staticmethod
+    def draws(tokens: torch.Tensor, cfg: MLMConfig, generator: torch.Generator) -> dict:
+        """Random draws of a training step (made on the global batch): the corrupted inputs, the loss positions."""
+        inputs, selected = mask_tokens(tokens, cfg, generator)
+        return {"inputs": inputs, "selected": selected}
 
     def loss(self, tokens: torch.Tensor, batch: dict):
         """(sum of cross-entropy over masked residues, number of them, number correct)."""

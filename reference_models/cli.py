@@ -1,0 +1,119 @@
+"""``lsd-train``: one CLI for every stage.
+
+    lsd-train data --out DATA                      # Swiss-Prot (or --source FASTA/URL), decontaminated
+    lsd-train mlm|lsd_tn|lsd_nm --config small --data DATA --out RUN [--export DIR]
+    lsd-train diffusion --config small --latent RUN_OF_AN_ENCODER --data DATA --out RUN [--export DIR]
+
+Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m reference_models.train STAGE ...``.
+Re-running the same command resumes from the last checkpoint in RUN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from . import checkpoint as C
+from . import config as cfgmod
+from . import data as D
+from . import health as H
+from .finalize import checkpoint_health, write_health
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lsd-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  lsd-train data --out runs/small/data\n"
+               "  lsd-train lsd_tn --config small --data runs/small/data --out runs/small/lsd_tn\n"
+               "  lsd-train diffusion --data runs/small/data --latent reference_models/checkpoints/lsd_tn "
+               "--out runs/small/lsd_tn_diffusion\n  lsd-train health reference_models/checkpoints/mlm --data "
+               "runs/small/data\n  bash reference_models/train_small.sh      # every committed checkpoint, in order")
+    sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    d = sub.add_parser("data", help="prepare decontaminated pretraining data",
+                       description="Stream the pretraining corpus (any size, plain or gzip, file or URL) into "
+                                   "memory-mapped token files train.bin/.idx and heldout.bin/.idx with a manifest "
+                                   "of sequence hashes, de-duplicated and with every sequence of a task's valid or "
+                                   "test split removed.")
+    d.add_argument("--source", default=D.SWISSPROT,
+                   help=f"'{D.SWISSPROT}' (the p-scldata wheel), a FASTA file or a URL (.gz ok) (default: %(default)s)")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    d.add_argument("--heldout-fraction", type=float, default=0.02,
+                   help="share of sequences held out for evaluation (default: %(default)s)")
+    d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
+    h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)",
+                       description="Recompute the health diagnostics of reference_models/health.py on held-out "
+                                   "data; exit 1 when a target is missed.")
+    h.add_argument("checkpoint", help="directory with model.safetensors and meta.json")
+    h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")
+    h.add_argument("--eval-sequences", type=int, help="held-out sequences to use (default: the training config's)")
+    h.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
+    h.add_argument("--write", action="store_true",
+                   help="also store the result in the checkpoint's meta.json and model card (atomically)")
+    for name in cfgmod.STAGES:
+        _add_stage(sub, name)
+    return p
+
+
+def _add_stage(sub, name: str) -> None:
+    """The subcommand that trains stage ``name``."""
+    what = "the denoiser on a frozen encoder's latents" if name == "diffusion" else f"the {name} encoder"
+    s = sub.add_parser(name, help=f"train {what}",
+                       description=f"Train {what}; resumes from the last checkpoint in --out, and writes "
+                                   "model.safetensors, meta.json (with health) and a model card.")
+    s.add_argument("--config", default="small",
+                   help="packaged config name (tiny, small, base) or a .toml path (default: %(default)s)")
+    s.add_argument("--data", required=True, metavar="DIR", help="directory written by `lsd-train data`")
+    s.add_argument("--out", required=True, metavar="DIR", help="run directory (resumed when it holds a checkpoint)")
+    s.add_argument("--export", metavar="DIR", help="also copy the final model files to this directory")
+    s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default here: %(default)s); under torchrun each rank takes its own GPU")
+    s.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. train.steps=200 (TOML value); repeatable")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (the log CSV is still written)")
+    if name == "diffusion":
+        s.add_argument("--latent", required=True, metavar="DIR",
+                       help="model directory of the frozen encoder (mlm, lsd_tn, lsd_nm)")
+
+
+def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
+                 registry=None) -> dict:
+    """Stream, de-duplicate, decontaminate against task valid/test splits, split off a held-out set and
+    write memory-mapped token files (data.prepare, corpus.py)."""
+    return D.prepare(source, out, heldout_fraction=heldout_fraction, decontaminate=decontaminate, registry=registry)
+
+
+def run_data(args) -> int:
+    """``lsd-train data``: prepare the corpus and print what decontamination removed."""
+    info = prepare_data(args.source, args.out, heldout_fraction=args.heldout_fraction,
+                        decontaminate=not args.no_decontaminate)
+    dec = info["decontamination"]
+    print(f"{info['n_train']} training and {info['n_heldout']} held-out sequences; removed {dec['removed']} "
+          f"of {dec['input']} found in task valid/test splits")
+    for row in dec["tasks"]:
+        print(f"  {row['task']}: {row['status']}" + (f", removed {row['removed']}" if row["status"] == "used"
+                                                     else f" ({row.get('reason', '')[:120]})"))
+    return 0
+
+
+def run_health(args) -> int:
+    """``lsd-train health``: recompute (and with --write store) a checkpoint's health; exit 1 on a missed target."""
+    try:
+        health = checkpoint_health(args.checkpoint, args.data, eval_sequences=args.eval_sequences)
+    except (C.CheckpointError, OSError, KeyError, RuntimeError) as exc:
+        print(f"lsd-train: error: {exc}", file=sys.stderr)
+        return 2
+    if args.write:
+        write_health(args.checkpoint, health)
+    if args.json:
+        print(json.dumps(health, indent=1, sort_keys=True))
+    else:
+        verdict = "passes every target" if health["passed"] else f"MISSES {', '.join(health['missed'])}"
+        print(f"{args.checkpoint}: {verdict}")
+        print("\n".join(H.render_rows(health)))
+    return 0 if health["passed"] else 1
+
+
+COMMANDS = {"data": run_data, "health": run_health}  # the subcommands that train nothing
