@@ -16,6 +16,9 @@ and p-values come from them: callers check them on the full sample against the p
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
@@ -86,14 +89,31 @@ def weighted_pearson(y_true: np.ndarray, y_pred: np.ndarray, y_score=None):
     return pearson_w
 
 
+def _recent(c: dict, kind: str, values: np.ndarray, make, keep: int = 2):
+    """``make()`` kept in the resample batch's cache ``c`` under the content of ``values``, the ``keep``
+    most recent per kind: a batch's cache lives as long as its resample stream (stats.resampling), so
+    the labels' ranks, and the ranks of the result every level of a sweep is tested against, are
+    computed once per batch instead of once per comparison."""
+    lru = c.setdefault(kind, OrderedDict())
+    key = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() + str(values.dtype)
+    if key not in lru:
+        lru[key] = make()
+        while len(lru) > keep:
+            lru.popitem(last=False)
+    lru.move_to_end(key)
+    return lru[key]
+
+
 def weighted_spearman(y_true: np.ndarray, y_pred: np.ndarray, y_score=None):
     plan = midrank_plan(y_pred)
 
+    def ranks(W, c, values, values_plan):
+        r = _weighted_centred_ranks(W, values_plan, c["N"])
+        return r, np.einsum("ij,ij,ij->i", W, r, r)
+
     def spearman_w(W, c):
-        if "true_ranks" not in c:  # shared by every seed and both results of a comparison
-            c["true_ranks"] = _weighted_centred_ranks(W, midrank_plan(y_true), c["N"])
-        rt, rp = c["true_ranks"], _weighted_centred_ranks(W, plan, c["N"])
-        sxx, syy = np.einsum("ij,ij,ij->i", W, rp, rp), np.einsum("ij,ij,ij->i", W, rt, rt)
+        rt, syy = _recent(c, "spearman_true", y_true, lambda: ranks(W, c, y_true, midrank_plan(y_true)))
+        rp, sxx = _recent(c, "spearman_pred", y_pred, lambda: ranks(W, c, y_pred, plan))
         sxy = np.einsum("ij,ij,ij->i", W, rt, rp)
         return _corr(sxy, sxx, syy, sxx, syy)  # centred ranks of a constant side are exactly 0
     return spearman_w

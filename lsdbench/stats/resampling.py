@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from .predictions import ComparisonError, _check_pair, _describe, _Preds, _preds, _score_full, _seed_score
@@ -44,17 +46,43 @@ def _draw_counts(idx: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
     return W, {"N": np.full(c, float(n))}
 
 
+# The count matrices of one (n, n_resamples, seed) stream, kept as uint16 (counts never exceed n):
+# a sweep, a leaderboard build and the probe cache's checks draw the same stream for every result of
+# a task, and drawing it (rng + bincount) costs as much as the metric itself. Exact: the float64 W of
+# a batch is the same whether drawn now or converted from the kept counts.
+# Each batch keeps its metric cache too (e.g. the labels' ranks), which the metrics key by content.
+_COUNTS: OrderedDict[tuple[int, int, int], list[tuple[np.ndarray, dict]]] = OrderedDict()
+COUNTS_STREAMS = 8  # least recently used streams are dropped beyond this (a suite has ~5 test sizes)
+
+
+def _weighted_batches(n: int, n_resamples: int, seed: int):
+    """``_draw_counts`` of each batch of ``resample_indices(n, n_resamples, seed)``, drawn once per process."""
+    key = (n, n_resamples, seed)
+    kept = _COUNTS.get(key)
+    if kept is None:
+        if n > np.iinfo(np.uint16).max:  # too many items to keep compactly: draw as before
+            for idx in resample_indices(n, n_resamples, seed):
+                yield _draw_counts(idx, n)
+            return
+        kept = [(W.astype(np.uint16), cache) for W, cache in
+                (_draw_counts(idx, n) for idx in resample_indices(n, n_resamples, seed))]
+        _COUNTS[key] = kept
+        while len(_COUNTS) > COUNTS_STREAMS:
+            _COUNTS.popitem(last=False)
+    _COUNTS.move_to_end(key)
+    for counts, cache in kept:
+        yield counts.astype(np.float64), cache
+
+
 def _bootstrap_deltas(pa: _Preds, pb: _Preds, score_a: float, score_b: float, n_resamples: int,
                       seed: int) -> np.ndarray:
     n = pa.n
     fa, fb = _weighted_scorer(pa, score_a), _weighted_scorer(pb, score_b)
+    if fa is not None and fb is not None:
+        return np.concatenate([fa(W, cache) - fb(W, cache) for W, cache in _weighted_batches(n, n_resamples, seed)])
     out = []
     for idx in resample_indices(n, n_resamples, seed):
-        if fa is not None and fb is not None:
-            W, cache = _draw_counts(idx, n)
-            out.append(fa(W, cache) - fb(W, cache))
-        else:
-            out.append(np.array([_score_full(pa, i) - _score_full(pb, i) for i in idx]))
+        out.append(np.array([_score_full(pa, i) - _score_full(pb, i) for i in idx]))
     return np.concatenate(out)
 
 
@@ -66,13 +94,10 @@ def bootstrap_scores(result: dict, n_resamples: int = DEFAULT_RESAMPLES, seed: i
     """
     p = _preds(result, _describe(result))
     f = _weighted_scorer(p, _score_full(p))
-    out = []
-    for idx in resample_indices(p.n, int(n_resamples), seed):
-        if f is not None:
-            out.append(f(*_draw_counts(idx, p.n)))
-        else:
-            out.append(np.array([_score_full(p, i) for i in idx]))
-    return np.concatenate(out)
+    if f is not None:
+        return np.concatenate([f(W, cache) for W, cache in _weighted_batches(p.n, int(n_resamples), seed)])
+    return np.concatenate([np.array([_score_full(p, i) for i in idx])
+                           for idx in resample_indices(p.n, int(n_resamples), seed)])
 
 
 def bootstrap_ci(result: dict, level: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
