@@ -93,12 +93,14 @@ def _edit(data: dict, damage: str) -> None:
         out["y_true"] = [1 - y for y in out["y_true"]]
     elif damage == "nan":
         out["valid"][metric] = float("nan")
+    elif damage == "inf_score":  # deep in a list of thousands of numbers, which are checked as arrays
+        out["predictions"][0]["y_score"][-1] = float("inf")
     elif damage == "ci":
         out["ci"] = [0.98, 0.999]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "foreign_key", "not_json", "missing_field", "inflated",
-                                    "foreign_ids", "foreign_labels", "nan", "ci"])
+                                    "foreign_ids", "foreign_labels", "nan", "inf_score", "ci"])
 def test_a_damaged_entry_is_reported_deleted_and_refitted(tmp_path, monkeypatch, composition, caplog, damage):
     [first] = evaluate(composition(), TASKS[:1], cache_dir=tmp_path, progress=False)
     [entry] = (tmp_path / "probes").glob("*/*.json")
