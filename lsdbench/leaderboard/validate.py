@@ -12,7 +12,6 @@ within 1e-9. What it cannot guarantee (the labels are public) is flagged by ``tr
 from __future__ import annotations
 
 import copy
-import math
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -24,17 +23,18 @@ from jsonschema import Draft202012Validator
 
 from .. import PROTOCOL, registry
 from ..cards import CardError
-from ..metrics import score_predictions
 from ..results import ResultError, config_hash, validate_result
 from ..results import schema as result_schema
 from . import SCHEMA_ID, SubmissionError
+from .result_checks import (
+    check_ids,
+    check_per_seed,
+    check_seed_scores,
+    check_split_hashes,
+    check_test_scores,
+    check_y_true,
+)
 from .submission import MAX_BYTES, load_json_file, slugify, submission_schema
-
-TOLERANCE = 1e-9  # relative and absolute: scores are recomputed with the same metric code
-# lsdbench stores class probabilities rounded to 6 decimals but takes y_pred from the unrounded ones:
-# rounding can turn a near-tie into a tie (either class is then accepted), never reverse an order
-SCORE_TIE = 1e-9
-MAX_LISTED = 5  # example ids named in one message
 
 
 class TaskLoader:
@@ -117,74 +117,6 @@ def _schema_problems(obj: Any) -> list[tuple[str, list]]:
     return out
 
 
-def _examples(items) -> str:
-    items = sorted(items)
-    text = ", ".join(repr(i) for i in items[:MAX_LISTED])
-    return text + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
-
-
-def _as_array(values, what: str, problems: list[str], ctx: str, *, n: int, width: int | None = None):
-    """A float array of shape (n,) or (n, width), or None after recording why not."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        problems.append(f"{ctx}: {what} is not a list of numbers{' lists' if width else ''}")
-        return None
-    shape = (n,) if width is None else (n, width)
-    if arr.shape != shape:
-        problems.append(f"{ctx}: {what} has shape {arr.shape}, expected {shape} (one per test item)")
-        return None
-    if not np.all(np.isfinite(arr)):
-        problems.append(f"{ctx}: {what} holds non-finite values")
-        return None
-    return arr
-
-
-def _check_seed_predictions(seed_pred: dict, task, ctx: str, problems: list[str], ids: list) -> bool:
-    """Shapes and ranges of one seed's y_pred / y_score for the task type, then their agreement."""
-    card, n = task.card, len(task.splits["test"])
-    before = len(problems)
-    y_score = None
-    y_pred = _as_array(seed_pred.get("y_pred"), "y_pred", problems, ctx, n=n)
-    if y_pred is not None and card.type != "regression":
-        k = card.n_classes
-        if np.any(y_pred != np.round(y_pred)) or np.any(y_pred < 0) or np.any(y_pred >= k):
-            problems.append(f"{ctx}: y_pred must hold class indices 0..{k - 1}")
-    if "y_score" in seed_pred:
-        if card.type == "regression":
-            problems.append(f"{ctx}: y_score is not used for regression tasks (y_pred is the prediction)")
-        else:
-            width = card.n_classes if card.type == "multiclass" else None
-            y_score = _as_array(seed_pred["y_score"], "y_score", problems, ctx, n=n, width=width)
-            if y_score is not None and (np.any(y_score < 0) or np.any(y_score > 1)):
-                problems.append(f"{ctx}: y_score holds values outside [0, 1] (probabilities expected)")
-    shapes_ok = len(problems) == before
-    if shapes_ok and y_score is not None:  # a finding, not a shape problem: the scores are still checked
-        _check_pred_follows_score(y_pred, y_score, ids, ctx, problems)
-    return shapes_ok
-
-
-def _check_pred_follows_score(y_pred: np.ndarray, y_score: np.ndarray, ids: list, ctx: str,
-                              problems: list[str]) -> None:
-    """y_pred must be the class y_score gives (argmax; binary: class 1 iff y_score > 0.5).
-
-    Otherwise accuracy-type metrics and AUROC would score two different predictors in one entry.
-    """
-    proba = np.column_stack([1.0 - y_score, y_score]) if y_score.ndim == 1 else y_score
-    chosen = proba[np.arange(len(y_pred)), y_pred.astype(int)]
-    bad = np.flatnonzero(chosen < proba.max(axis=1) - SCORE_TIE)
-    if bad.size:
-        i = int(bad[0])
-        shown = np.round(y_score[i], 6).tolist()  # the item as the file holds it
-        problems.append(f"{ctx}: y_pred is not the class its y_score gives on {bad.size} items, first "
-                        f"{ids[i]!r} (y_pred {int(y_pred[i])}, y_score {shown}); y_pred must be the most "
-                        f"probable class (binary: 1 when y_score > 0.5)")
-
-
 def _canonical(result: dict, order: np.ndarray, task) -> dict:
     """The result with predictions in registry test order and the registry's labels as y_true."""
     test = task.splits["test"]
@@ -230,104 +162,6 @@ def _check_task_meta(res: dict, sub: dict, card, ctx: str, problems: list[str]) 
                         f"encoder.dim {sub['encoder']['dim']!r}")
 
 
-def _check_split_hashes(meta: dict, task, ctx: str, problems: list[str]) -> None:
-    expected_hashes = task.split_hashes()
-    claimed = meta.get("split_hashes", {})
-    for split in sorted(set(expected_hashes) | set(claimed)):
-        if claimed.get(split) != expected_hashes.get(split):
-            problems.append(f"{ctx}: split hash of {split!r} is {claimed.get(split)!r}, the registry's is "
-                            f"{expected_hashes.get(split)!r} (results from other data cannot be ranked)")
-
-
-def _check_ids(ids: list, test, ctx: str, problems: list[str]) -> bool:
-    """Whether ``ids`` are exactly the registry's test ids, each once (each way they are not is a problem)."""
-    dup = [k for k, c in Counter(ids).items() if c > 1]
-    if dup:
-        problems.append(f"{ctx}: {len(dup)} test ids appear more than once: {_examples(dup)}")
-    missing, extra = set(test.ids) - set(ids), set(ids) - set(test.ids)
-    if missing:
-        problems.append(f"{ctx}: {len(missing)} of the registry's {len(test)} test ids have no prediction: "
-                        f"{_examples(missing)}")
-    if extra:
-        problems.append(f"{ctx}: {len(extra)} ids are not test items of the registry: {_examples(extra)}")
-    return not (dup or missing or extra)
-
-
-def _check_y_true(pred: dict, y_true: np.ndarray, task_type: str, n: int, ctx: str,
-                  problems: list[str]) -> None:
-    """The file's own y_true (optional) must equal the registry's labels, though only those are scored."""
-    if "y_true" not in pred:
-        return
-    file_true = _as_array(pred["y_true"], "predictions.y_true", problems, ctx, n=n)
-    if file_true is None:
-        return
-    if task_type == "regression":
-        bad = ~np.isclose(file_true, y_true, rtol=TOLERANCE, atol=0.0)
-    else:
-        bad = file_true != y_true
-    if bad.any():
-        problems.append(f"{ctx}: predictions.y_true differs from the registry's labels on "
-                        f"{int(bad.sum())} items, e.g. {_examples(np.asarray(pred['ids'])[bad].tolist())}")
-
-
-def _check_per_seed(pred: dict, task, ids: list, ctx: str, problems: list[str]) -> bool:
-    """Seeds once each; whether every seed's predictions have usable shapes (checked up to the first not)."""
-    seeds = [sp["seed"] for sp in pred["per_seed"]]
-    if len(set(seeds)) != len(seeds):
-        problems.append(f"{ctx}: predictions.per_seed repeats a seed: {seeds}")
-    return all(_check_seed_predictions(sp, task, f"{ctx} seed {sp['seed']}", problems, ids)
-               for sp in pred["per_seed"])
-
-
-def _recompute(task_type: str, metric: str, y_true: np.ndarray, per_seed: list[dict], where: str,
-               problems: list[str]) -> float | None:
-    """``metric`` scored from the predictions and the registry's labels, or None after recording why not."""
-    try:
-        value = float(score_predictions(task_type, metric, y_true, per_seed))
-    except Exception as exc:  # a metric that cannot be computed from these predictions is a finding
-        problems.append(f"{where}: cannot recompute {metric!r} from the predictions: {exc}")
-        return None
-    return value
-
-
-def _check_test_scores(res: dict, card, y_true: np.ndarray, ctx: str, problems: list[str]) -> float | None:
-    """Each claimed test score (over all seeds) against its recomputation; the recomputed primary score."""
-    per_seed = res["predictions"]["per_seed"]
-    test_scores = res["scores"].get("test", {})
-    if card.primary_metric not in test_scores:
-        problems.append(f"{ctx}: scores.test has no {card.primary_metric!r} (the task's primary metric)")
-    primary = None
-    for metric in sorted(test_scores):
-        value = _recompute(card.type, metric, y_true, per_seed, ctx, problems)
-        if value is None:
-            continue
-        if metric == card.primary_metric:
-            primary = value
-        if not _close(float(test_scores[metric]), value):
-            problems.append(f"{ctx}: claims test {metric} {test_scores[metric]!r} but its predictions give "
-                            f"{value!r} on the registry's labels")
-    return primary
-
-
-def _check_seed_scores(res: dict, task_type: str, y_true: np.ndarray, ctx: str, problems: list[str]) -> None:
-    """Each seed's claimed test scores against the scores recomputed from that seed's predictions."""
-    by_seed = {sp["seed"]: sp for sp in res["predictions"]["per_seed"]}
-    for entry in res.get("per_seed", []):
-        seed_scores = entry.get("test", {}) if isinstance(entry, dict) else {}
-        if not seed_scores:
-            continue
-        if entry.get("seed") not in by_seed:
-            problems.append(f"{ctx}: per_seed claims test scores for seed {entry.get('seed')!r}, which has no "
-                            f"predictions")
-            continue
-        for metric in sorted(seed_scores):
-            where = f"{ctx} seed {entry['seed']}"
-            value = _recompute(task_type, metric, y_true, [by_seed[entry["seed"]]], where, problems)
-            if value is not None and not _close(float(seed_scores[metric]), value):
-                problems.append(f"{ctx} seed {entry['seed']}: claims test {metric} {seed_scores[metric]!r} but "
-                                f"its predictions give {value!r}")
-
-
 def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
                   problems: list[str]) -> tuple[dict, float] | None:
     """Check one result against the registry; the canonical result and recomputed primary score."""
@@ -348,12 +182,12 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
     card = cards[task_name]
     _check_task_meta(res, sub, card, ctx, problems)
     task = loader.task(task_name)
-    _check_split_hashes(res["task"], task, ctx, problems)
+    check_split_hashes(res["task"], task, ctx, problems)
 
     test = task.splits["test"]
     pred = res["predictions"]
     ids = pred["ids"]
-    if not _check_ids(ids, test, ctx, problems):
+    if not check_ids(ids, test, ctx, problems):
         return None  # these explain any length mismatch validate_result found
     if inconsistent is not None:
         problems.append(inconsistent)
@@ -361,12 +195,12 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
     position = {item: k for k, item in enumerate(test.ids)}
     order_in_file = np.array([position[item] for item in ids])  # registry index of each file row
     y_true = test.labels[order_in_file]  # registry labels in the file's order: the only labels scored
-    _check_y_true(pred, y_true, card.type, len(test), ctx, problems)
-    if not _check_per_seed(pred, task, ids, ctx, problems):
+    check_y_true(pred, y_true, card.type, len(test), ctx, problems)
+    if not check_per_seed(pred, task, ids, ctx, problems):
         return None  # other findings above still let the scores be checked: report those too
 
-    primary = _check_test_scores(res, card, y_true, ctx, problems)
-    _check_seed_scores(res, card.type, y_true, ctx, problems)
+    primary = check_test_scores(res, card, y_true, ctx, problems)
+    check_seed_scores(res, card.type, y_true, ctx, problems)
     if len(problems) > before or primary is None:
         return None
     inverse = np.empty_like(order_in_file)
