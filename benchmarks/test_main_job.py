@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -41,29 +40,15 @@ def extract(rev: str, dest: Path) -> Path:
 
 
 def smoke_entries(folder: Path) -> Path:
+    """The smoke suite's entries: a plain encoder and a swept family (the tests' user encoders)."""
     enc = REPO / "tests" / "data" / "user_encoders.py"
+    text = f'suite = "smoke"\nlevels = [1.0, 2.0]\nreferences = ["{enc}:Composition"]\n'
+    for name, attr, extra in (("Composition", "Composition", "parameters = 0"), ("Family", "ScaledFamily",
+                                                                                'sweep = "scale"')):
+        text += (f'\n[[entry]]\nname = "{name}"\nspec = "{enc}:{attr}"\n{extra}\ntraining_data = "none"\n'
+                 f'licence = "MIT"\nlink = "https://example.org/{name.lower()}"\n')
     path = folder / "entries.toml"
-    path.write_text(textwrap.dedent(f"""
-        suite = "smoke"
-        levels = [1.0, 2.0]
-        references = ["{enc}:Composition"]
-
-        [[entry]]
-        name = "Composition"
-        spec = "{enc}:Composition"
-        parameters = 0
-        training_data = "none"
-        licence = "MIT"
-        link = "https://example.org/composition"
-
-        [[entry]]
-        name = "Family"
-        spec = "{enc}:ScaledFamily"
-        sweep = "scale"
-        training_data = "none"
-        licence = "MIT"
-        link = "https://example.org/family"
-        """))
+    path.write_text(text)
     return path
 
 
