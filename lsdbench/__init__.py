@@ -15,7 +15,7 @@ _LAZY = {
     "evaluate": None,
     "compare": None,
     "sweep": None,
-    "Result": "lsdbench.result_set",
+    "Result": "lsdbench.results",
     "Results": "lsdbench.result_set",
     "read_results": "lsdbench.result_set",
     "list_encoders": "lsdbench.encoder_info",

@@ -15,6 +15,7 @@ probe caches first, so a rerun or a resumed run costs no forward pass and no pro
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def parameter_count(encoder) -> int | None:
     return None
 
 
-def select_suite_level(levels: list[float], results_by_task: dict[str, list[dict]]) -> int:
+def select_suite_level(levels: list[float], results_by_task: dict[str, list[Mapping]]) -> int:
     """One level for the whole suite, chosen on VALIDATION only: the best mean rank across tasks.
 
     A leaderboard entry is one encoder configuration, so the level cannot differ between tasks. Ranks
@@ -68,7 +69,7 @@ def select_suite_level(levels: list[float], results_by_task: dict[str, list[dict
     """
     ranks = []
     for results in results_by_task.values():
-        metric = results[0]["task"]["primary_metric"]
+        metric = results[0]["task"]["primary_metric"]  # any result mapping: a Result or its JSON
         scores = np.array([r["scores"]["valid"][metric] for r in results])
         ranks.append(rankdata(-scores if higher_is_better(metric) else scores))
     mean = np.mean(ranks, axis=0)
@@ -112,9 +113,9 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
                        for task in tqdm(tasks, desc=encoder.name, unit="task", disable=not progress)]
         res_dir = out / "results" / slugify(entry.name)
         for res in results:
-            write_result(res_dir / result_filename(encoder.name, encoder.config, res["task"]["name"], PROBE), res,
+            write_result(res_dir / result_filename(encoder.name, encoder.config, res.task.name, PROBE), res,
                          check=False)  # validated by evaluate_task, and again as part of its submission
-        by_entry[entry.name] = {r["task"]["name"]: r for r in results}
+        by_entry[entry.name] = {r.task.name: r for r in results}
         path, sub = submit_results(results, out / "submissions", suite=plan.suite, name=entry.name,
                                    meta=_submission_meta(entry, encoder, summary), loader=loader)
         known[path.name] = sub
@@ -193,8 +194,8 @@ def judge_hypotheses(plan: Plan, by_entry: dict[str, dict[str, dict]], health: d
         return [], None
     untestable = {name: "misses " + ", ".join(h.get("missed", [])) for name, h in health.items() if not h["passed"]}
     rows = check_hypotheses(testable, by_entry, untestable=untestable)
-    controls = {name: {task: res["scores"]["test"][res["task"]["primary_metric"]]
-                       for task, res in by_entry[name].items()} for name in plan.controls if name in by_entry}
+    controls = {name: {task: res.score for task, res in by_entry[name].items()}
+                for name in plan.controls if name in by_entry}
     involved = {n for h in testable for n in (h.better, *h.than)}
     written = write_report(rows, out_dir, controls=controls,
                            health={n: h for n, h in health.items() if n in involved})

@@ -86,7 +86,7 @@ def _select(loaded, paths: list, by_position: bool, method: str) -> tuple[list, 
     keep, notes, first = [], [], str(paths[0])
     for (task, probe), members in _groups(loaded).items():
         where = f"{task} ({probe})"
-        metric = members[0].result["task"]["primary_metric"]
+        metric = members[0].result.task.primary_metric
         if method == "mcnemar" and metric != "accuracy":
             notes.append((where, f"McNemar's test compares accuracies and the primary metric is {metric}"))
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -16,8 +15,8 @@ from .embed_cache import sequence_key
 from .embedding import CachedRun, cache_for, embed
 from .encoders import merge_precision, policy_for, resolve
 from .probing import fit_and_score, pair_features
-from .result_set import Result, Results
-from .results import RESULT_SCHEMA, environment, result_filename, validate_result, write_result
+from .result_set import Results
+from .results import RESULT_SCHEMA, Result, environment, result_filename, validate_result, write_result
 from .types import Encoder, Task
 
 
@@ -56,8 +55,8 @@ def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, pro
 def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_params: dict | None = None,
                   seeds: Sequence[int] | None = None, spec: str | None = None, long_sequences: str = "window",
                   cache_dir=None, progress: bool = True, batch_residues: int | None = None,
-                  reuse_probe: bool = True) -> dict[str, Any] | None:
-    """Embed (through the cache), probe and score one task; returns a validated result dict.
+                  reuse_probe: bool = True) -> Result | None:
+    """Embed (through the cache), probe and score one task; returns the validated result.
 
     The probe outcome is cached by the content of what it was fitted on (``probe_cache``), so a
     re-evaluation neither encodes nor fits; ``reuse_probe=False`` fits again (and stores the new outcome).
@@ -103,8 +102,7 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
         "cost": encoding,
         "environment": environment(),
     }
-    validate_result(result, source=f"result of {encoder.name} on {card.name}")
-    return result
+    return Result(validate_result(result, source=f"result of {encoder.name} on {card.name}"))
 
 
 def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list[TaskCard]:
@@ -140,7 +138,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
             write_result(path, result)
-        results.append(Result(result))
+        results.append(result)
     return results
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import strict_json
-from .results import MAX_BYTES, RESULT_SCHEMA, ResultError, validate_result
+from .results import MAX_BYTES, RESULT_SCHEMA, Result, ResultError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class Loaded:
     """One result, the file it came from (``source``: the file, plus the task and probe inside a
     submission) and which of the given paths led to it (``origin``, an index)."""
 
-    result: dict
+    result: Result
     source: str
     origin: int
 
@@ -35,12 +35,12 @@ def _read_json(path: Path) -> object:
     return strict_json.read(path, max_bytes=MAX_BYTES, error=ResultError)
 
 
-def _from_object(obj: object, path: Path) -> list[tuple[dict, str]] | None:
+def _from_object(obj: object, path: Path) -> list[tuple[Result, str]] | None:
     """(result, source) pairs of a parsed file, or None when it is neither a result nor a submission."""
     if not isinstance(obj, dict):
         return None
     if obj.get("schema") == RESULT_SCHEMA:
-        return [(validate_result(obj, str(path)), str(path))]
+        return [(Result.from_json(obj, str(path)), str(path))]
     if obj.get("schema") == SUBMISSION_SCHEMA:
         items = obj.get("results")
         if not isinstance(items, list):
@@ -48,13 +48,13 @@ def _from_object(obj: object, path: Path) -> list[tuple[dict, str]] | None:
         out = []
         for i, r in enumerate(items):
             where = f"{path} (results[{i}])"
-            validate_result(r, where)
-            out.append((r, f"{path} [{r['task']['name']}, {r['probe']['name']}]"))
+            result = Result.from_json(r, where)
+            out.append((result, f"{path} [{result.task.name}, {result.probe.name}]"))
         return out
     return None
 
 
-def read_file(path: str | os.PathLike) -> list[tuple[dict, str]]:
+def read_file(path: str | os.PathLike) -> list[tuple[Result, str]]:
     """The results of one file named by the user: a result, or every result of a submission."""
     path = Path(path)
     obj = _read_json(path)  # ResultError naming the file: unreadable, too large, or not strict JSON
@@ -66,7 +66,7 @@ def read_file(path: str | os.PathLike) -> list[tuple[dict, str]]:
     return found
 
 
-def _read_in_folder(path: Path) -> list[tuple[dict, str]] | None:
+def _read_in_folder(path: Path) -> list[tuple[Result, str]] | None:
     """Like read_file, but a folder may hold other JSON (sweep summaries, caches): those give None."""
     try:
         obj = _read_json(path)

@@ -50,9 +50,9 @@ def _drop_stale_results(folder: Path, fresh: list[Path]) -> None:
     """Remove the results of an encoder this run re-evaluated under another configuration (e.g. an
     earlier checkpoint): they would stay in the folder, matched to nothing, and mislead a reader."""
     fresh_set = set(fresh)
-    names = {read_result(p)["encoder"]["name"] for p in fresh if p.is_file()}
+    names = {read_result(p).encoder.name for p in fresh if p.is_file()}
     for path in sorted(folder.glob("*.json")):
-        if path not in fresh_set and read_result(path)["encoder"]["name"] in names:
+        if path not in fresh_set and read_result(path).encoder.name in names:
             path.unlink()
 
 

@@ -56,9 +56,8 @@ class EncoderTaskItem(pytest.Item):
         out = self.config.getoption("--lsdbench-out")
         if out:
             write_result(Path(out) / result_filename(encoder.name, encoder.config, task.name, probe), self.result)
-        metric = task.card.primary_metric
-        ci = self.result["test_ci"]
-        self.user_properties.append((metric, self.result["scores"]["test"][metric], ci["low"], ci["high"]))
+        low, high = self.result.ci
+        self.user_properties.append((self.result.metric, self.result.score, low, high))
 
     def repr_failure(self, excinfo):
         from .errors import UserError

@@ -13,6 +13,8 @@ import os
 import platform
 import re
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
@@ -107,6 +109,8 @@ def _check_consistency(obj: dict, where: str) -> None:
 def validate_result(obj: Any, source: str | None = None) -> dict:
     """Raise ResultError (naming ``source`` and the offending field) unless ``obj`` is a valid result."""
     where = source or "result"
+    if isinstance(obj, Result):
+        obj = obj.data
     if not isinstance(obj, dict):
         raise ResultError(f"{where}: a result is a JSON object, got {type(obj).__name__}")
     if obj.get("schema") != RESULT_SCHEMA:
@@ -173,13 +177,13 @@ def _check_items(pred: dict, where: str) -> None:
             raise ResultError(f"{where}: seed {s['seed']}: y_score must be numbers or equal-length lists of numbers")
 
 
-def read_result(path: str | os.PathLike) -> dict:
+def read_result(path: str | os.PathLike) -> Result:
     """Load and validate one result file (size-bounded, strict JSON: no NaN/Infinity)."""
     obj = strict_json.read(path, max_bytes=MAX_BYTES, error=ResultError)
-    return validate_result(obj, str(path))
+    return Result(validate_result(obj, str(path)))
 
 
-def dumps_result(result: dict) -> str:
+def dumps_result(result: Mapping) -> str:
     """Indented JSON, with the long per-item prediction lists on one line each (readable and small)."""
     marker = "\u0000predictions\u0000"
     text = json.dumps({**result, "predictions": marker}, indent=1, allow_nan=False)
@@ -187,11 +191,142 @@ def dumps_result(result: dict) -> str:
     return text.replace(json.dumps(marker), preds, 1) + "\n"
 
 
-def write_result(path: str | os.PathLike, result: dict, *, check: bool = True) -> Path:
+def write_result(path: str | os.PathLike, result: Mapping, *, check: bool = True) -> Path:
     """Validate (``check=False``: the caller has just validated this very object), then write atomically."""
     if check:
         validate_result(result, str(path))
     return atomic_write_text(path, dumps_result(result))
+
+
+# ---- the typed result -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    name: str
+    spec: str
+    config: dict[str, Any]  # everything that changes the output; hashed into file names
+    dim: int  # pooled embedding dimension (before pair features)
+    long_sequences: dict[str, Any]  # the policy for sequences longer than max_length
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    version: str
+    type: str
+    primary_metric: str
+    split_hashes: dict[str, str]
+    sizes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    name: str
+    params: dict[str, Any]
+    selected: dict[str, Any]  # hyperparameters chosen on validation (the first seed's)
+    seeds: list[int]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The percentile bootstrap CI of the primary test metric."""
+
+    metric: str
+    low: float
+    high: float
+    level: float
+    n_resamples: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SeedPredictions:
+    seed: int
+    y_pred: list
+    y_score: list | None  # classification: class-1 probability (binary) or class probabilities
+
+
+@dataclass(frozen=True)
+class Predictions:
+    ids: list[str]
+    y_true: list
+    per_seed: tuple[SeedPredictions, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Result(Mapping):
+    """One validated ``lsdbench-result-1`` object, typed: ``result.task.primary_metric``,
+    ``result.scores["test"]``, ``result.test_ci.low``, ``result.predictions.per_seed[0].y_pred``.
+
+    Built from the JSON object (``Result(obj)``, after ``validate_result``; ``read_result`` and
+    ``evaluate_task`` return one), which it keeps as ``data`` and gives back unchanged (``to_json``), so
+    writing it again gives the same bytes. It is also a read-only mapping over that object, so code that
+    indexes ``result["scores"]["test"]`` keeps working. Treat the nested values as read-only: they are the
+    typed fields' own.
+    """
+
+    data: dict[str, Any] = field(repr=False)
+    encoder: EncoderInfo = field(init=False)
+    task: TaskInfo = field(init=False)
+    probe: ProbeInfo = field(init=False)
+    scores: dict[str, dict[str, float]] = field(init=False)  # split ("valid", "test") -> metric -> value
+    test_std: dict[str, float] = field(init=False)
+    test_ci: Interval = field(init=False)
+    per_seed: list[dict[str, Any]] = field(init=False)  # each seed's selected hyperparameters and scores
+    predictions: Predictions = field(init=False)
+    timings: dict[str, Any] = field(init=False)  # this run's seconds, and whether its probe was reused
+    cost: dict[str, Any] | None = field(init=False)  # what encoding cost (lsdbench.cost); absent in old files
+    environment: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        d = self.data
+        pred = d["predictions"]
+        typed = {
+            "encoder": EncoderInfo(**d["encoder"]), "task": TaskInfo(**d["task"]), "probe": ProbeInfo(**d["probe"]),
+            "scores": d["scores"], "test_std": d["test_std"], "test_ci": Interval(**d["test_ci"]),
+            "per_seed": d["per_seed"], "timings": d["timings"], "cost": d.get("cost"),
+            "environment": d["environment"],
+            "predictions": Predictions(pred["ids"], pred["y_true"], tuple(
+                SeedPredictions(s["seed"], s["y_pred"], s.get("y_score")) for s in pred["per_seed"])),
+        }
+        for name, value in typed.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_json(cls, obj: Any, source: str | None = None) -> Result:
+        """A validated result (ResultError naming ``source`` if ``obj`` is not one)."""
+        return obj if isinstance(obj, Result) else cls(validate_result(obj, source))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.data
+
+    # read-only mapping over the JSON object
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def metric(self) -> str:
+        return self.task.primary_metric
+
+    @property
+    def score(self) -> float:
+        """The primary metric on the test split (for the MLP probe: the mean over seeds)."""
+        return float(self.scores["test"][self.metric])
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return float(self.test_ci.low), float(self.test_ci.high)
+
+    def __repr__(self) -> str:
+        low, high = self.ci
+        return (f"Result({self.encoder.name} on {self.task.name}, {self.probe.name} probe: test {self.metric} "
+                f"{self.score:.4f} [{low:.4f}, {high:.4f}])")
 
 
 def finite(scores: dict[str, float]) -> dict[str, float]:

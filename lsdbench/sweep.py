@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,14 @@ from .embedding import CachedRun, embed_sweep
 from .encoders import EncoderError, merge_precision, policy_for, resolve
 from .evaluate import evaluate_task
 from .metrics import higher_is_better
-from .results import ResultError, config_hash, read_result, result_filename, run_name, write_result
+from .results import Result, ResultError, config_hash, read_result, result_filename, run_name, write_result
 from .stats import judge, paired_test
 from .types import SweepableEncoder
 
 
-def select_level(results: list[dict]) -> int:
-    """Index of the level with the best VALIDATION primary metric (never test); ties -> first level."""
+def select_level(results: list[Mapping]) -> int:
+    """Index of the level with the best VALIDATION primary metric (never test); ties -> first level.
+    ``results``: any result mappings (``Result`` objects or their JSON)."""
     metric = results[0]["task"]["primary_metric"]
     scores = np.array([r["scores"]["valid"][metric] for r in results])
     best = scores.max() if higher_is_better(metric) else scores.min()
@@ -117,13 +118,13 @@ def analyse(spec: str, param: str, values: Sequence[float], results: list[dict],
     """One row per level, then one per reference, each with its own scores and tested against the
     validation-selected level t* (delta = row - t*). All tests of one (encoder, task) form one
     correction family."""
-    metric = results[0]["task"]["primary_metric"]
+    metric = results[0].task.primary_metric
     star = select_level(results)
 
-    def row(name, value, res, role):
-        return {"encoder": name, "task": res["task"]["name"], param: value, "metric": metric, "role": role,
-                "valid": res["scores"]["valid"][metric], "test": res["scores"]["test"][metric],
-                "ci_low": res["test_ci"]["low"], "ci_high": res["test_ci"]["high"],
+    def row(name, value, res: Result, role):
+        return {"encoder": name, "task": res.task.name, param: value, "metric": metric, "role": role,
+                "valid": res.scores["valid"][metric], "test": res.scores["test"][metric],
+                "ci_low": res.test_ci.low, "ci_high": res.test_ci.high,
                 "selected": role == "level" and value == values[star], "versus": f"{spec} at {param}*"}
 
     rows, tests = [], []
@@ -173,8 +174,7 @@ def plot_task(path: Path, task: str, param: str, curves: dict[str, list[dict]], 
         star = next(r for r in rows if r["selected"])
         ax.plot([star[param]], [star["test"]], marker="*", markersize=14, color=color, linestyle="none")
     for j, (name, ref) in enumerate(sorted(references.items())):
-        m = ref["task"]["primary_metric"]
-        ax.axhline(ref["scores"]["test"][m], linestyle="--", color=f"C{len(curves) + j}", label=f"{name} (reference)")
+        ax.axhline(ref.score, linestyle="--", color=f"C{len(curves) + j}", label=f"{name} (reference)")
     ax.set_xlabel(f"noise level {param}")
     ax.set_ylabel(f"test {metric} (95 % CI)")
     ax.set_title(f"{task}: representation quality against noise level")
@@ -236,15 +236,15 @@ def sweep_families(families: dict[str, tuple], values: Sequence[float], tasks: I
             cached_run.prepare(enc, ref)
             res = evaluate_task(enc, task, probe=probe, spec=ref, cache_dir=cache_dir, progress=progress,
                                 reuse_probe=reuse_probe)
-            write_result(out / "results" / result_filename(enc.name, enc.config, task.name, probe), res)
+            write_result(out / "results" / result_filename(enc.name, enc.config, task.name, probe), res, check=False)
             refs[ref] = res
         curves = {}
         for spec, (base, variants) in families.items():
             results = sweep_family(base, variants, values, task, spec=spec, probe=probe, cache_dir=cache_dir,
                                    progress=progress, reuse_probe=reuse_probe, cached_run=cached_run)
             for res in results:
-                enc = res["encoder"]
-                write_result(out / "results" / result_filename(enc["name"], enc["config"], task.name, probe), res)
+                write_result(out / "results" / result_filename(res.encoder.name, res.encoder.config, task.name, probe),
+                             res, check=False)  # validated by evaluate_task
             curves[spec] = results
         params = {spec: base.sweep_param for spec, (base, _) in families.items()}
         run.table[task.name] = write_task_tables(out, task.name, curves, refs, values, alpha=alpha, params=params)
@@ -296,12 +296,12 @@ def rebuild_tables(specs: Sequence[str], values: Sequence[float], tasks: Sequenc
     return table
 
 
-def index_results(folder: Path) -> dict[tuple[str, str, str, str], dict]:
+def index_results(folder: Path) -> dict[tuple[str, str, str, str], Result]:
     """Every result file of ``folder`` (validated), keyed by (encoder name, config hash, task, probe)."""
     index = {}
     for path in sorted(Path(folder).glob("*.json")):
         r = read_result(path)
-        index[(r["encoder"]["name"], config_hash(r["encoder"]["config"]), r["task"]["name"], r["probe"]["name"])] = r
+        index[(r.encoder.name, config_hash(r.encoder.config), r.task.name, r.probe.name)] = r
     return index
 
 

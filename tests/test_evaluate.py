@@ -195,9 +195,11 @@ def test_python_api_names_and_result_objects(tmp_path):
     assert callable(lsdbench.compare) and callable(lsdbench.sweep)
     raw = json.loads(next(Path("leaderboard/submissions").glob("aac.open.json")).read_text())["results"]
     results = Results(raw)
-    assert isinstance(results[0], Result) and validate_result(results[0]) is results[0]
-    assert json.loads(json.dumps(results[0])) == raw[0]
-    assert results[0].encoder == "aac" and repr(results[0]).startswith("Result(aac on ")
+    assert isinstance(results[0], Result) and validate_result(results[0]) is results[0].to_json()
+    assert json.loads(json.dumps(results[0].to_json())) == raw[0] == dict(results[0])  # the file's JSON, unchanged
+    assert results[0].task.primary_metric == raw[0]["task"]["primary_metric"] == results[0]["task"]["primary_metric"]
+    assert results[0].predictions.per_seed[0].y_pred == raw[0]["predictions"]["per_seed"][0]["y_pred"]
+    assert results[0].encoder.name == "aac" and repr(results[0]).startswith("Result(aac on ")
     text = str(results)
     assert text.splitlines()[0].startswith("| encoder") and "metal_ion_binding" in text
     frame = results.to_dataframe()

@@ -109,7 +109,7 @@ def cmd_show(args) -> int:
     results = read_results(*args.paths)
     if not results:
         raise ResultError(f"no result or submission files in {', '.join(args.paths)}")
-    results.sort(key=lambda r: (r.encoder, json.dumps(r["encoder"]["config"], sort_keys=True), r.task, r.probe))
+    results.sort(key=lambda r: (r.encoder.name, json.dumps(r.encoder.config, sort_keys=True), r.task.name, r.probe.name))
     print(results.summary(timings=args.timings))
     return 0
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..results import Result
 from . import SubmissionError
 from .submission import (
     MAX_BYTES,
@@ -36,7 +37,7 @@ def checked_text(submission: dict[str, Any], source: str, loader: TaskLoader | N
     return text, check_submission(parse_json_bytes(data, source), source=source, loader=loader)
 
 
-def submit_results(results: list[dict], submissions_dir: str | os.PathLike, *, suite: str, name: str,
+def submit_results(results: list[Result], submissions_dir: str | os.PathLike, *, suite: str, name: str,
                    meta: dict[str, Any], loader: TaskLoader) -> tuple[Path, ValidatedSubmission]:
     """Write ``results`` (one encoder configuration, already in memory) as the validated submission
     ``submissions_dir/<slug>.<suite>.json``; returns its path and the validated submission, which the
@@ -65,7 +66,7 @@ def create_submission(results_dir: str | os.PathLike, submissions_dir: str | os.
     """
     loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
     results = collect_results(results_dir, loader.suite_cards(suite), encoder=encoder, config=config, probes=probes)
-    dims = sorted({r["encoder"]["dim"] for r in results})
+    dims = sorted({r.encoder.dim for r in results})
     if dims != [dim]:
         raise SubmissionError(f"{results_dir}: the results' embedding dimension is {dims}, not the dim={dim} given")
     meta: dict[str, Any] = {"parameters": int(parameters), "training_data": training_data, "licence": licence,

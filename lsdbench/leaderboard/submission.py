@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import PROTOCOL, __version__, strict_json
 from ..atomic import atomic_write_text
-from ..results import RESULT_SCHEMA, ResultError, config_hash, validate_result
+from ..results import RESULT_SCHEMA, Result, ResultError, config_hash
 from . import SCHEMA_ID, SubmissionError
 
 MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
@@ -106,7 +106,7 @@ def parse_meta(pairs: Iterable[str]) -> dict[str, Any]:
 
 
 def collect_results(results_dir: str | os.PathLike, tasks: Iterable[str], *, encoder: str | None = None,
-                    config: dict | None = None, probes: Iterable[str] | None = None) -> list[dict]:
+                    config: dict | None = None, probes: Iterable[str] | None = None) -> list[Result]:
     """Result files under ``results_dir`` (recursively) for ``tasks``, all from one encoder configuration.
 
     Files of other tasks or probes are ignored (a results folder often holds more than one suite), and
@@ -128,28 +128,28 @@ def collect_results(results_dir: str | os.PathLike, tasks: Iterable[str], *, enc
         if not isinstance(obj, dict) or obj.get("schema") != RESULT_SCHEMA:
             continue  # not a result file
         try:
-            result = validate_result(obj, str(path))
+            result = Result.from_json(obj, str(path))
         except ResultError as exc:
             raise SubmissionError(str(exc)) from None
-        if result["task"]["name"] not in wanted:
+        if result.task.name not in wanted:
             continue
-        if wanted_probes is not None and result["probe"]["name"] not in wanted_probes:
+        if wanted_probes is not None and result.probe.name not in wanted_probes:
             continue
-        if encoder is not None and result["encoder"]["name"] != encoder:
+        if encoder is not None and result.encoder.name != encoder:
             continue
-        if wanted_config is not None and config_hash(result["encoder"]["config"]) != wanted_config:
+        if wanted_config is not None and config_hash(result.encoder.config) != wanted_config:
             continue
         found.append(result)
     if not found:
         raise SubmissionError(f"{root}: no result files for tasks {', '.join(sorted(wanted))}"
                               + (f" of encoder {encoder!r}" if encoder else "")
                               + (f" with config {config!r}" if config is not None else ""))
-    keys = sorted({(r["encoder"]["name"], config_hash(r["encoder"]["config"])) for r in found})
+    keys = sorted({(r.encoder.name, config_hash(r.encoder.config)) for r in found})
     if len(keys) > 1:
         names = ", ".join(f"{n} (config {h})" for n, h in keys)
         raise SubmissionError(f"{root}: results of {len(keys)} encoder configurations ({names}); a submission "
                               f"holds one: pass --encoder NAME or a folder with one encoder's results")
-    return sorted(found, key=lambda r: (r["probe"]["name"], r["task"]["name"]))
+    return sorted(found, key=lambda r: (r.probe.name, r.task.name))
 
 
 def make_submission(results: list[dict], *, suite: str, name: str, meta: dict[str, Any] | None = None) -> dict:
@@ -170,6 +170,6 @@ def make_submission(results: list[dict], *, suite: str, name: str, meta: dict[st
         raise SubmissionError(f"results disagree on the embedding dimension: {dims}")
     slugify(name)  # fail early on a name the leaderboard cannot use
     encoder = {"name": name, "dim": dims[0], **meta}
-    ordered = sorted(results, key=lambda r: (r["probe"]["name"], r["task"]["name"]))
+    ordered = [dict(r) for r in sorted(results, key=lambda r: (r["probe"]["name"], r["task"]["name"]))]  # JSON objects
     return {"schema": SCHEMA_ID, "lsdbench_version": __version__, "protocol": PROTOCOL, "suite": suite,
             "encoder": encoder, "results": ordered}

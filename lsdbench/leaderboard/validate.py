@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 
 from .. import PROTOCOL, registry
 from ..cards import CardError
-from ..results import ResultError, config_hash, validate_result
+from ..results import Result, ResultError, config_hash, validate_result
 from ..results import schema as result_schema
 from . import SCHEMA_ID, SubmissionError
 from .result_checks import (
@@ -61,15 +61,15 @@ class TaskLoader:
 class ValidatedSubmission:
     """A submission that passed every check, with canonical copies of its results.
 
-    ``entries[probe][task]`` is the result with predictions reordered to the registry's test order
-    and ``y_true`` replaced by the registry's labels; ``scores[probe][task]`` the recomputed primary
+    ``entries[probe][task]`` is the result (a typed ``Result``) with predictions reordered to the
+    registry's test order and ``y_true`` replaced by the registry's labels; ``scores[probe][task]`` the recomputed primary
     metric. Everything downstream (CIs, paired tests) uses these, never the file's own numbers.
     """
 
     source: str
     data: dict[str, Any]
     slug: str
-    entries: dict[str, dict[str, dict[str, Any]]]
+    entries: dict[str, dict[str, Result]]
     scores: dict[str, dict[str, float]]
 
     @property
@@ -205,7 +205,7 @@ def _check_result(i: int, res: dict, sub: dict, cards: dict, loader: TaskLoader,
         return None
     inverse = np.empty_like(order_in_file)
     inverse[order_in_file] = np.arange(len(order_in_file))  # file row of each registry item
-    return _canonical(res, inverse, task), primary
+    return Result(_canonical(res, inverse, task)), primary
 
 
 def _check_one_encoder(results: list[dict], problems: list[str]) -> None:

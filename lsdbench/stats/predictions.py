@@ -5,6 +5,7 @@ path is checked against)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ def _preds(result: dict, where: str) -> _Preds:
 
 
 def _describe(result: dict) -> str:
-    enc = result.get("encoder", {}) if isinstance(result, dict) else {}
+    enc = result.get("encoder", {}) if isinstance(result, Mapping) else {}
     config = enc.get("config") or {}
     extra = ", ".join(f"{k}={config[k]}" for k in sorted(config)) if config else ""
     return f"encoder {enc.get('name', '?')}" + (f" ({extra})" if extra else "")
