@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shlex
 import shutil
 from collections import OrderedDict
@@ -29,25 +28,13 @@ import numpy as np
 from . import settings
 from .atomic import atomic_open, atomic_write_text
 from .errors import UserError
+from .names import cache_folder
 
 log = logging.getLogger(__name__)
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class CacheError(UserError, ValueError):
     """A cache entry cannot be used as it is; the message names the entry and how to clear it."""
-
-
-def folder_name(name: str) -> str:
-    """The encoder's folder under ``embeddings/``: never a path of its own (``..``, ``a/b``).
-
-    Names that are already safe keep their folder (existing caches stay valid); any other name gets
-    its safe form plus a hash of the exact name, so ``my enc`` and ``my/enc`` never share a folder.
-    """
-    safe = _SAFE.sub("_", name)
-    if safe == name and not name.startswith("."):
-        return name
-    return f"{safe.strip('.') or '_'}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 def sequence_key(sequence: str) -> str:
@@ -78,7 +65,7 @@ class EmbeddingCache:
         self.name, self.config = name, config
         digest = config_digest(name, config)
         self.root = settings.cache_dir(cache_dir)
-        self.dir = self.root / "embeddings" / folder_name(name) / digest[:24]
+        self.dir = self.root / "embeddings" / cache_folder(name) / digest[:24]
         self._index: dict[str, tuple[Path, int]] | None = None
         self._loaded: dict[Path, np.ndarray] = {}
 
@@ -172,7 +159,7 @@ class EmbeddingCache:
 
     # -- completion markers of --shard runs --------------------------------------------------
     def marker_path(self, task: str, index: int, count: int) -> Path:
-        return self.dir / MARKERS / f"{folder_name(task)}.{index}-of-{count}.json"
+        return self.dir / MARKERS / f"{cache_folder(task)}.{index}-of-{count}.json"
 
     def write_marker(self, task: str, index: int, count: int, record: dict[str, Any]) -> Path:
         """Say (atomically) that shard ``index`` of ``count`` of ``task`` is in this entry; an entry holding
@@ -299,7 +286,7 @@ HARNESS_KEYS = frozenset({"_long_sequences", "_inputs"})
 
 def entries_of(name: str, config: dict[str, Any], cache_dir=None) -> list[Path]:
     """The entry folders of one encoder configuration, under every long-sequence policy and side input."""
-    root = settings.cache_dir(cache_dir) / "embeddings" / folder_name(name)
+    root = settings.cache_dir(cache_dir) / "embeddings" / cache_folder(name)
     found = []
     for meta in sorted(root.glob("*/encoder.json")) if root.exists() else []:
         try:

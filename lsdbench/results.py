@@ -6,12 +6,10 @@ types, then for consistency the schema cannot express (one prediction per test i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import platform
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import numpy as np
 from . import strict_json
 from .atomic import atomic_write_text
 from .errors import UserError
+from .names import config_hash, result_filename, run_name  # noqa: F401  (their old home: callers import them here)
 
 RESULT_SCHEMA = "lsdbench-result-1"
 MAX_BYTES = 64 * 1024 * 1024  # a result holds a few thousand predictions; anything far larger is not one
@@ -49,36 +48,6 @@ def environment() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def schema() -> dict:
     return json.loads(resources.files("lsdbench").joinpath("result_schema.json").read_text())
-
-
-def config_hash(config: dict) -> str:
-    """Short, stable hash of an encoder config (canonical JSON), used in file names and grouping."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
-
-
-# Config entries shown in file and folder names besides the hash: the noise level t is what tells the
-# files of one sweep apart, and a reader should not have to open them to find it.
-NAMED_PARAMS = ("t",)
-
-
-def run_name(encoder_name: str, config: dict) -> str:
-    """``<encoder>[-t0.5]-<confighash>``: one encoder configuration, as in file and folder names."""
-    named = "".join(f"-{_slug(f'{k}{config[k]}')}" for k in NAMED_PARAMS
-                    if isinstance(config.get(k), (int, float, str)) and not isinstance(config.get(k), bool))
-    slug = _slug(encoder_name)
-    if slug != encoder_name:  # 'my enc' and 'my/enc' share a slug: the exact name's hash keeps them apart
-        slug += "-" + hashlib.sha256(encoder_name.encode()).hexdigest()[:8]
-    return f"{slug}{named}-{config_hash(config)}"
-
-
-def result_filename(encoder_name: str, config: dict, task: str, probe: str) -> str:
-    """``<encoder>[-t0.5]-<confighash>__<task>__<probe>.json``: distinct configs never overwrite each other."""
-    return f"{run_name(encoder_name, config)}__{_slug(task)}__{_slug(probe)}.json"
 
 
 def _check_consistency(obj: dict, where: str) -> None:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from . import cost
-from .embed_cache import folder_name
+from .names import cache_folder
 from .settings import cache_dir as resolve_cache_dir
 
 MIN_RESIDUES = 2_000  # shorter passes are dominated by start-up costs: not worth an estimate
@@ -33,7 +33,7 @@ def _passes(record_path: Path, variants: int, machine: dict) -> list[dict]:
 def rate(name: str, variants: int = 1, cache_dir=None) -> float | None:
     """Residues per second of ``name`` filling ``variants`` caches per pass on this machine, from the
     newest cost record of any of its configurations; None when none was recorded."""
-    folder = resolve_cache_dir(cache_dir) / "embeddings" / folder_name(name)
+    folder = resolve_cache_dir(cache_dir) / "embeddings" / cache_folder(name)
     machine = cost.machine()
     records = sorted(folder.glob(f"*/{cost.RECORD}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in records:

@@ -68,7 +68,8 @@ def test_excerpt():
 def test_encoder_names_stay_under_embeddings_and_apart(tmp_path):
     import numpy as np
 
-    from lsdbench.embed_cache import EmbeddingCache, folder_name
+    from lsdbench.embed_cache import EmbeddingCache
+    from lsdbench.names import cache_folder as folder_name
     from lsdbench.results import result_filename
 
     root = (tmp_path / "embeddings").resolve()

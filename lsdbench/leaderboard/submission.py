@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import PROTOCOL, __version__, strict_json
+from .. import PROTOCOL, __version__, names, strict_json
 from ..atomic import atomic_write_text
+from ..names import SLUG_RE, SUITE_RE  # noqa: F401  (the schema's patterns; callers import them here)
 from ..results import RESULT_SCHEMA, Result, ResultError, config_hash
 from . import SCHEMA_ID, SubmissionError
 
 MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-SUITE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # as the schema's "suite" pattern
 META_KEYS = ("parameters", "training_data", "licence", "link", "description")
 
 
@@ -36,15 +34,11 @@ def submission_schema() -> dict[str, Any]:
 
 
 def slugify(name: str) -> str:
-    """File-name-safe id of an encoder name: lower case, other characters collapsed to '-'.
-
-    Raises SubmissionError when nothing safe is left; the result always matches SLUG_RE.
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
-    if not SLUG_RE.match(slug):
-        raise SubmissionError(f"encoder name {name!r} gives no usable file name (slug {slug!r} must match "
-                              f"{SLUG_RE.pattern})")
-    return slug
+    """The leaderboard id of an encoder name (``names.public_slug``); SubmissionError when none can be made."""
+    try:
+        return names.public_slug(name)
+    except names.UnsafeName as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 def parse_json_bytes(data: bytes, source: str) -> Any:
@@ -81,10 +75,11 @@ def write_submission(obj: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def submission_filename(name_slug: str, suite: str) -> str:
-    """The one file name a submission may have in the submissions folder: ``<slug>.<suite>.json``."""
-    if not SLUG_RE.match(name_slug) or not SUITE_RE.match(suite):
-        raise SubmissionError(f"no safe file name for encoder slug {name_slug!r} and suite {suite!r}")
-    return f"{name_slug}.{suite}.json"
+    """The one file name a submission may have in the submissions folder (``names.submission_filename``)."""
+    try:
+        return names.submission_filename(name_slug, suite)
+    except names.UnsafeName as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 def parse_meta(pairs: Iterable[str]) -> dict[str, Any]:
