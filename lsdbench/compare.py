@@ -1,13 +1,5 @@
-"""``lsdbench compare``: paired significance tables of result files.
-
-Results are grouped by task and probe. In each group the reference (A) is compared with every other
-result (B) on the shared test items with ``lsdbench.stats.paired_test``. The reference is the first
-argument's result on each task (a result file, a submission such as
-``leaderboard/submissions/aac.open.json``, or a folder holding one encoder's results), so
-``lsdbench compare A B C`` tests A against B and A against C on every task they share; ``--reference``
-names A instead. Tasks that lack A or any B are left out with a note. All comparisons of one call form
-one family for the multiple-testing correction.
-"""
+"""``lsdbench compare``: paired significance tables of result files (the rules: ``lsdbench compare --help``,
+``lsdbench.cli.compare.DESCRIPTION``)."""
 
 from __future__ import annotations
 
@@ -21,6 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .loading import load
+from .metrics import higher_is_better
 from .stats import (
     DEFAULT_RESAMPLES,
     ComparisonError,
@@ -181,8 +174,6 @@ def _family(n: int) -> str:
 
 def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
     """One GitHub-style table per task, then a note on the method, correction and alpha used."""
-    from .metrics import higher_is_better
-
     parts = []
     first = None
     for key, rows in tables.items():

@@ -21,6 +21,7 @@ from .cards import METRICS_BY_TYPE
 from .metrics import score_all
 from .probes import CLASSIFICATION, PROBES
 from .results import finite
+from .stats import bootstrap_ci as ci
 
 CI_LEVEL = 0.95
 CI_RESAMPLES = 1000
@@ -48,8 +49,6 @@ def bootstrap_ci(task_type: str, metric: str, y_true, per_seed: list[dict], *, n
     Resample indices depend only on ``seed`` and the number of items, so every result of a task is
     resampled identically. Resamples where the metric is undefined (one class only) are dropped.
     """
-    from .stats import bootstrap_ci as ci
-
     y_true = list(y_true)
     result = {"task": {"name": "-", "type": task_type, "primary_metric": metric},
               "predictions": {"ids": [str(i) for i in range(len(y_true))], "y_true": y_true, "per_seed": per_seed}}

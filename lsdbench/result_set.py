@@ -8,6 +8,7 @@ import os
 
 from tabulate import tabulate
 
+from .loading import load
 from .results import Result
 
 __all__ = ["Result", "Results", "read_results"]
@@ -62,6 +63,4 @@ class Results(list):
 
 def read_results(*paths: str | os.PathLike) -> Results:
     """Every result in these files, submissions or folders (see ``lsdbench show``)."""
-    from .loading import load
-
     return Results(x.result for x in load(paths))

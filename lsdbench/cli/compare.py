@@ -7,9 +7,17 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from .. import compare as library  # the module: its docstring is the command's description
-from ..stats import CORRECTIONS, DEFAULT_RESAMPLES, METHODS
+from ..significance import CORRECTIONS, DEFAULT_RESAMPLES, METHODS
 from ..terminal import WIDTH, add_command
+
+DESCRIPTION = """\
+Results are grouped by task and probe. In each group the reference (A) is compared with every other
+result (B) on the shared test items with ``lsdbench.stats.paired_test``. The reference is the first
+argument's result on each task (a result file, a submission such as
+``leaderboard/submissions/aac.open.json``, or a folder holding one encoder's results), so
+``lsdbench compare A B C`` tests A against B and A against C on every task they share; ``--reference``
+names A instead. Tasks that lack A or any B are left out with a note. All comparisons of one call form
+one family for the multiple-testing correction."""
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -19,6 +27,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def cmd_compare(args) -> int:
+    from .. import compare as library  # scipy and scikit-learn: only when the command runs
+
     tables = library.compare(args.results, method=args.method, correction=args.correction, alpha=args.alpha,
                      reference=args.reference, n_resamples=args.n_resamples, seed=args.seed)
     print(f"reference (A): {tables.reference}\n")
@@ -34,7 +44,7 @@ def cmd_compare(args) -> int:
 def register(subparsers) -> None:
     p = add_command(
         subparsers, "compare", "paired significance tests: is encoder A better than B on each task?",
-        description=library.__doc__.split("\n\n", 1)[1] if library.__doc__ else None,
+        description=DESCRIPTION,
         examples=["lsdbench compare leaderboard/submissions/aac.open.json results/   # A = aac, B = your results",
                   "lsdbench compare results/aac-1a2b3c4d5e/ results/dpc-6f7a8b9c0d/ --method permutation",
                   "lsdbench compare runs/sweep/results/ --reference 'lsd_tn_diffusion[t=0.5]' --json cmp.json"])

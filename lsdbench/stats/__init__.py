@@ -34,8 +34,7 @@ from .resampling import (
     resample_indices,
 )
 
-# scipy is imported where it is used: `lsdbench --help` and `compare --help` read this package's constants
-# and must start without it (issue 13: under half a second, no torch / scikit-learn / scipy)
+# the names and defaults the command line offers live in lsdbench.significance, which imports nothing
 
 __all__ = [
     "CLASSIFICATION",

@@ -4,6 +4,7 @@ set of resampled deltas."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binomtest
 
 # scipy is imported where it is used (see the package docstring: `--help` must start without it)
 
@@ -22,8 +23,6 @@ def mcnemar_exact(correct_a, correct_b) -> float:
     only_b = int(np.sum(~a & b))
     if only_a + only_b == 0:
         return 1.0
-    from scipy.stats import binomtest
-
     return float(binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue)
 
 

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..significance import CORRECTIONS, VERDICTS  # noqa: F401  (re-exported)
 from .predictions import ComparisonError
 
 if TYPE_CHECKING:
     from .paired import PairedComparison
 
-CORRECTIONS = ("holm", "bh", "none")
-VERDICTS = ("better", "worse", "not distinguishable")
 
 
 def _check_pvalues(pvalues) -> np.ndarray:

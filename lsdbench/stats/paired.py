@@ -33,13 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import higher_is_better
+from ..significance import METHODS  # noqa: F401  (re-exported)
 from .elementary import bootstrap_pvalue, mcnemar_exact
 from .predictions import CLASSIFICATION, ComparisonError, _check_pair, _describe, _preds, _score_full
 from .resampling import DEFAULT_RESAMPLES, _bootstrap_deltas, permutation_pvalue
 
 log = logging.getLogger(__name__)
 
-METHODS = ("bootstrap", "permutation", "mcnemar")
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,6 @@ def paired_test(result_a: dict, result_b: dict, method: str = "bootstrap", n_res
     ``labels``: display names of A and B (default: encoder names); ``where``: how to name them in
     errors (default: encoder name and config; ``lsdbench compare`` passes file paths).
     """
-    from ..metrics import higher_is_better
-
     if method not in METHODS:
         raise ComparisonError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if int(n_resamples) < 1:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import metrics  # looked up at call time: lsdbench.metrics is the definition of a score
 from ..errors import UserError
 
 CLASSIFICATION = ("binary", "multiclass", "pair_binary")
@@ -99,23 +100,19 @@ def _check_pair(ra: dict, rb: dict, pa: _Preds, pb: _Preds, wa: str, wb: str) ->
 
 
 def _score_full(p: _Preds, index=None) -> float:
-    from ..metrics import score_predictions
-
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # degenerate resamples (constant values) give NaN: dropped later
         try:
-            return float(score_predictions(p.task_type, p.metric, p.y_true, p.per_seed, index=index))
+            return float(metrics.score_predictions(p.task_type, p.metric, p.y_true, p.per_seed, index=index))
         except (ValueError, ZeroDivisionError):
             return float("nan")
 
 
 def _seed_score(p: _Preds, y_pred: np.ndarray, y_score: np.ndarray | None) -> float:
     """One seed's metric through metrics.compute_metric (slow path of the permutation test)."""
-    from ..metrics import compute_metric
-
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
-            return float(compute_metric(p.metric, p.y_true, y_pred, y_score))
+            return float(metrics.compute_metric(p.metric, p.y_true, y_pred, y_score))
         except (ValueError, ZeroDivisionError):
             return float("nan")

@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..metrics import METRICS
 from .predictions import _Preds, _score_full
-
-# lsdbench.metrics (scipy, scikit-learn) is imported where it is used: see the package docstring
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +24,6 @@ WeightedFn = Callable[[np.ndarray, dict], np.ndarray]
 
 
 def _entry(name: str):
-    from ..metrics import METRICS
-
     return METRICS.get(name)  # an unknown metric has no batched form: the slow path reports it
 
 
