@@ -80,13 +80,15 @@ def diffusion_plan(mask: torch.Tensor, d_latent: int, cfg: DenoiserConfig, gener
 
 
 def diffusion_loss(model: Denoiser, z0: torch.Tensor, mask: torch.Tensor, t: torch.Tensor, eps: torch.Tensor):
-    """(sum over residues of loss_weight(t) * mean-over-channels squared error, per-residue errors (B, L))."""
+    """(sum over residues of the mean-over-channels squared error, per-residue errors (B, L)).
+
+    Plain MSE in the model's own parameterization, unweighted in t (in eps units: SNR + 1 for v, 1 for
+    eps, SNR for x0, the usual choice of each); a weighting would multiply ``err`` by a function of t."""
     p = model.cfg.parameterization
     tb = t[:, None, None]
     zt = S.diffuse(z0, eps, tb)
     pred = model(zt, t, mask)
     err = F.mse_loss(pred.float(), S.target(z0, eps, tb, p).float(), reduction="none").mean(-1)
-    err = err * S.loss_weight(t, p)[:, None]
     return err[mask].sum(), err
 
 

@@ -57,12 +57,3 @@ def eps_from_prediction(zt, pred, t, parameterization: str):
     if parameterization == "eps":
         return pred
     return (zt - alpha(t) * pred) / sigma(t).clamp(min=1e-4)  # x0: undefined at t = 0
-
-
-def loss_weight(t: torch.Tensor, parameterization: str) -> torch.Tensor:
-    """Weight of the plain MSE in the model's own parameterization: 1 for all three.
-
-    In eps-units this is (SNR + 1) for v, 1 for eps and SNR for x0, the usual choices of each
-    parameterization; kept as a function so another weighting is a one-line change.
-    """
-    return torch.ones_like(t)
