@@ -81,12 +81,12 @@ class EmbeddingCache:
 
     def _ensure_index(self) -> dict[str, tuple[Path, int]]:
         if self._index is None:
-            paths = sorted(self.dir.glob("shard-*.npz")) if self.dir.exists() else []
-            listing = (str(self.dir), tuple(paths))
+            paths = tuple(sorted(self.dir.glob("shard-*.npz")) if self.dir.exists() else [])
             known = _INDEX_MEMO.get(str(self.dir))
-            if known is not None and known[0] == listing and all(_SHARD_MEMO_KEYS.get(p) == _stat_key(p)
-                                                                 for p in paths):
-                self._index, self._loaded = dict(known[1]), dict(known[2])  # copies: put() adds to them
+            if known is not None and known[0] == paths and all(
+                    p in _SHARD_MEMO_KEYS and _SHARD_MEMO_KEYS[p] == _stat_key(p) for p in paths):
+                self._index = dict(known[1])  # a copy: put() adds to it
+                self._loaded = {p: _SHARD_MEMO[_SHARD_MEMO_KEYS[p]][1] for p in paths}
                 return self._index
             self._index = {}
             for path in paths:
@@ -97,7 +97,8 @@ class EmbeddingCache:
                 self._loaded[path] = emb
                 for row, key in enumerate(keys):
                     self._index[key] = (path, row)
-            _INDEX_MEMO[str(self.dir)] = (listing, dict(self._index), dict(self._loaded))
+            # the index only: its arrays stay in the shard memo, whose byte bound is the one that holds
+            _INDEX_MEMO[str(self.dir)] = (paths, dict(self._index))
             _INDEX_MEMO.move_to_end(str(self.dir))
             if len(_INDEX_MEMO) > INDEX_MEMO_ENTRIES:
                 _INDEX_MEMO.popitem(last=False)
@@ -176,8 +177,8 @@ MARKERS = "done"
 # indexes one entry once per task and level; without this each index re-reads and re-hashes every shard.
 _SHARD_MEMO: OrderedDict[tuple, tuple[list[str], np.ndarray]] = OrderedDict()
 _SHARD_MEMO_KEYS: dict[Path, tuple] = {}  # shard path -> the stat its memo entry was read under
-# an entry's index, by folder: (the shard files it was built from, index, loaded arrays); reused only
-# while the folder lists the same shards and each is still the file that was read
+# an entry's index, by folder: (the shard files it was built from, index); reused only while the folder
+# lists the same shards and each is still in the shard memo as the file that was read
 _INDEX_MEMO: OrderedDict[str, tuple] = OrderedDict()
 INDEX_MEMO_ENTRIES = 64  # a sweep reads ~10 encoder configurations at a time
 SHARD_MEMO_BYTES = 1 << 30  # least recently read shards are dropped beyond this
