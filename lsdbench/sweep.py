@@ -254,14 +254,13 @@ def sweep_families(families: dict[str, tuple], values: Sequence[float], tasks: I
 
 
 def write_task_tables(out: Path, task: str, results: dict[str, list[dict]], references: dict[str, dict],
-                      values: Sequence[float], *, options: dict | None = None, alpha: float = 0.05,
-                      params: dict[str, str] | None = None) -> list[dict]:
+                      values: Sequence[float], *, params: dict[str, str], alpha: float = 0.05) -> list[dict]:
     """A task's sweep table (CSV) and figure (PNG) from each family's per-level results (``results[spec]``,
     in ``values`` order) and the references' results; returns the table's rows. ``params``: each family's
-    sweep parameter, when the caller has the encoders (else each is built to ask)."""
+    sweep parameter (its encoder's ``sweep_param``)."""
     curves, param = {}, None
     for spec, levels in results.items():
-        param = params[spec] if params else resolve(spec, **(options or {})).sweep_param
+        param = params[spec]
         curves[spec] = analyse(spec, param, values, levels, references, alpha=alpha)
     rows = [r for spec in results for r in curves[spec]]
     write_csv(out / f"sweep_{task}.csv", rows)
@@ -287,11 +286,14 @@ def rebuild_tables(specs: Sequence[str], values: Sequence[float], tasks: Sequenc
                               f"on {task} with the {probe} probe; run its sweep first")
         return found[key]
 
+    ref_encoders = {ref: resolve(ref) for ref in references}  # each built once, not once per task
+    families = {spec: family(spec, values, options) for spec in specs}
+    params = {spec: base.sweep_param for spec, (base, _) in families.items()}
     table: dict[str, list[dict]] = {}
     for task in tasks:
-        refs = {ref: load(resolve(ref), task) for ref in references}
-        results = {spec: [load(v, task) for v in family(spec, values, options)[1]] for spec in specs}
-        table[task] = write_task_tables(out, task, results, refs, values, options=options, alpha=alpha)
+        refs = {ref: load(enc, task) for ref, enc in ref_encoders.items()}
+        results = {spec: [load(v, task) for v in variants] for spec, (_, variants) in families.items()}
+        table[task] = write_task_tables(out, task, results, refs, values, alpha=alpha, params=params)
     atomic_write_bytes(out / "sweep_summary.json", json.dumps(table, indent=1, sort_keys=True).encode())
     return table
 
