@@ -1,4 +1,4 @@
-"""Baseline encoders for lsdbench, registered under the entry-point group ``lsdbench.encoders``.
+"""Baseline encoders for lsdbench, registered under the entry-point group ``lsdbench.encode.encoders``.
 
 Composition controls (numpy only, :mod:`baselines.composition`):
 
@@ -15,7 +15,7 @@ Neural controls and third-party models (torch):
 - ``esm2`` (:mod:`baselines.esm2`): ESM-2 through Hugging Face ``transformers`` (extra ``esm``),
   ``checkpoint`` and ``layer`` options, mean over real residues, ``max_length`` 1022.
 
-Resolve them by name: ``lsdbench.encoders.resolve("aac")``, or ``lsdbench eval --encoder aac``.
+Resolve them by name: ``lsdbench.encode.encoders.resolve("aac")``, or ``lsdbench eval --encoder aac``.
 Submodules are imported on demand, so ``import baselines`` costs nothing. See ``baselines/README.md``.
 """
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from lsdbench.encoders import EncoderError
-from lsdbench.sequences import ALPHABET, CANONICAL
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.tasks.sequences import ALPHABET, CANONICAL
 
 # codes 0..19 are the canonical residues in CANONICAL order, 20..24 are X B Z U O
 N_CODES = len(ALPHABET)

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from lsdbench.batching import token_budget_batches
-from lsdbench.buckets import batching_mode, bucket_batches, fill_rows
-from lsdbench.encoders import EncoderError
-from lsdbench.precision import require
+from lsdbench.encode.batching import token_budget_batches
+from lsdbench.encode.buckets import batching_mode, bucket_batches, fill_rows
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.encode.precision import require
 
 from ._seq import as_int
 
@@ -70,7 +70,7 @@ def encode_in_batches(sequences: Sequence[str], budget: int, dim: int,
                       extra: int = 0) -> np.ndarray:
     """Pooled (n, dim) embeddings in input order; ``run(batch, width)`` -> (len(batch), dim).
 
-    "bucketed": calls shaped by each sequence's own length (lsdbench.buckets), so a sequence gets the same
+    "bucketed": calls shaped by each sequence's own length (lsdbench.encode.buckets), so a sequence gets the same
     bits in any batch; ``width`` is the padded residue width and filler rows are dropped. "fast":
     token-budget batches of length-sorted sequences (``budget`` residues per call), ``width`` None.
     """

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from lsdbench.encoders import EncoderError
-from lsdbench.sequences import ALPHABET, CANONICAL
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.tasks.sequences import ALPHABET, CANONICAL
 
 from ._seq import N_CODES, as_bool, as_int, encode_concat, sequence_ids
 

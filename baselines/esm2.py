@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lsdbench.encoders import EncoderError
-from lsdbench.precision import record
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.encode.precision import record
 
 from ._seq import as_bool, as_int, encode_concat, lookup_table, padded
 from ._torch import TorchEncoder, state_dict_sha256

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsdbench.encoders import EncoderError
-from lsdbench.precision import autocast, record
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.encode.precision import autocast, record
 
 from ._seq import N_CODES, as_int, encode_concat, padded
 from ._torch import TorchEncoder, state_dict_sha256

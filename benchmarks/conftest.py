@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from lsdbench import registry
-from reference_models.flops import matmul_flops_per_s  # noqa: F401 (the benchmarks' MFU denominator)
+from lsdbench.tasks import registry
+from reference_models.training.flops import matmul_flops_per_s  # noqa: F401 (the benchmarks' MFU denominator)
 
 SMOKE = os.environ.get("LSDBENCH_BENCH_SMOKE", "") not in ("", "0")
 
@@ -53,7 +53,7 @@ def deeploc_test() -> list[str]:
 
 def reference_encoder(name: str, **options):
     """A committed reference encoder, or a skip when its checkpoint is not in this checkout."""
-    from lsdbench.encoders import resolve
+    from lsdbench.encode.encoders import resolve
     try:
         return resolve(name, **options)
     except Exception as exc:  # CheckpointError, or reference_models not installed

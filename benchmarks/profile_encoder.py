@@ -13,8 +13,8 @@ import sys
 import numpy as np
 from torch.profiler import ProfilerActivity, profile
 
-from lsdbench import registry
-from lsdbench.encoders import policy_for, resolve
+from lsdbench.encode.encoders import policy_for, resolve
+from lsdbench.tasks import registry
 
 
 def main(name: str = "mlm", n: int = 64) -> str:

@@ -1,6 +1,6 @@
 """What batch-invariant (bucketed) batching costs against token-budget ("fast") batching.
 
-Bucketed calls are shaped by each sequence's own length (lsdbench/buckets.py), so a sequence's embedding
+Bucketed calls are shaped by each sequence's own length (lsdbench/encode/buckets.py), so a sequence's embedding
 has the same bits in any batch; fast batching packs length-sorted sequences into 16,384-token calls.
 Both are timed on the same sequences in one run, on the harness's windows (what the suite feeds the
 `small` models) and on full lengths, and the ratio goes in benchmarks/RESULTS.md. Each run also checks
@@ -20,7 +20,7 @@ ALONE = 4  # sequences re-encoded one at a time for the bit-identity check
 
 def encoder(name: str, batching: str):
     if name == "random_transformer":
-        from lsdbench.encoders import resolve
+        from lsdbench.encode.encoders import resolve
         return resolve(name, batching=batching)
     return reference_encoder(name, batching=batching)
 

@@ -9,7 +9,7 @@ import sys
 
 from conftest import SMOKE, peak_process, reference_encoder
 
-from lsdbench.evaluate import evaluate
+from lsdbench.run.evaluate import evaluate
 
 SUITE = "smoke" if SMOKE else "open"
 

@@ -58,7 +58,7 @@ def synthetic_fasta(path: Path, n_bytes: int, seed: int = 0, duplicate_share: fl
 
 
 def _prepare(fasta: Path, out: Path) -> dict:
-    seconds, peak, _ = peak_process([sys.executable, "-m", "reference_models.train", "data", "--source", str(fasta),
+    seconds, peak, _ = peak_process([sys.executable, "-m", "reference_models.training.train", "data", "--source", str(fasta),
                                      "--out", str(out), "--no-decontaminate"], cwd=REPO)
     info = json.loads((out / "data.json").read_text())
     return {"fasta_mib": round(fasta.stat().st_size / MIB, 1), "records": info["input_records"],
@@ -69,7 +69,7 @@ def _prepare(fasta: Path, out: Path) -> dict:
 def _train_steps(data: Path, out: Path) -> dict:
     """Two steps of the tiny MLM at the small config's crop and token budget, then its finalize
     (statistics, health: the unigram perplexity reads the whole training split in blocks)."""
-    seconds, peak, _ = peak_process([sys.executable, "-m", "reference_models.train", "mlm", "--config", "tiny",
+    seconds, peak, _ = peak_process([sys.executable, "-m", "reference_models.training.train", "mlm", "--config", "tiny",
                                      "--data", str(data), "--out", str(out), "--device", "cpu", "--no-progress",
                                      "--set", "train.steps=2", "--set", "train.max_len=256",
                                      "--set", "train.tokens_per_batch=8192", "--set", "train.num_threads=1"],
@@ -82,7 +82,7 @@ def test_data_preparation_memory_does_not_grow_with_the_corpus(benchmark, machin
     try:
         if shutil.disk_usage(work).free < 4 * BIG_BYTES + 2 * SMALL_BYTES:
             pytest.skip(f"needs {4 * BIG_BYTES / 2**30:.1f} GiB of free disk in {work.parent}")
-        _, import_mib, _ = peak_process([sys.executable, "-c", "import reference_models.train"], cwd=REPO)
+        _, import_mib, _ = peak_process([sys.executable, "-c", "import reference_models.training.train"], cwd=REPO)
         rows = {}
         for name, size in (("small", SMALL_BYTES), ("big", BIG_BYTES)):
             fasta = work / f"{name}.fasta"

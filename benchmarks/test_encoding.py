@@ -9,7 +9,7 @@ import pytest
 from conftest import SMOKE, matmul_flops_per_s, reference_encoder, timed
 from torch.utils.flop_counter import FlopCounterMode
 
-from lsdbench.encoders import policy_for
+from lsdbench.encode.encoders import policy_for
 
 FIXED_BATCH = 16  # sequences per fixed-size batch, in input order, padded to the longest
 CROP = 1024       # full-length view: sequences cropped here (89 % of DeepLoc test sequences are shorter)

@@ -56,11 +56,11 @@ def smoke_entries(folder: Path) -> Path:
 def cached_entries(entries: Path) -> list[str]:
     """The specs of the entries whose every embedding (every level of a sweep) is in this machine's cache:
     what a warm run can measure without hours of encoding first."""
-    from lsdbench import registry
-    from lsdbench.benchmark import build_encoders
-    from lsdbench.entries import load_plan
-    from lsdbench.plan import make_plan
-    from lsdbench.sweep import variants_of
+    from lsdbench.run.benchmark import build_encoders
+    from lsdbench.run.entries import load_plan
+    from lsdbench.run.plan import make_plan
+    from lsdbench.run.sweep import variants_of
+    from lsdbench.tasks import registry
 
     plan = load_plan(entries)
     tasks = [registry.load_task(card, progress=False) for card in registry.list_cards(plan.suite)]

@@ -8,10 +8,11 @@ import time
 from conftest import SMOKE
 
 from baselines.composition import KmerHash
-from lsdbench import probing, registry
-from lsdbench.encoders import policy_for
-from lsdbench.evaluate import task_embeddings
-from lsdbench.probing import fit_and_score
+from lsdbench.encode.encoders import policy_for
+from lsdbench.probe import probing
+from lsdbench.probe.probing import fit_and_score
+from lsdbench.run.evaluate import task_embeddings
+from lsdbench.tasks import registry
 
 SUITE = "smoke" if SMOKE else "open"
 

@@ -18,7 +18,7 @@ def wall(args: list[str]) -> float:
 
 
 def test_help_starts_without_the_evaluation_stack(benchmark, machine):
-    full = min(wall(["-c", "import lsdbench.evaluate, lsdbench.compare"]) for _ in range(3))
+    full = min(wall(["-c", "import lsdbench.run.evaluate, lsdbench.comparison.compare"]) for _ in range(3))
     help_s = benchmark.pedantic(lambda: min(wall(["-m", "lsdbench", "--help"]) for _ in range(3)), rounds=1,
                                 iterations=1)
     benchmark.extra_info.update({"help_s": round(help_s, 3), "evaluation_import_s": round(full, 3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SMOKE, reference_encoder, timed
 
-from lsdbench.encoders import policy_for
+from lsdbench.encode.encoders import policy_for
 
 LEVELS = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]
 

@@ -10,12 +10,12 @@ import torch
 import torch.nn as nn
 from conftest import SMOKE, sized
 
-from reference_models import alphabet as A
 from reference_models import config as cfgmod
-from reference_models.batching import EpochPlan
-from reference_models.encoders import CHECKPOINTS
-from reference_models.latents import LatentSource
-from reference_models.train import (
+from reference_models.corpus import alphabet as A
+from reference_models.evaluation.encoders import CHECKPOINTS
+from reference_models.networks.latents import LatentSource
+from reference_models.training.batching import EpochPlan
+from reference_models.training.train import (
     EagerFallback,
     LossModule,
     Stage,

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 
-from .errors import UserError
+from lsdbench.errors import UserError
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 SUITE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # as the submission schema's "suite" pattern

@@ -76,10 +76,10 @@ class Split:
 class Task:
     """A loaded task: its card plus the train/valid/test splits."""
 
-    card: TaskCard  # noqa: F821  (defined in lsdbench.cards; avoid a cycle)
+    card: TaskCard  # noqa: F821  (defined in lsdbench.tasks.cards; avoid a cycle)
     splits: dict[str, Split] = field(default_factory=dict)
     # what loading found and did: per source, duplicated pairs and self-pairs; with a [partition],
-    # items per split and the pairs it dropped (see lsdbench.registry.partition)
+    # items per split and the pairs it dropped (see lsdbench.tasks.registry.partition)
     report: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,7 +119,7 @@ class Encoder(Protocol):
       (e.g. the sha256 of a side file read at encode time); they key the embedding cache only, so
       adding one leaves the recorded config and result file names as they were.
     - a ``precision`` constructor option (``--precision``): an encoder that takes one records any value
-      but ``fp32`` in ``config``; encoders without it refuse lower precisions (lsdbench.precision).
+      but ``fp32`` in ``config``; encoders without it refuse lower precisions (lsdbench.encode.precision).
     - ``n_parameters`` (int), or a torch ``model``: the parameter count the main job puts on the leaderboard.
     - ``health`` (dict with ``passed`` and ``missed``): the model's own health record; the main job marks
       an entry that misses a target and reports the claims resting on it as not testable.

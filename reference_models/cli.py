@@ -4,7 +4,7 @@
     lsd-train mlm|lsd_tn|lsd_nm --config small --data DATA --out RUN [--export DIR]
     lsd-train diffusion --config small --latent RUN_OF_AN_ENCODER --data DATA --out RUN [--export DIR]
 
-Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m reference_models.train STAGE ...``.
+Multi-GPU / multi-machine: ``torchrun --nproc_per_node N -m reference_models.training.train STAGE ...``.
 Re-running the same command resumes from the last checkpoint in RUN.
 """
 
@@ -16,11 +16,11 @@ import sys
 
 import torch
 
-from . import checkpoint as C
-from . import config as cfgmod
-from . import data as D
-from . import health as H
-from .finalize import checkpoint_health, write_health
+from reference_models import checkpoint as C
+from reference_models import config as cfgmod
+from reference_models.corpus import data as D
+from reference_models.evaluation import health as H
+from reference_models.training.finalize import checkpoint_health, write_health
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of sequences held out for evaluation (default: %(default)s)")
     d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
     h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)",
-                       description="Recompute the health diagnostics of reference_models/health.py on held-out "
+                       description="Recompute the health diagnostics of reference_models/evaluation/health.py on held-out "
                                    "data; exit 1 when a target is missed.")
     h.add_argument("checkpoint", help="directory with model.safetensors and meta.json")
     h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")

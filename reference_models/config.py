@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .autoencoder import Autoencoder, AutoencoderConfig
-from .denoiser import Denoiser, DenoiserConfig
-from .mlm import MLM, MLMConfig
-from .transformer import TransformerConfig
+from reference_models.networks.autoencoder import Autoencoder, AutoencoderConfig
+from reference_models.networks.denoiser import Denoiser, DenoiserConfig
+from reference_models.networks.mlm import MLM, MLMConfig
+from reference_models.networks.transformer import TransformerConfig
 
 STAGES = ("mlm", "lsd_tn", "lsd_nm", "diffusion")
 ENCODER_KINDS = ("mlm", "lsd_tn", "lsd_nm")

@@ -2,7 +2,7 @@
 # Train the committed `small` reference checkpoints on CPU, stage after stage (about 70 minutes on 2
 # cores; step counts, learning rates and widths are in configs/small.toml). Each stage resumes from its
 # last checkpoint when rerun; the final weights are exported to reference_models/checkpoints/<name>/
-# (safetensors + meta.json + model card with the health diagnostics of reference_models/health.py).
+# (safetensors + meta.json + model card with the health diagnostics of reference_models/evaluation/health.py).
 #   bash reference_models/train_small.sh [RUN_DIR]      (RUN_DIR default: runs/train_small)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from lsdbench.atomic import atomic_write_text
-from lsdbench.encoders import resolve
+from lsdbench.encode.encoders import resolve
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference_checkpoint_outputs.json"
 ENCODERS = {"mlm": {}, "mlm_latent": {}, "lsd_tn_latent": {}, "lsd_nm_latent": {},

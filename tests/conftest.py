@@ -53,7 +53,7 @@ def _isolated_settings(monkeypatch, session_cache, request):
     monkeypatch.delenv("LSDBENCH_TASKS", raising=False)
     for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "RANK", "WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)  # run inside an sbatch array, every eval would be a shard run
-    from lsdbench import registry
+    from lsdbench.tasks import registry
 
     monkeypatch.setattr(registry, "_user_cards", {})  # cards a test registers stay in that test
 
@@ -61,7 +61,7 @@ def _isolated_settings(monkeypatch, session_cache, request):
 @pytest.fixture(scope="session")
 def open_tasks(mirror, session_cache):
     """The open-suite tasks loaded once per session from the real files."""
-    from lsdbench.registry import list_cards, load_task
+    from lsdbench.tasks.registry import list_cards, load_task
 
     return {c.name: load_task(c, cache_dir=session_cache, mirror=mirror, progress=False)
             for c in list_cards("open")}

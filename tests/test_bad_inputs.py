@@ -188,7 +188,7 @@ def test_parquet_without_pyarrow_is_one_line(world, capsys, monkeypatch):
 
 @pytest.mark.parametrize("code, needle", [(errno.EROFS, "read-only"), (errno.ENOSPC, "disk is full")])
 def test_unwritable_cache_is_one_line(world, capsys, monkeypatch, code, needle):
-    from lsdbench import embed_cache
+    from lsdbench.encode import cache as embed_cache
 
     def refuse(path, **arrays):
         raise OSError(code, "cannot write", str(path))
@@ -205,7 +205,7 @@ def test_verbose_shows_the_traceback(world):
 
 
 def test_reference_checkpoint_error_is_one_line(world, capsys):
-    pytest.importorskip("reference_models.encoders")
+    pytest.importorskip("reference_models.evaluation.encoders")
     root, card = world
     code = main(["eval", "--encoder", "lsd_tn_diffusion", "--encoder-opt", f"checkpoint={root / 'none'}",
                  "--task", str(card), "--quiet"])

@@ -12,9 +12,9 @@ import torch
 import baselines
 from baselines.composition import AAC, DPC, KmerHash, LengthOnly, OneHotMean
 from baselines.random_transformer import RandomTransformer
-from lsdbench.embedding import embed
-from lsdbench.encoders import EncoderError, parse_options, registered, resolve
-from lsdbench.sequences import ALPHABET, CANONICAL
+from lsdbench.encode.embedding import embed
+from lsdbench.encode.encoders import EncoderError, parse_options, registered, resolve
+from lsdbench.tasks.sequences import ALPHABET, CANONICAL
 
 AA = {a: i for i, a in enumerate(CANONICAL)}
 SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "A", "ACDEFGHIKLMNPQRSTVWYXBZUO", "GG", "MXXB", "WWWWWWWWWWWWW"]
@@ -217,7 +217,7 @@ def test_baselines_run_through_the_harness(tmp_path):
 
 
 def test_lsdbench_never_imports_baselines():
-    code = ("import sys, lsdbench.cli, lsdbench.evaluate, lsdbench.embedding; lsdbench.cli.build_parser(); "
+    code = ("import sys, lsdbench.cli, lsdbench.run.evaluate, lsdbench.encode.embedding; lsdbench.cli.build_parser(); "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('baselines', 'reference_models')); "
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

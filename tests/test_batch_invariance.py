@@ -1,4 +1,4 @@
-"""The same bits whatever the batch: reference encoders and torch baselines (lsdbench.buckets).
+"""The same bits whatever the batch: reference encoders and torch baselines (lsdbench.encode.buckets).
 
 An embedding must not depend on a sequence's batch-mates, the batch size, the number of shards or what
 the cache already held; otherwise results differ in the last digits with the way a run was split.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from baselines.random_transformer import RandomTransformer
-from lsdbench.buckets import (
+from lsdbench.encode.buckets import (
     CALL_TOKENS,
     bucket_batches,
     bucket_width,
@@ -21,9 +21,9 @@ from lsdbench.buckets import (
     padded_length,
     rows_per_call,
 )
-from lsdbench.encoders import EncoderError
-from lsdbench.results import read_result
-from reference_models import encoders as E
+from lsdbench.encode.encoders import EncoderError
+from lsdbench.results.result import read_result
+from reference_models.evaluation import encoders as E
 from tests.test_shards import _finish, _start, comparable
 
 AMINO = "ACDEFGHIKLMNPQRSTVWY"

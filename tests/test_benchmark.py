@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lsdbench import registry
-from lsdbench.benchmark import EntriesError, load_plan, select_suite_level
 from lsdbench.cli import main
 from lsdbench.leaderboard.validate import validate_submission
+from lsdbench.run.benchmark import EntriesError, load_plan, select_suite_level
+from lsdbench.tasks import registry
 
 DATA = Path(__file__).parent / "data"
 
@@ -211,11 +211,11 @@ def test_main_job_in_memory_writes_what_the_step_by_step_file_path_writes(tmp_pa
     main job used to do it, one documented command at a time through files (sweep, level chosen from the
     files, eval, submit, build, claims re-tested from the submissions), gives the same bytes from the
     same warm cache: results, sweep tables, figures, submissions, leaderboard and claims (timings aside)."""
-    from lsdbench.benchmark import select_suite_level
-    from lsdbench.entries import load_plan
     from lsdbench.leaderboard.validate import TaskLoader
-    from lsdbench.publish import retest_hypotheses
-    from lsdbench.results import read_result
+    from lsdbench.results.result import read_result
+    from lsdbench.run.benchmark import select_suite_level
+    from lsdbench.run.entries import load_plan
+    from lsdbench.run.publish import retest_hypotheses
 
     path = entries(tmp_path)
     path.write_text(path.read_text() + textwrap.dedent("""

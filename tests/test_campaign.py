@@ -1,4 +1,4 @@
-"""The time-boxed GPU campaign (scripts/gpu_campaign.sh, reference_models/campaign.py) run as CI runs it:
+"""The time-boxed GPU campaign (scripts/gpu_campaign.sh, reference_models/training/campaign.py) run as CI runs it:
 on CPU, with the tiny config, the smoke suite and a budget of seconds; and its time box on a budget that
 no stage can finish in."""
 
@@ -14,8 +14,8 @@ import pytest
 from test_reference_models import EVAL_SEQS, TRAIN_SEQS, fake_registry, write_fasta
 
 from reference_models import config as cfgmod
-from reference_models.campaign import STAGES, train_stages
-from reference_models.train import prepare_data
+from reference_models.training.campaign import STAGES, train_stages
+from reference_models.training.train import prepare_data
 
 REPO = Path(__file__).resolve().parents[1]
 

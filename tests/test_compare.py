@@ -16,8 +16,8 @@ from scipy import stats as ss
 
 from lsdbench import PROTOCOL, __version__, stats
 from lsdbench.cli import main
-from lsdbench.metrics import score_predictions
-from lsdbench.results import result_filename, validate_result, write_result
+from lsdbench.metrics.registry import score_predictions
+from lsdbench.results.result import result_filename, validate_result, write_result
 
 N = 200
 RESAMPLES = "2000"  # batched resampling: fast, and enough for stable verdicts on these effect sizes

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lsdbench import cost, registry
-from lsdbench.embedding import embed, embed_sweep
-from lsdbench.evaluate import evaluate
-from lsdbench.results import ResultError, read_result, validate_result
+from lsdbench.encode import cost
+from lsdbench.encode.embedding import embed, embed_sweep
+from lsdbench.results.result import ResultError, read_result, validate_result
+from lsdbench.run.evaluate import evaluate
+from lsdbench.tasks import registry
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = "human_ppi_example"

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsdbench.batching import token_budget_batches
-from lsdbench.embed_cache import EmbeddingCache, cache_summary, clear
-from lsdbench.embedding import embed
-from lsdbench.encoders import EncoderError, LongSequencePolicy, parse_options, resolve
+from lsdbench.encode.batching import token_budget_batches
+from lsdbench.encode.cache import EmbeddingCache, cache_summary, clear
+from lsdbench.encode.embedding import embed
+from lsdbench.encode.encoders import EncoderError, LongSequencePolicy, parse_options, resolve
 
 FILE = Path(__file__).parent / "data" / "user_encoders.py"
 SEQS = ["MKV", "ACDEFGHIKLMNPQRSTVWY", "MKV", "GGGGSW", "PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP"]
@@ -164,7 +164,7 @@ def test_longest_first_batches_equal_the_greedy_loop_the_harness_used():
 
 
 def test_sweep_fills_every_variant_with_one_shared_pass(tmp_path):
-    from lsdbench.embedding import embed_sweep
+    from lsdbench.encode.embedding import embed_sweep
 
     base = load("ScaledFamily")
     values = [0.5, 1.0, 2.0]
@@ -187,7 +187,7 @@ def test_an_empty_cache_passed_in_is_the_one_filled(tmp_path, monkeypatch):
     assert len(EmbeddingCache(enc.name, {"k": 1}, cache_dir=tmp_path / "mine")) == 2
     assert not (tmp_path / "default" / "embeddings").exists()
     # and the cache_dir given to evaluate is where the embeddings go
-    from lsdbench.evaluate import evaluate
+    from lsdbench.run.evaluate import evaluate
     evaluate("aac", ["human_ppi_example"], cache_dir=tmp_path / "eval", progress=False)
     assert any((tmp_path / "eval" / "embeddings").rglob("shard-*.npz"))
     assert not (tmp_path / "default" / "embeddings").exists()
@@ -195,9 +195,9 @@ def test_an_empty_cache_passed_in_is_the_one_filled(tmp_path, monkeypatch):
 
 def test_cache_inputs_key_the_cache_but_are_not_the_config(tmp_path):
     """An encoder's side inputs (e.g. a meta.json hash) give a new cache entry without a new recorded config."""
-    from lsdbench.embed_cache import config_digest
-    from lsdbench.embedding import cache_for
-    from lsdbench.encoders import policy_for
+    from lsdbench.encode.cache import config_digest
+    from lsdbench.encode.embedding import cache_for
+    from lsdbench.encode.encoders import policy_for
 
     plain = load()
     policy = policy_for(plain)
@@ -217,9 +217,9 @@ def test_cache_inputs_key_the_cache_but_are_not_the_config(tmp_path):
 
 
 def test_recompute_encodes_each_level_again_once_per_run(tmp_path):
-    from lsdbench import registry
-    from lsdbench.embedding import CachedRun
-    from lsdbench.sweep import sweep_encoder
+    from lsdbench.encode.embedding import CachedRun
+    from lsdbench.run.sweep import sweep_encoder
+    from lsdbench.tasks import registry
 
     task = registry.load_task("human_ppi_example", progress=False)
     spec, family = f"{FILE}:ScaledFamily", type(load("ScaledFamily"))
@@ -257,8 +257,8 @@ class Shifting:
 def test_a_changed_width_is_one_line_naming_the_entry_and_its_clear_command(tmp_path, monkeypatch, capsys):
     import shlex
 
-    from lsdbench import registry
     from lsdbench.cli import main
+    from lsdbench.tasks import registry
 
     monkeypatch.chdir(tmp_path)  # eval's default results/ folder goes here, not into the repository
     (tmp_path / "shifting.py").write_text(SHIFTING)

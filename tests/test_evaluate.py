@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import StandardScaler
 
-from lsdbench.evaluate import evaluate
-from lsdbench.results import read_result
+from lsdbench.results.result import read_result
+from lsdbench.run.evaluate import evaluate
 
 DATA = Path(__file__).parent / "data"
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
@@ -149,14 +149,14 @@ def test_torchrun_two_processes_give_the_single_process_result(tmp_path):
 def test_torchrun_shards_of_a_batched_reference_encoder_agree_to_float_rounding(tmp_path):
     """A batched neural encoder sees other batch compositions on each rank: its embeddings may differ in the
     last bits (matmul and attention summation order), never by more than float rounding."""
-    from reference_models.encoders import CHECKPOINTS
+    from reference_models.evaluation.encoders import CHECKPOINTS
 
     if not (CHECKPOINTS / "mlm" / "model.safetensors").is_file():
         pytest.skip("no committed mlm checkpoint")
-    from lsdbench import registry
-    from lsdbench.embed_cache import sequence_key
-    from lsdbench.embedding import cache_for
-    from lsdbench.encoders import policy_for, resolve
+    from lsdbench.encode.cache import sequence_key
+    from lsdbench.encode.embedding import cache_for
+    from lsdbench.encode.encoders import policy_for, resolve
+    from lsdbench.tasks import registry
 
     args = ["-m", "lsdbench", "eval", "--encoder", "mlm", "--task", "human_ppi_example", "--quiet"]
     run_cli(*args[2:], "--out", str(tmp_path / "one"), env={"LSDBENCH_CACHE_DIR": str(tmp_path / "c1")})
@@ -185,14 +185,14 @@ def test_results_json_is_plain_and_complete(tmp_path):
 
 
 def test_python_api_names_and_result_objects(tmp_path):
-    """`from lsdbench import evaluate` and `lsdbench.evaluate.evaluate` both work; results print as a
+    """`from lsdbench import evaluate` and `lsdbench.run.evaluate.evaluate` both work; results print as a
     table, have a DataFrame view, and are still the plain result dicts."""
     import lsdbench
     from lsdbench import Result, Results, evaluate, read_results
-    from lsdbench.results import validate_result
+    from lsdbench.results.result import validate_result
 
-    assert callable(evaluate) and lsdbench.evaluate.evaluate is not None
-    assert callable(lsdbench.compare) and callable(lsdbench.sweep)
+    assert callable(evaluate) and lsdbench.run.evaluate.evaluate is not None
+    assert callable(lsdbench.comparison.compare) and callable(lsdbench.run.sweep)
     raw = json.loads(next(Path("leaderboard/submissions").glob("aac.open.json")).read_text())["results"]
     results = Results(raw)
     assert isinstance(results[0], Result) and validate_result(results[0]) is results[0].to_json()
@@ -223,7 +223,7 @@ class Edited:
 def test_edited_encoder_file_is_warned_about_and_recompute_replaces_its_embeddings(tmp_path):
     """The cache key is name + config: an edit of the file alone reuses old embeddings, said out loud;
     --recompute deletes them and computes them again."""
-    from lsdbench.embed_cache import entries_of
+    from lsdbench.encode.cache import entries_of
 
     source = tmp_path / "edited.py"
     env = {"LSDBENCH_CACHE_DIR": str(tmp_path / "cache")}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lsdbench import fetch, registry
 from lsdbench.cli import main
+from lsdbench.tasks import fetch, registry
 
 CARD = "metal_ion_binding"
 

@@ -60,7 +60,7 @@ def test_show_of_nothing_is_a_one_line_error(workdir, capsys):
 
 
 def test_result_file_names_carry_the_noise_level():
-    from lsdbench.results import result_filename
+    from lsdbench.results.result import result_filename
 
     assert result_filename("lsd_tn_diffusion", {"t": 0.5, "layer": -1}, "metal_ion_binding", "linear").startswith(
         "lsd_tn_diffusion-t0.5-")
@@ -68,7 +68,7 @@ def test_result_file_names_carry_the_noise_level():
 
 
 def test_cache_info_shows_the_keys_that_tell_configurations_apart(tmp_path, capsys):
-    from lsdbench import embed_cache
+    from lsdbench.encode import cache as embed_cache
 
     for t in (0.1, 0.5, 0.9):
         cache = embed_cache.EmbeddingCache("lsd", {"t": t, "checkpoint_sha256": "a" * 64, "layer": -1},
@@ -82,7 +82,7 @@ def test_cache_info_shows_the_keys_that_tell_configurations_apart(tmp_path, caps
 
 
 def test_encoders_lists_packages_dimensions_options_and_absent_checkpoints(capsys, monkeypatch, tmp_path):
-    import reference_models.encoders as ref
+    import reference_models.evaluation.encoders as ref
 
     monkeypatch.setattr(ref, "CHECKPOINTS", tmp_path)  # as on a clone without trained checkpoints
     code, out, err = cli(capsys, "encoders")
@@ -114,7 +114,7 @@ def walk_parsers(parser, path):
 
 
 def test_every_lsd_train_option_has_help():
-    from reference_models.train import build_parser
+    from reference_models.training.train import build_parser
 
     for path, parser in walk_parsers(build_parser(), "lsd-train"):
         for action in parser._actions:

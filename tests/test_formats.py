@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from test_registry import ROWS, write_user_card
 
-from lsdbench import registry
-from lsdbench.cards import load_card
 from lsdbench.cli import main
-from lsdbench.formats import read_rows
-from lsdbench.record_formats import cell
-from lsdbench.results import read_result
+from lsdbench.results.result import read_result
+from lsdbench.tasks import registry
+from lsdbench.tasks.cards import load_card
+from lsdbench.tasks.formats import read_rows
+from lsdbench.tasks.record_formats import cell
 
 README = Path(__file__).resolve().parents[1] / "tasks" / "README.md"
 
@@ -170,7 +170,7 @@ def test_parquet_source(tmp_path):
     assert [r["label"] for r in rows] == [y for _, y in proteins(12, 4)]
     assert rows[0]["note"] == "first" and rows[1]["note"] == "" and rows[3]["id"] == "all-3"
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really parquet")
-    from lsdbench.formats import FormatError
+    from lsdbench.tasks.formats import FormatError
 
     with pytest.raises(FormatError, match="bad.parquet: not a readable Parquet file"):
         read_rows(tmp_path / "bad.parquet", {"kind": "parquet"}, prefix="bad", display="bad.parquet")
@@ -185,8 +185,8 @@ def test_tsv_with_a_declared_header_row(tmp_path):
 def test_hostile_values_parse_in_linear_time_and_fail_in_one_line(tmp_path):
     import time
 
-    from lsdbench.formats import FormatError
-    from lsdbench.labels import canonical
+    from lsdbench.tasks.formats import FormatError
+    from lsdbench.tasks.labels import canonical
 
     start = time.perf_counter()
     assert canonical("1" * 100_000 + "x").endswith("x")  # a backtracking pattern takes minutes here
@@ -201,7 +201,7 @@ def test_hostile_values_parse_in_linear_time_and_fail_in_one_line(tmp_path):
 
 
 def test_sources_of_any_kind_stay_in_the_card_folder(tmp_path):
-    from lsdbench.fetch import FetchError
+    from lsdbench.tasks.fetch import FetchError
 
     (tmp_path / "outside.jsonl").write_text('{"sequence": "MKV", "label": "membrane"}\n')
     folder = tmp_path / "card"

@@ -1,4 +1,4 @@
-"""Health diagnostics of the reference models (reference_models/health.py): a residue-type lookup table is
+"""Health diagnostics of the reference models (reference_models/evaluation/health.py): a residue-type lookup table is
 flagged, a contextual latent is not; the MLM is compared with unigram perplexity; Noise Masking's identity
 loss is measured."""
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from reference_models import alphabet as A
-from reference_models import health as H
-from reference_models.autoencoder import Autoencoder, AutoencoderConfig
-from reference_models.transformer import TransformerConfig
+from reference_models.corpus import alphabet as A
+from reference_models.evaluation import health as H
+from reference_models.networks.autoencoder import Autoencoder, AutoencoderConfig
+from reference_models.networks.transformer import TransformerConfig
 
 
 def random_sequences(n: int, seed: int, lo: int = 20, hi: int = 80) -> list[str]:
@@ -49,7 +49,7 @@ def contextual_latents(tokens):
 
 
 def _health(latents_fn, kind="lsd_tn"):
-    from reference_models.evaluation import eval_batches
+    from reference_models.evaluation.evaluation import eval_batches
 
     fit, ev = random_sequences(300, 0), random_sequences(150, 1)
     # token-budget batches reorder sequences by length: the diagnostics must not depend on the order
@@ -143,7 +143,7 @@ def test_small_config_noise_masking_erases_identity_like_the_mlm_masks():
 
 def test_small_config_ema_reaches_its_decay_and_denoisers_are_fair():
     from reference_models import config as cfgmod
-    from reference_models.ema import effective_decay
+    from reference_models.networks.ema import effective_decay
 
     raw = cfgmod.load_config("small")
     den, tc = cfgmod.model_config(raw, "diffusion", d_latent=32), cfgmod.train_config(raw, "diffusion")

@@ -7,7 +7,7 @@ import os
 import pytest
 from test_registry import ROWS, write_user_card
 
-from lsdbench import fetch, registry
+from lsdbench.tasks import fetch, registry
 from lsdbench.text import excerpt
 
 
@@ -68,9 +68,9 @@ def test_excerpt():
 def test_encoder_names_stay_under_embeddings_and_apart(tmp_path):
     import numpy as np
 
-    from lsdbench.embed_cache import EmbeddingCache
+    from lsdbench.encode.cache import EmbeddingCache
     from lsdbench.names import cache_folder as folder_name
-    from lsdbench.results import result_filename
+    from lsdbench.results.result import result_filename
 
     root = (tmp_path / "embeddings").resolve()
     for name in ("..", ".", "../../x", "a/b", "/etc", ".hidden"):
@@ -108,7 +108,7 @@ def test_cache_clear_counts_only_what_it_removed(tmp_path, monkeypatch):
 
     import numpy as np
 
-    from lsdbench import embed_cache
+    from lsdbench.encode import cache as embed_cache
 
     embed_cache.EmbeddingCache("enc", {}, cache_dir=tmp_path).put(["k"], np.ones((1, 2), np.float32))
 

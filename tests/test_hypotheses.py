@@ -10,9 +10,9 @@ import pytest
 from test_benchmark import entries
 from test_stats import make_result
 
-from lsdbench.benchmark import EntriesError, load_plan
 from lsdbench.cli import main
-from lsdbench.hypotheses import Hypothesis, check_hypotheses, summarize, write_report
+from lsdbench.comparison.hypotheses import Hypothesis, check_hypotheses, summarize, write_report
+from lsdbench.run.benchmark import EntriesError, load_plan
 from lsdbench.stats import holm, paired_test
 
 
@@ -117,7 +117,7 @@ def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
 
 
 def test_default_resamples_put_the_pvalue_floor_far_below_a_holm_family():
-    from lsdbench.hypotheses import DEFAULT_HYPOTHESIS_RESAMPLES
+    from lsdbench.comparison.hypotheses import DEFAULT_HYPOTHESIS_RESAMPLES
 
     # the smallest bootstrap p is about 1 / resamples; Holm multiplies it by up to the family size
     assert DEFAULT_HYPOTHESIS_RESAMPLES >= 10_000 and 60 / DEFAULT_HYPOTHESIS_RESAMPLES < 0.01

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from lsdbench import PROTOCOL, __version__, registry
+from lsdbench import PROTOCOL, __version__
 from lsdbench.cli import main
 from lsdbench.leaderboard import SubmissionError
 from lsdbench.leaderboard.build import build_leaderboard, submission_filename
@@ -40,8 +40,9 @@ from lsdbench.leaderboard.submission import (
     write_submission,
 )
 from lsdbench.leaderboard.validate import TaskLoader, check_submission, validate_submission
-from lsdbench.metrics import score_predictions
-from lsdbench.results import result_filename, write_result
+from lsdbench.metrics.registry import score_predictions
+from lsdbench.results.result import result_filename, write_result
+from lsdbench.tasks import registry
 
 SUITE = "lbtest"
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
@@ -797,9 +798,9 @@ def test_committed_claims_and_sweep_tables_are_what_the_committed_files_give(tmp
     the sweep tables and figures are rebuilt from the committed sweep results (as a partial main job
     publishes them): every number in them comes from a committed file."""
     pytest.importorskip("reference_models")
-    from lsdbench.entries import load_plan
-    from lsdbench.publish import rebuild_sweeps, retest_hypotheses
-    from reference_models.encoders import CHECKPOINTS
+    from lsdbench.run.entries import load_plan
+    from lsdbench.run.publish import rebuild_sweeps, retest_hypotheses
+    from reference_models.evaluation.encoders import CHECKPOINTS
 
     if not (CHECKPOINTS / "lsd_nm" / "meta.json").is_file():
         pytest.skip("no committed checkpoints")

@@ -1,4 +1,4 @@
-"""The metric registry (``lsdbench.metrics.METRICS``): one entry per metric, and every batched form in an
+"""The metric registry (``lsdbench.metrics.registry.METRICS``): one entry per metric, and every batched form in an
 entry agrees with the entry's plain form (the definition of a score), on data with ties and rare classes."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from lsdbench import metrics
-from lsdbench.cards import METRICS_BY_TYPE
-from lsdbench.metrics import METRICS
+from lsdbench.metrics import registry as metrics
+from lsdbench.metrics.registry import METRICS
+from lsdbench.tasks.cards import METRICS_BY_TYPE
 
 # (metric, task type) for every task type a metric applies to
 PAIRS = [(name, t) for name, m in METRICS.items() for t in m.task_types]

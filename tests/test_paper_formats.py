@@ -13,8 +13,8 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from lsdbench import fetch, registry, safe_pickle
-from lsdbench.cards import parse_card
+from lsdbench.tasks import fetch, registry, safe_pickle
+from lsdbench.tasks.cards import parse_card
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,7 +104,7 @@ def test_malicious_pickle_is_refused_and_never_run(tmp_path):
     with pytest.raises(safe_pickle.UnsafePickleError, match="posix.system|os.system"):
         safe_pickle.loads(pickle.dumps(_Exploit()))
     folder = write_lmdb(tmp_path / "bad.lmdb", [{"primary": "MK", "localization": 0}, pickle.dumps(_Exploit())])
-    from lsdbench.formats import FormatError, read_rows
+    from lsdbench.tasks.formats import FormatError, read_rows
 
     with pytest.raises(FormatError, match="record 1"):
         read_rows(folder, {"kind": "lmdb", "sequence": "primary", "label": "localization"},

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lsdbench import throughput
 from lsdbench.cli import main
-from lsdbench.plan import make_plan, total_estimate
+from lsdbench.encode import throughput
+from lsdbench.run.plan import make_plan, total_estimate
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from user_encoders import Composition  # noqa: E402
@@ -20,13 +20,13 @@ ENCODER = f"{Path(__file__).parent / 'data' / 'user_encoders.py'}:Composition"
 
 @pytest.fixture
 def task(mirror, session_cache):
-    from lsdbench.registry import load_task
+    from lsdbench.tasks.registry import load_task
 
     return load_task("human_ppi_example", cache_dir=session_cache, mirror=mirror, progress=False)
 
 
 def test_plan_counts_what_the_cache_lacks_and_learns_the_rate_from_the_run(task, tmp_path):
-    from lsdbench.evaluate import evaluate_task
+    from lsdbench.run.evaluate import evaluate_task
 
     enc = Composition(scale=5.0)
     plan = make_plan(enc, [task], cache_dir=tmp_path)
@@ -51,7 +51,7 @@ def test_plan_counts_what_the_cache_lacks_and_learns_the_rate_from_the_run(task,
 
 
 def test_damaged_or_foreign_cost_records_are_ignored_not_believed(tmp_path):
-    from lsdbench import cost
+    from lsdbench.encode import cost
 
     entry = tmp_path / "embeddings" / "enc" / "abc"
     entry.mkdir(parents=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from test_registry import assert_rejected, tsv_card_text
 
-from lsdbench import registry
 from lsdbench.cli import main
-from lsdbench.results import read_result
-from lsdbench.task_info import describe
+from lsdbench.results.result import read_result
+from lsdbench.tasks import registry
+from lsdbench.tasks.info import describe
 
 SEQ_PPI = "raw.githubusercontent.com/muhaochen/seq_ppi/9172fbdc9a9bd9c0c1234bde3314ae0b6bff8dd0/yeast/preprocessed"
 

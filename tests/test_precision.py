@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from lsdbench import cli
-from lsdbench.embedding import cache_for
-from lsdbench.encoders import EncoderError, policy_for, resolve
-from lsdbench.evaluate import evaluate
-from lsdbench.precision import PrecisionError, require, supported
+from lsdbench.encode.embedding import cache_for
+from lsdbench.encode.encoders import EncoderError, policy_for, resolve
+from lsdbench.encode.precision import PrecisionError, require, supported
+from lsdbench.run.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "ACDEFGHIKLMNPQRSTVWY" * 3, "MSTNPKPQRKTKRNTNRRPQDVKFPGG"]

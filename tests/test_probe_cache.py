@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lsdbench import evaluate as evaluate_module
-from lsdbench import probe_cache
-from lsdbench.evaluate import evaluate
+from lsdbench.probe import cache as probe_cache
+from lsdbench.run.evaluate import evaluate
 
 DATA = Path(__file__).parent / "data"
 TASKS = ["human_ppi_example", "binary_localization_small"]

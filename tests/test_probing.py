@@ -10,10 +10,10 @@ from scipy import stats as sst
 from sklearn import metrics as skm
 from sklearn.base import clone
 
-from lsdbench import metrics
-from lsdbench.probes import LinearProbe, MLPProbe
-from lsdbench.probing import CI_RESAMPLES, bootstrap_ci, fit_and_score, pair_features
-from lsdbench.results import ResultError, read_result, result_filename, validate_result, write_result
+from lsdbench.metrics import registry as metrics
+from lsdbench.probe.probes import LinearProbe, MLPProbe
+from lsdbench.probe.probing import CI_RESAMPLES, bootstrap_ci, fit_and_score, pair_features
+from lsdbench.results.result import ResultError, read_result, result_filename, validate_result, write_result
 
 
 def blobs(n=300, d=8, k=2, seed=0, noise=1.5):

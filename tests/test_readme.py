@@ -81,9 +81,9 @@ def test_score_your_own_encoder_runs_as_written(clone_dir):
 
 def test_sweep_cost_table_matches_the_tasks_and_the_stated_rates(mirror, session_cache):
     """Residues per task recomputed from the real files; minutes from the rates the README cites."""
-    from lsdbench.encoders import LongSequencePolicy
-    from lsdbench.plan import task_cost
-    from lsdbench.registry import list_cards, load_task
+    from lsdbench.encode.encoders import LongSequencePolicy
+    from lsdbench.run.plan import task_cost
+    from lsdbench.tasks.registry import list_cards, load_task
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     table = re.search(r"<!-- sweep-costs -->\n(.*?)<!-- /sweep-costs -->", text, flags=re.S).group(1)

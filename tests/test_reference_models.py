@@ -23,21 +23,26 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from lsdbench.batching import token_budget_batches
-from reference_models import alphabet as A
+from lsdbench.encode.batching import token_budget_batches
 from reference_models import checkpoint as C
 from reference_models import config as cfgmod
-from reference_models import schedule as S
-from reference_models.autoencoder import Autoencoder, AutoencoderConfig, apply_noise_mask, noise_mask_plan
-from reference_models.batching import EpochPlan, random_crop
 from reference_models.checkpoint import CheckpointError
-from reference_models.denoiser import Denoiser, DenoiserConfig, ddim_sample, diffusion_loss
-from reference_models.evaluation import sample_sequences
-from reference_models.latents import LatentSource
-from reference_models.mlm import MLM, MLMConfig, mask_tokens
-from reference_models.token_norm import AnchoredTokenNorm, TokenNorm
-from reference_models.train import HaltForTest, learning_rate, main, prepare_data, train
-from reference_models.transformer import Transformer, TransformerConfig
+from reference_models.corpus import alphabet as A
+from reference_models.evaluation.evaluation import sample_sequences
+from reference_models.networks import schedule as S
+from reference_models.networks.autoencoder import (
+    Autoencoder,
+    AutoencoderConfig,
+    apply_noise_mask,
+    noise_mask_plan,
+)
+from reference_models.networks.denoiser import Denoiser, DenoiserConfig, ddim_sample, diffusion_loss
+from reference_models.networks.latents import LatentSource
+from reference_models.networks.mlm import MLM, MLMConfig, mask_tokens
+from reference_models.networks.token_norm import AnchoredTokenNorm, TokenNorm
+from reference_models.networks.transformer import Transformer, TransformerConfig
+from reference_models.training.batching import EpochPlan, random_crop
+from reference_models.training.train import HaltForTest, learning_rate, main, prepare_data, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_T = TransformerConfig(d_model=16, n_layer=2, n_head=2)
@@ -112,7 +117,7 @@ def test_transformer_padding_does_not_change_real_positions():
 
 def test_rotary_is_the_pairwise_rotation_bit_for_bit_and_relative():
     """The fused form equals rotating each pair (x1, x2) by its angle, to the last bit; q.k depends on offsets only."""
-    from reference_models.transformer import apply_rotary, rotary_tables
+    from reference_models.networks.transformer import apply_rotary, rotary_tables
 
     L, H, Dh = 9, 2, 8
     x = torch.randn(3, L, 2, H, Dh, generator=torch.Generator().manual_seed(0))
@@ -213,8 +218,8 @@ def test_precise_token_norm_statistics_are_the_exact_per_type_moments():
 
 
 def test_channel_norm_standardizes_all_residues_together_and_latent_noise_is_drawn_per_step():
-    from reference_models.autoencoder import latent_noise_plan
-    from reference_models.train import Stage
+    from reference_models.networks.autoencoder import latent_noise_plan
+    from reference_models.training.train import Stage
 
     torch.manual_seed(0)
     cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck="channel_norm", noise_masking=True,
@@ -244,7 +249,7 @@ def test_channel_norm_standardizes_all_residues_together_and_latent_noise_is_dra
 
 
 def test_latent_mask_token_mode_hides_exactly_the_selected_latents():
-    from reference_models.autoencoder import latent_mask_plan
+    from reference_models.networks.autoencoder import latent_mask_plan
 
     torch.manual_seed(0)
     cfg = AutoencoderConfig(backbone=SMALL_T, d_latent=4, bottleneck="token_norm", decoder="linear",
@@ -369,7 +374,7 @@ def test_decontamination_removes_task_sequences(tmp_path):
     rows = {r["task"]: r for r in dec["tasks"]}
     assert rows["toy"]["status"] == "used" and rows["toy"]["removed"] == 5
     assert rows["offline"]["status"] == "skipped" and "could not fetch" in rows["offline"]["reason"]
-    from reference_models.corpus import TokenCorpus
+    from reference_models.corpus.corpus import TokenCorpus
     kept = list(TokenCorpus(tmp_path / "data", "train")) + list(TokenCorpus(tmp_path / "data", "heldout"))
     assert not set(EVAL_SEQS) & set(kept)
     assert set(TRAIN_SEQS[5:8]) <= set(kept)  # train-split sequences of tasks may stay
@@ -413,9 +418,9 @@ def test_vectorized_batching_and_crops_equal_the_loop_they_replace():
 def test_streaming_corpus_equals_the_in_memory_path(tmp_path, monkeypatch):
     """Blocks, shards and buckets made tiny so that every boundary is crossed: the token files hold exactly
     the sequences, order, held-out split, hashes and decontamination counts of the in-memory path."""
-    from reference_models import corpus as K
-    from reference_models import data as D
-    from reference_models.decontaminate import remove_overlap
+    from reference_models.corpus import corpus as K
+    from reference_models.corpus import data as D
+    from reference_models.corpus.decontaminate import remove_overlap
     monkeypatch.setattr(K, "READ_BYTES", 97)
     monkeypatch.setattr(K, "BUCKET_RECORDS", 50)
     seqs = random_sequences(400, 11, 1, 150)
@@ -454,7 +459,7 @@ def test_streaming_corpus_equals_the_in_memory_path(tmp_path, monkeypatch):
 
 def test_swissprot_source_is_available():
     pytest.importorskip("scldata")
-    from reference_models.data import swissprot_sequences
+    from reference_models.corpus.data import swissprot_sequences
     seqs = swissprot_sequences()
     assert len(seqs) > 10000 and all(isinstance(s, str) and s for s in seqs[:100])
 
@@ -516,8 +521,8 @@ def test_tiny_training_writes_checkpoint_and_card(tiny, name):
 def test_fasta_data_dirs_of_the_earlier_format_train_exactly_like_token_files(tmp_path, tiny):
     """The committed checkpoints were trained from train.fasta / heldout.fasta: such a directory still trains,
     with the same batches, weights and metrics as the token files of the same sequences."""
-    from reference_models import data as D
-    from reference_models.train import read_data_dir
+    from reference_models.corpus import data as D
+    from reference_models.training.train import read_data_dir
     train_c, held_c, info = read_data_dir(tiny.data)
     legacy = tmp_path / "legacy"
     legacy.mkdir()
@@ -545,8 +550,8 @@ def test_training_loss_decreases_over_a_few_more_steps(tmp_path, tiny):
 
 
 def test_standardized_latents_have_unit_scale(tiny):
-    from reference_models.evaluation import eval_batches
-    from reference_models.train import read_data_dir
+    from reference_models.evaluation.evaluation import eval_batches
+    from reference_models.training.train import read_data_dir
     seqs, total = [], 0
     for s in read_data_dir(tiny.data)[0]:  # the prefix the statistics came from
         seqs.append(s)
@@ -599,7 +604,7 @@ def test_resume_after_sigkill_is_exact(tmp_path, tiny):
     args = ["lsd_nm", "--config", "tiny", "--data", str(tiny.data), "--no-progress", "--device", "cpu",
             "--set", "train.steps=60", "--set", "train.ckpt_every=5", "--set", "train.log_every=5"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "reference_models.train"]
+    cmd = [sys.executable, "-m", "reference_models.training.train"]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + args + ["--out", str(killed)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -635,7 +640,7 @@ def _free_port() -> int:
 def _torchrun(stage: str, data: Path, out: Path, *extra: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "reference_models.train", stage,
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "reference_models.training.train", stage,
            "--config", "tiny", "--data", str(data), "--out", str(out), "--device", "cpu", "--no-progress", *extra]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -737,7 +742,7 @@ ENC_SEQS = ["MKTAYIAKQRQISFVKSHFSRQ", "ACDEFGHIKLMNPQRSTVWY", "GG", "MXBZUO", "W
 
 @pytest.mark.parametrize("name", ["mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent"])
 def test_latent_encoders_load_and_are_deterministic(tiny, name):
-    from lsdbench.encoders import resolve
+    from lsdbench.encode.encoders import resolve
     directory = tiny.ck / ("mlm" if name.startswith("mlm") else name[:-len("_latent")])
     enc = resolve(name, checkpoint=str(directory))
     x = enc.encode(ENC_SEQS)
@@ -753,7 +758,7 @@ def test_latent_encoders_load_and_are_deterministic(tiny, name):
 
 @pytest.mark.parametrize("name", ["mlm_diffusion", "lsd_tn_diffusion", "lsd_nm_diffusion"])
 def test_diffusion_encoders_options_and_sweep(tiny, name):
-    from lsdbench.encoders import parse_options, resolve
+    from lsdbench.encode.encoders import parse_options, resolve
     d = str(tiny.ck / name)
     enc = resolve(name, checkpoint=d, **parse_options(["t=0.3"]))
     x = enc.encode(ENC_SEQS)
@@ -767,7 +772,7 @@ def test_diffusion_encoders_options_and_sweep(tiny, name):
     multi = resolve(name, checkpoint=d, **parse_options(["multi_t=0.1,0.3"]))
     assert multi.encode(ENC_SEQS).shape == (5, 64)
     np.testing.assert_allclose(multi.encode(ENC_SEQS)[:, 32:], x, atol=1e-5)
-    # the sweep contract of lsdbench.sweep / lsdbench.embedding.embed_sweep
+    # the sweep contract of lsdbench.run.sweep / lsdbench.encode.embedding.embed_sweep
     assert enc.sweep_param == "t"
     values = [0.0, 0.3, 0.9]
     variants = [enc.with_param(v) for v in values]
@@ -782,8 +787,8 @@ def test_diffusion_encoders_options_and_sweep(tiny, name):
 
 
 def test_embed_sweep_through_the_harness(tiny, tmp_path):
-    from lsdbench.embedding import embed, embed_sweep
-    from lsdbench.encoders import resolve
+    from lsdbench.encode.embedding import embed, embed_sweep
+    from lsdbench.encode.encoders import resolve
     base = resolve("lsd_tn_diffusion", checkpoint=str(tiny.ck / "lsd_tn_diffusion"))
     values = [0.1, 0.6]
     variants = [base.with_param(v) for v in values]
@@ -795,8 +800,8 @@ def test_embed_sweep_through_the_harness(tiny, tmp_path):
 
 def test_edited_meta_json_changes_the_cache_key_not_the_recorded_config(tiny, tmp_path):
     """meta.json is read at encode time (model config, max_len): an edit must not reuse the old embeddings."""
-    from lsdbench.embedding import cache_for
-    from lsdbench.encoders import policy_for, resolve
+    from lsdbench.encode.embedding import cache_for
+    from lsdbench.encode.encoders import policy_for, resolve
 
     for name in ("lsd_tn", "lsd_tn_diffusion"):
         shutil.copytree(tiny.ck / name, tmp_path / name)
@@ -826,7 +831,7 @@ def test_edited_meta_json_changes_the_cache_key_not_the_recorded_config(tiny, tm
 
 
 def test_encoders_reject_missing_and_mismatched_checkpoints(tiny, tmp_path):
-    from reference_models import encoders as E
+    from reference_models.evaluation import encoders as E
     with pytest.raises(CheckpointError, match="no reference checkpoint at .*lsd-train"):
         E.lsd_tn_latent(checkpoint=str(tmp_path / "nowhere"))
     with pytest.raises(CheckpointError, match="needs a 'lsd_tn' checkpoint, found 'lsd_nm'"):
@@ -858,12 +863,12 @@ def test_encoders_reject_missing_and_mismatched_checkpoints(tiny, tmp_path):
 
 
 def test_registered_entry_points_point_here():
-    from lsdbench.encoders import registered
+    from lsdbench.encode.encoders import registered
     names = {"mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent", "mlm_diffusion", "lsd_tn_diffusion",
              "lsd_nm_diffusion"}
     eps = registered()
     assert names <= set(eps)
-    assert all(eps[n].value == f"reference_models.encoders:{n}" for n in names)
+    assert all(eps[n].value == f"reference_models.evaluation.encoders:{n}" for n in names)
 
 
 # ---- the committed small checkpoints (skipped until they are in the tree) ---------------------------
@@ -871,8 +876,8 @@ def test_registered_entry_points_point_here():
 @pytest.mark.parametrize("name", ["mlm", "mlm_latent", "lsd_tn_latent", "lsd_nm_latent", "mlm_diffusion",
                                   "lsd_tn_diffusion", "lsd_nm_diffusion"])
 def test_committed_small_checkpoints_load_as_encoders(name):
-    from lsdbench.encoders import resolve
-    from reference_models.encoders import CHECKPOINTS
+    from lsdbench.encode.encoders import resolve
+    from reference_models.evaluation.encoders import CHECKPOINTS
     directory = CHECKPOINTS / ("mlm" if name.startswith("mlm") and not name.endswith("diffusion")
                                else name.replace("_latent", ""))
     if not (directory / "meta.json").is_file():
@@ -890,7 +895,7 @@ def test_committed_small_checkpoints_load_as_encoders(name):
     assert enc.health == {"passed": source_health["passed"], "missed": source_health["missed"],
                           "kind": enc.source.kind}
     # the leaderboard's parameter count: the encoder, plus the denoiser for diffusion representations
-    from lsdbench.benchmark import parameter_count
+    from lsdbench.run.benchmark import parameter_count
     expected = sum(p.numel() for p in enc.source.model.parameters())
     if name.endswith("diffusion"):
         expected += sum(p.numel() for p in enc.model.parameters())
@@ -904,8 +909,8 @@ def test_committed_checkpoints_embed_as_they_did_before_the_gpu_path(name):
     checkpoints give the embeddings stored in tests/data/reference_checkpoint_outputs.json (written on
     the CPU by scripts/pin_reference_outputs.py, re-pinned only when checkpoints or the bucketed batching
     change on purpose), so the committed leaderboard keeps reproducing."""
-    from lsdbench.encoders import resolve
-    from reference_models.encoders import CHECKPOINTS
+    from lsdbench.encode.encoders import resolve
+    from reference_models.evaluation.encoders import CHECKPOINTS
     if not (CHECKPOINTS / "lsd_tn" / "meta.json").is_file():
         pytest.skip("no committed checkpoints")
     stored = json.loads((REPO / "tests" / "data" / "reference_checkpoint_outputs.json").read_text())
@@ -922,7 +927,7 @@ def test_committed_checkpoints_embed_as_they_did_before_the_gpu_path(name):
 def test_sdpa_attention_equals_explicit_masked_softmax_attention():
     """The attention the models run (torch's scaled_dot_product_attention, whose flash / memory-efficient
     kernels the GPU uses) equals textbook masked softmax attention within float tolerance on CPU."""
-    from reference_models.transformer import SelfAttention, rotary_tables
+    from reference_models.networks.transformer import SelfAttention, rotary_tables
     torch.manual_seed(0)
     attn = SelfAttention(TransformerConfig(d_model=32, n_layer=1, n_head=4)).eval()
     x = torch.randn(3, 11, 32)
@@ -930,7 +935,7 @@ def test_sdpa_attention_equals_explicit_masked_softmax_attention():
     pad[1, 7:] = pad[2, 3:] = False
     rotary = rotary_tables(11, 8, "cpu")
     got = attn(x, pad[:, None, None, :], rotary)
-    from reference_models.transformer import apply_rotary
+    from reference_models.networks.transformer import apply_rotary
     qkv = attn.qkv(x).view(3, 11, 3, 4, 8)
     q, k = apply_rotary(qkv[:, :, :2], *rotary).permute(2, 0, 3, 1, 4)
     v = qkv[:, :, 2].transpose(1, 2)
@@ -941,7 +946,7 @@ def test_sdpa_attention_equals_explicit_masked_softmax_attention():
 
 
 def test_gradient_accumulation_equals_one_step_on_the_joined_batch():
-    from reference_models.train import LossModule, Stage, accumulated_step, optimizer_step
+    from reference_models.training.train import LossModule, Stage, accumulated_step, optimizer_step
     cfg = MLMConfig(backbone=SMALL_T)
     stage = Stage("mlm", cfg)
     parts = [A.batch_tokens(random_sequences(5, i, 20, 40)) for i in range(3)]
@@ -993,8 +998,8 @@ def test_step_flops_agree_with_torch_flop_counter():
     at the campaign's width and by ~15 % at small's, where attention is a larger share."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from reference_models.flops import StepFlops
-    from reference_models.train import LossModule, Stage
+    from reference_models.training.flops import StepFlops
+    from reference_models.training.train import LossModule, Stage
     raw = cfgmod.load_config("small")
     tokens = A.batch_tokens(random_sequences(4, 0, 100, 101))
     for kind in ("mlm", "lsd_tn"):
@@ -1008,7 +1013,7 @@ def test_step_flops_agree_with_torch_flop_counter():
 
 
 def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
-    from reference_models.train import EagerFallback
+    from reference_models.training.train import EagerFallback
 
     def broken_compile(module, **kwargs):
         def run(*args, **kw):

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsdbench import registry
-from lsdbench.cards import CardError, load_card
-from lsdbench.sequences import SequenceError
+from lsdbench.tasks import registry
+from lsdbench.tasks.cards import CardError, load_card
+from lsdbench.tasks.sequences import SequenceError
 from lsdbench.types import Split
 
 SIZES = {
@@ -185,7 +185,7 @@ def test_packaged_cards_are_complete():
 def test_sources_are_pinned_by_sha256_wherever_the_file_can_be_hashed(mirror):
     """A file the offline mirror holds is pinned by its sha256; md5 is kept only for a file no one here
     could hash, with the reason in a comment right above its hash line (tasks/README.md, Hashes)."""
-    from lsdbench import fetch
+    from lsdbench.tasks import fetch
 
     if mirror.startswith(("http://", "https://")):
         pytest.skip("needs the mirror as a directory")
@@ -209,7 +209,7 @@ def test_sources_are_pinned_by_sha256_wherever_the_file_can_be_hashed(mirror):
 
 
 def test_a_user_card_replaces_a_packaged_task_only_when_it_says_so(tmp_path, monkeypatch):
-    from lsdbench.cards import CardError
+    from lsdbench.tasks.cards import CardError
 
     card_path = write_user_card(tmp_path, ROWS)
     card_path.write_text(card_path.read_text().replace('name = "my_task"', 'name = "metal_ion_binding"'))

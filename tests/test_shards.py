@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsdbench import cli, shards
-from lsdbench.cache_verify import verify
-from lsdbench.embed_cache import EmbeddingCache, scan_entry, sequence_key
-from lsdbench.embedding import cache_for
-from lsdbench.encoders import policy_for, resolve
-from lsdbench.registry import load_task
-from lsdbench.results import read_result
-from lsdbench.shards import Shard, ShardError
+from lsdbench import cli
+from lsdbench.encode import shards
+from lsdbench.encode.cache import EmbeddingCache, scan_entry, sequence_key
+from lsdbench.encode.cache_verify import verify
+from lsdbench.encode.embedding import cache_for
+from lsdbench.encode.encoders import policy_for, resolve
+from lsdbench.encode.shards import Shard, ShardError
+from lsdbench.results.result import read_result
+from lsdbench.tasks.registry import load_task
 
 DATA = Path(__file__).parent / "data"
 ENC = f"{DATA / 'user_encoders.py'}:Composition"
@@ -78,7 +79,7 @@ def test_defaults_come_from_a_slurm_array_or_rank_outside_torchrun(no_launcher):
 
 
 def test_ownership_is_torchruns_rule_and_ranks_split_a_shard_exactly():
-    from lsdbench import distributed
+    from lsdbench.encode import distributed
 
     for shard in (Shard(0, 3), Shard(2, 3)):
         owned = {k for k in KEYS if shard.owns(k)}
@@ -225,7 +226,7 @@ def test_slurm_environment_with_an_invalid_id_is_one_line(tmp_path, capsys, no_l
 
 
 def test_sweep_shards_fill_every_level_and_reference_so_the_sweep_encodes_nothing(tmp_path, no_launcher):
-    from lsdbench.sweep import fill_shard, run_sweep
+    from lsdbench.run.sweep import fill_shard, run_sweep
 
     family = resolve(f"{DATA / 'user_encoders.py'}:ScaledFamily")
     cls = type(family)

@@ -17,7 +17,7 @@ TEST_HASH = "sha256:" + "ab" * 32
 
 
 def ref_metric(metric, y_true, y_pred, y_score=None) -> float:
-    """Reference definitions straight from scipy / scikit-learn (independent of lsdbench.metrics)."""
+    """Reference definitions straight from scipy / scikit-learn (independent of lsdbench.metrics.registry)."""
     if metric == "accuracy":
         return float(np.mean(np.asarray(y_pred) == np.asarray(y_true)))
     if metric == "mae":
@@ -242,8 +242,8 @@ def test_bootstrap_deltas_equal_rescoring_every_resample(metric):
 
 @pytest.mark.parametrize("metric", list(CASES))
 def test_bootstrap_matches_lsdbench_metrics(metric):
-    """The batched forms also agree with lsdbench.metrics.score_predictions, the harness's definition."""
-    from lsdbench.metrics import score_predictions
+    """The batched forms also agree with lsdbench.metrics.registry.score_predictions, the harness's definition."""
+    from lsdbench.metrics.registry import score_predictions
 
     rng = np.random.default_rng(7)
     a, b = _case(metric, rng, 40)
@@ -260,7 +260,7 @@ def test_bootstrap_matches_lsdbench_metrics(metric):
 def test_single_result_bootstrap_ci_equals_rescoring_and_the_probing_ci(metric):
     """stats.bootstrap_ci (the leaderboard's CI) is the percentile interval of the reference metric over
     the resample stream, i.e. exactly the CI probing.bootstrap_ci stores in a result."""
-    from lsdbench.probing import bootstrap_ci as probing_ci
+    from lsdbench.probe.probing import bootstrap_ci as probing_ci
 
     rng = np.random.default_rng(8)
     a, _ = _case(metric, rng, 50)
@@ -281,8 +281,8 @@ def test_single_result_bootstrap_ci_equals_rescoring_and_the_probing_ci(metric):
 
 
 def test_metrics_module_is_the_definition_when_batched_forms_disagree(monkeypatch):
-    """If lsdbench.metrics defines a metric differently, the bootstrap follows it (slow path)."""
-    import lsdbench.metrics as metrics
+    """If lsdbench.metrics.registry defines a metric differently, the bootstrap follows it (slow path)."""
+    import lsdbench.metrics.registry as metrics
 
     def balanced(task_type, metric, y_true, per_seed, index=None):  # 'accuracy' redefined
         rows = np.arange(len(y_true)) if index is None else np.asarray(index)

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from .. import __version__
+from lsdbench import __version__
 
 # Modules exposing register(subparsers); each adds its commands with set_defaults(func=handler).
 COMMAND_MODULES = (
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors: one clear line, no traceback unless --verbose
         if args.verbose:
             raise
-        from ..errors import user_message
+        from lsdbench.errors import user_message
 
         message = user_message(exc)
         if message is None:

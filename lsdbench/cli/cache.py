@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .. import embed_cache
-from ..terminal import add_command, clip, plural
-from .common import data_options, register_user_cards
+from lsdbench.cli.common import data_options, register_user_cards
+from lsdbench.encode import cache as embed_cache
+from lsdbench.terminal import add_command, clip, plural
 
 
 def differing_keys(configs: list[dict]) -> list[str]:
@@ -32,8 +32,10 @@ def cmd_cache_info(args) -> int:
                          f"{e['bytes'] / 2**20:.1f}"])
     print(tabulate(rows, headers=["encoder", "distinguishing config", "cache key", "sequences", "MiB"],
                    tablefmt="github", disable_numparse=True))
-    from .. import probe_cache  # scikit-learn and torch: only for the commands that read probe outcomes
-    from ..settings import cache_dir
+    from lsdbench.probe import (
+        cache as probe_cache,  # scikit-learn and torch: only for the commands that read probe outcomes
+    )
+    from lsdbench.settings import cache_dir
 
     n, size = probe_cache.count(args.cache_dir)
     print(f"\n{plural(len(entries), 'encoder configuration')}; {plural(n, 'probe outcome')} ({size / 2**20:.1f} MiB)")
@@ -42,7 +44,7 @@ def cmd_cache_info(args) -> int:
 
 
 def cmd_cache_clear(args) -> int:
-    from .. import probe_cache
+    from lsdbench.probe import cache as probe_cache
 
     n = embed_cache.clear(args.cache_dir, args.encoder)
     print(f"removed {plural(n, 'cached encoder configuration')}")
@@ -53,7 +55,7 @@ def cmd_cache_clear(args) -> int:
 
 def cmd_cache_verify(args) -> int:
     """Exit 0 when every checked entry is complete, 1 when something is missing (a finding, not an error)."""
-    from ..cache_verify import report, verify
+    from lsdbench.encode.cache_verify import report, verify
 
     register_user_cards(args)
     checks = verify(args.encoder, args.task, cache_dir=args.cache_dir, mirror=args.mirror)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import registry
+from lsdbench.tasks import registry
 
 
 def data_options() -> argparse.ArgumentParser:

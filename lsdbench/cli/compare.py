@@ -1,4 +1,4 @@
-"""``lsdbench compare``: the paired significance tables of ``lsdbench.compare`` from the command line."""
+"""``lsdbench compare``: the paired significance tables of ``lsdbench.comparison.compare`` from the command line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ..significance import CORRECTIONS, DEFAULT_RESAMPLES, METHODS
-from ..terminal import WIDTH, add_command
+from lsdbench.stats.significance import CORRECTIONS, DEFAULT_RESAMPLES, METHODS
+from lsdbench.terminal import WIDTH, add_command
 
 DESCRIPTION = """\
 Results are grouped by task and probe. In each group the reference (A) is compared with every other
@@ -21,13 +21,13 @@ one family for the multiple-testing correction."""
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from ..results import atomic_write_text
+    from lsdbench.results.result import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def cmd_compare(args) -> int:
-    from .. import compare as library  # scipy and scikit-learn: only when the command runs
+    from lsdbench.comparison import compare as library  # scipy and scikit-learn: only when the command runs
 
     tables = library.compare(args.results, method=args.method, correction=args.correction, alpha=args.alpha,
                      reference=args.reference, n_resamples=args.n_resamples, seed=args.seed)

@@ -1,4 +1,4 @@
-"""``lsdbench encoders [NAME]``: the registered encoders (facts from ``lsdbench.encoder_info``)."""
+"""``lsdbench encoders [NAME]``: the registered encoders (facts from ``lsdbench.encode.info``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from ..encoder_info import describe_encoder, list_encoders
-from ..terminal import WIDTH, add_command, clip
+from lsdbench.encode.info import describe_encoder, list_encoders
+from lsdbench.terminal import WIDTH, add_command, clip
 
 
 def _fmt_options(options: dict[str, Any]) -> str:
@@ -44,7 +44,7 @@ def cmd_encoders(args) -> int:
 
 def register(subparsers) -> None:
     p = add_command(subparsers, "encoders", "list registered encoders: package, dimension, options, checkpoint",
-                    description="List the encoders registered under the lsdbench.encoders entry points (by this "
+                    description="List the encoders registered under the lsdbench.encode.encoders entry points (by this "
                                 "package, baselines and reference_models, or any installed package): the package "
                                 "providing each, its output dimension, its options with their defaults, and "
                                 "whether it builds here (absent: its checkpoint is not present). Nothing is "

@@ -9,18 +9,18 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .. import shards
-from ..encoders import merge_precision, parse_options
-from ..precision import PRECISIONS
-from ..results import ResultError
-from ..terminal import add_command, plural
-from .common import data_options, register_user_cards
+from lsdbench.cli.common import data_options, register_user_cards
+from lsdbench.encode import shards
+from lsdbench.encode.encoders import merge_precision, parse_options
+from lsdbench.encode.precision import PRECISIONS
+from lsdbench.results.result import ResultError
+from lsdbench.terminal import add_command, plural
 
 
 def default_out(encoder) -> Path:
     """``results/<encoder>[-t0.5]-<config hash>/``: one folder per encoder configuration (as MTEB does), so
     results of different encoders never mix in one folder that ``submit`` or ``compare`` must untangle."""
-    from ..results import run_name
+    from lsdbench.results.result import run_name
 
     return Path("results") / run_name(encoder.name, encoder.config)
 
@@ -42,8 +42,8 @@ def number_list(kind: type):
 
 def show_plan(encoder, cards, args, *, variants=(), levels=(), shard=None) -> None:
     """Print what is about to run and an estimate of its time (stdout; stderr is kept for errors)."""
-    from ..plan import make_plan
-    from ..registry import load_task
+    from lsdbench.run.plan import make_plan
+    from lsdbench.tasks.registry import load_task
 
     tasks = [load_task(c, cache_dir=args.cache_dir, mirror=args.mirror, progress=not args.quiet) for c in cards]
     plan = make_plan(encoder, tasks, variants=variants, levels=levels, shard=shard,
@@ -61,8 +61,8 @@ def run_shard(args) -> shards.Shard | None:
 
 
 def cmd_eval(args) -> int:
-    from ..encoders import resolve
-    from ..evaluate import cards_for, evaluate
+    from lsdbench.encode.encoders import resolve
+    from lsdbench.run.evaluate import cards_for, evaluate
 
     register_user_cards(args)
     seeds = args.seeds or None
@@ -91,8 +91,8 @@ def cmd_eval(args) -> int:
 
 def eval_shard(encoder, cards, shard, args) -> int:
     """``eval --shard``: fill this shard of the cache on every task and mark it done; no probe, no result file."""
-    from .. import distributed
-    from ..embedding import CachedRun
+    from lsdbench.encode import distributed
+    from lsdbench.encode.embedding import CachedRun
 
     CachedRun(cache_dir=args.cache_dir).prepare(encoder, args.encoder)  # the stale-file warning, as eval gives
     filled = shards.fill_eval(encoder, cards, shard, cache_dir=args.cache_dir, mirror=args.mirror,
@@ -104,7 +104,7 @@ def eval_shard(encoder, cards, shard, args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..result_set import read_results
+    from lsdbench.results.result_set import read_results
 
     results = read_results(*args.paths)
     if not results:
@@ -115,13 +115,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from ..sweep import run_sweep
+    from lsdbench.run.sweep import run_sweep
 
     register_user_cards(args)
     values = args.t
-    from ..encoders import resolve
-    from ..registry import get_card, list_cards
-    from ..types import SweepableEncoder
+    from lsdbench.encode.encoders import resolve
+    from lsdbench.tasks.registry import get_card, list_cards
+    from lsdbench.types import SweepableEncoder
 
     cards = [get_card(t) for t in args.task] if args.task else list_cards(args.suite or "open")  # as run_sweep
     shard = run_shard(args)
@@ -137,8 +137,8 @@ def cmd_sweep(args) -> int:
     common = dict(references=args.reference, options=options, precision=args.precision, cache_dir=args.cache_dir,
                   mirror=args.mirror, progress=not args.quiet)
     if shard is not None:
-        from .. import distributed
-        from ..sweep import fill_shard
+        from lsdbench.encode import distributed
+        from lsdbench.run.sweep import fill_shard
 
         filled = fill_shard(args.encoder, values, cards, shard, **common)
         if distributed.is_main():

@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..terminal import add_command
-from .common import data_options, register_user_cards
+from lsdbench.cli.common import data_options, register_user_cards
+from lsdbench.terminal import add_command
 
 MIB = 2**20
 
 
 def _loader(args):
-    from ..leaderboard.validate import TaskLoader
+    from lsdbench.leaderboard.validate import TaskLoader
 
     register_user_cards(args)
     return TaskLoader(cache_dir=args.cache_dir, mirror=args.mirror)
@@ -33,8 +33,8 @@ def _summary(sub) -> str:
 def _flag_warnings(valid: list[tuple[str, object]], args, loader) -> list[str]:
     """'FILE: warning: ...' for each flag of the valid files, compared with each other and with the valid
     submissions in --against. Flags are warnings: they never make a file invalid."""
-    from ..leaderboard.build import entries_of, flag_entries, gather
-    from ..leaderboard.trust import warning
+    from lsdbench.leaderboard.build import entries_of, flag_entries, gather
+    from lsdbench.leaderboard.trust import warning
 
     mine = [(path, e) for path, sub in valid for e in entries_of(sub)]
     refs = []
@@ -46,7 +46,7 @@ def _flag_warnings(valid: list[tuple[str, object]], args, loader) -> list[str]:
 
 
 def cmd_validate(args) -> int:
-    from ..leaderboard.validate import check_submission
+    from lsdbench.leaderboard.validate import check_submission
 
     loader = _loader(args)
     valid, failed = [], 0
@@ -66,8 +66,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from ..leaderboard.build import build_leaderboard
-    from ..leaderboard.trust import warning
+    from lsdbench.leaderboard.build import build_leaderboard
+    from lsdbench.leaderboard.trust import warning
 
     report = build_leaderboard(args.submissions, args.out, figures_dir=args.figures, loader=_loader(args),
                                max_bytes=_max_bytes(args), progress=not args.quiet)
@@ -94,8 +94,8 @@ def cmd_build(args) -> int:
 def cmd_submit(args) -> int:
     from pathlib import Path
 
-    from ..leaderboard.package import checked_text
-    from ..leaderboard.submission import (
+    from lsdbench.leaderboard.package import checked_text
+    from lsdbench.leaderboard.submission import (
         collect_results,
         make_submission,
         parse_meta,

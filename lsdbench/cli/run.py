@@ -1,19 +1,19 @@
-"""``lsdbench run``: the main job (``lsdbench.benchmark``), whose modules load only when it runs, not for --help."""
+"""``lsdbench run``: the main job (``lsdbench.run.benchmark``), whose modules load only when it runs, not for --help."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from ..terminal import add_command
-from .common import data_options
+from lsdbench.cli.common import data_options
+from lsdbench.terminal import add_command
 
 
 def cmd_run(args) -> int:
-    from ..benchmark import run_benchmark
-    from ..cards import CardError
-    from ..entries import EntriesError, Plan, load_plan
-    from ..publish import publish, retest_hypotheses
+    from lsdbench.run.benchmark import run_benchmark
+    from lsdbench.run.entries import EntriesError, Plan, load_plan
+    from lsdbench.run.publish import publish, retest_hypotheses
+    from lsdbench.tasks.cards import CardError
 
     try:
         plan = load_plan(args.entries)
@@ -33,8 +33,8 @@ def cmd_run(args) -> int:
     if summary["skipped"]:
         print(f"\nskipped {len(summary['skipped'])} optional entries: {', '.join(summary['skipped'])}")
     if args.publish:
-        from ..leaderboard.build import build_leaderboard
-        from ..leaderboard.validate import TaskLoader
+        from lsdbench.leaderboard.build import build_leaderboard
+        from lsdbench.leaderboard.validate import TaskLoader
 
         partial = bool(args.only)  # a partial run's sweep tables and claims cover only its entries: rebuilt from every file
         copied = publish(args.out, args.publish, partial_plan=plan if partial else None)

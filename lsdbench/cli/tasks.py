@@ -6,11 +6,11 @@ import json
 
 from tabulate import tabulate
 
-from .. import fetch, registry
-from ..task_info import describe
-from ..terminal import add_command, clip, wrap
-from ..types import SPLIT_NAMES
-from .common import data_options, register_user_cards, select_cards
+from lsdbench.cli.common import data_options, register_user_cards, select_cards
+from lsdbench.tasks import fetch, registry
+from lsdbench.tasks.info import describe
+from lsdbench.terminal import add_command, clip, wrap
+from lsdbench.types import SPLIT_NAMES
 
 
 def cmd_tasks(args) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UserError
+from lsdbench.errors import UserError
 
 SCHEMA_ID = "lsdbench-submission-1"
 

@@ -22,14 +22,19 @@ import numpy as np
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_bytes
-from ..metrics import higher_is_better
-from ..stats import bootstrap_ci, judge, paired_test
-from . import SubmissionError
-from .html import render_html
-from .render import COST_FIGURE, cost_figure, cost_figure_name, method_text, render_csv, render_markdown
-from .submission import MAX_BYTES, submission_filename, write_text
-from .table import (
+from lsdbench.atomic import atomic_write_bytes
+from lsdbench.leaderboard import SubmissionError
+from lsdbench.leaderboard.html import render_html
+from lsdbench.leaderboard.render import (
+    COST_FIGURE,
+    cost_figure,
+    cost_figure_name,
+    method_text,
+    render_csv,
+    render_markdown,
+)
+from lsdbench.leaderboard.submission import MAX_BYTES, submission_filename, write_text
+from lsdbench.leaderboard.table import (
     ALPHA,
     CI_LEVEL,
     CI_RESAMPLES,
@@ -42,8 +47,10 @@ from .table import (
     Row,
     SuiteTable,
 )
-from .trust import entry_flags
-from .validate import Report, TaskLoader, ValidatedSubmission, check_submission
+from lsdbench.leaderboard.trust import entry_flags
+from lsdbench.leaderboard.validate import Report, TaskLoader, ValidatedSubmission, check_submission
+from lsdbench.metrics.registry import higher_is_better
+from lsdbench.stats import bootstrap_ci, judge, paired_test
 
 MAX_FIGURE_BYTES = 16 * 2**20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -15,8 +15,8 @@ import base64
 import hashlib
 from html import escape
 
-from .. import __version__
-from .render import (
+from lsdbench import __version__
+from lsdbench.leaderboard.render import (
     ENCODER_HEADERS,
     cell_text,
     column_title,
@@ -26,8 +26,8 @@ from .render import (
     encoder_entries,
     fmt_params,
 )
-from .table import Cell, Entry, SuiteTable, flagged
-from .trust import legend
+from lsdbench.leaderboard.table import Cell, Entry, SuiteTable, flagged
+from lsdbench.leaderboard.trust import legend
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem; color: #1b1f24; }

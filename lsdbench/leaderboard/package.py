@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..results import Result
-from . import SubmissionError
-from .submission import (
+from lsdbench.leaderboard import SubmissionError
+from lsdbench.leaderboard.submission import (
     MAX_BYTES,
     collect_results,
     dumps_submission,
@@ -24,7 +23,8 @@ from .submission import (
     submission_filename,
     write_text,
 )
-from .validate import Report, TaskLoader, ValidatedSubmission, check_submission
+from lsdbench.leaderboard.validate import Report, TaskLoader, ValidatedSubmission, check_submission
+from lsdbench.results.result import Result
 
 
 def checked_text(submission: dict[str, Any], source: str, loader: TaskLoader | None = None) -> tuple[str, Report]:

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import numpy as np
 from tabulate import tabulate
 
-from .. import PROTOCOL
-from .table import CI_LEVEL, SEED, Cell, Column, Cost, Entry, SuiteTable, flagged
-from .trust import legend
+from lsdbench import PROTOCOL
+from lsdbench.leaderboard.table import CI_LEVEL, SEED, Cell, Column, Cost, Entry, SuiteTable, flagged
+from lsdbench.leaderboard.trust import legend
 
 COST_FIGURE = re.compile(r"^cost_([a-z0-9][a-z0-9_-]{0,39})\.png$")  # cost_<suite>.png, written by the build
 MIN_COST_ENTRIES = 2  # a cost figure of one point compares nothing

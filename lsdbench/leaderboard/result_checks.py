@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..metrics import score_predictions
+from lsdbench.metrics.registry import score_predictions
 
 TOLERANCE = 1e-9  # relative and absolute: scores are recomputed with the same metric code
 # lsdbench stores class probabilities rounded to 6 decimals but takes y_pred from the unrounded ones:

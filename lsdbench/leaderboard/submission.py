@@ -16,11 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import PROTOCOL, __version__, names, strict_json
-from ..atomic import atomic_write_text
-from ..names import SLUG_RE, SUITE_RE  # noqa: F401  (the schema's patterns; callers import them here)
-from ..results import RESULT_SCHEMA, Result, ResultError, config_hash
-from . import SCHEMA_ID, SubmissionError
+from lsdbench import PROTOCOL, __version__, names, strict_json
+from lsdbench.atomic import atomic_write_text
+from lsdbench.leaderboard import SCHEMA_ID, SubmissionError
+from lsdbench.names import SLUG_RE, SUITE_RE  # noqa: F401  (the schema's patterns; callers import them here)
+from lsdbench.results.result import RESULT_SCHEMA, Result, ResultError, config_hash
 
 MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
 META_KEYS = ("parameters", "training_data", "licence", "link", "description")

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..cost import describe_machine
-from .trust import Flag
+from lsdbench.encode.cost import describe_machine
+from lsdbench.leaderboard.trust import Flag
 
 CI_RESAMPLES = 1000
 TEST_RESAMPLES = 2000

@@ -21,12 +21,9 @@ from typing import Any
 import numpy as np
 from jsonschema import Draft202012Validator
 
-from .. import PROTOCOL, registry
-from ..cards import CardError
-from ..results import Result, ResultError, config_hash, validate_result
-from ..results import schema as result_schema
-from . import SCHEMA_ID, SubmissionError
-from .result_checks import (
+from lsdbench import PROTOCOL
+from lsdbench.leaderboard import SCHEMA_ID, SubmissionError
+from lsdbench.leaderboard.result_checks import (
     check_ids,
     check_per_seed,
     check_seed_scores,
@@ -34,7 +31,11 @@ from .result_checks import (
     check_test_scores,
     check_y_true,
 )
-from .submission import MAX_BYTES, load_json_file, slugify, submission_schema
+from lsdbench.leaderboard.submission import MAX_BYTES, load_json_file, slugify, submission_schema
+from lsdbench.results.result import Result, ResultError, config_hash, validate_result
+from lsdbench.results.result import schema as result_schema
+from lsdbench.tasks import registry
+from lsdbench.tasks.cards import CardError
 
 
 class TaskLoader:

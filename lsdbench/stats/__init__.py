@@ -1,4 +1,4 @@
-"""Paired significance tests between two results on the same test items, and multiple-testing corrections.
+"""Foundation, stats: paired significance tests between two results on the same test items, and multiple-testing corrections.
 
 Leaderboards in this field often rank models whose differences are noise. Two results of one task
 were scored on the same test items, so their difference is tested *paired*: every resample or
@@ -18,47 +18,35 @@ Where each part lives:
 - ``predictions``: a result's per-item predictions as arrays and the checks that two are comparable.
 """
 
-from __future__ import annotations
 
-from .elementary import bootstrap_pvalue, mcnemar_exact
-from .many import compare_many, disambiguated_labels, group_key
-from .multiple import CORRECTIONS, VERDICTS, adjust, benjamini_hochberg, holm, judge, verdict
-from .paired import METHODS, PairedComparison, paired_test
-from .predictions import CLASSIFICATION, ComparisonError, result_label
-from .resampling import (
-    DEFAULT_RESAMPLES,
-    bootstrap_ci,
-    bootstrap_deltas,
-    bootstrap_scores,
-    permutation_pvalue,
-    resample_indices,
-)
+from lsdbench import lazy_exports
 
-# the names and defaults the command line offers live in lsdbench.significance, which imports nothing
-
-__all__ = [
-    "CLASSIFICATION",
-    "CORRECTIONS",
-    "DEFAULT_RESAMPLES",
-    "METHODS",
-    "VERDICTS",
-    "ComparisonError",
-    "PairedComparison",
-    "adjust",
-    "benjamini_hochberg",
-    "bootstrap_ci",
-    "bootstrap_deltas",
-    "bootstrap_pvalue",
-    "bootstrap_scores",
-    "compare_many",
-    "disambiguated_labels",
-    "group_key",
-    "holm",
-    "mcnemar_exact",
-    "paired_test",
-    "permutation_pvalue",
-    "resample_indices",
-    "result_label",
-    "judge",
-    "verdict",
-]
+# the names and defaults the command line offers live in lsdbench.stats.significance, which imports nothing
+_EXPORTS = {
+    "bootstrap_pvalue": "lsdbench.stats.elementary",
+    "mcnemar_exact": "lsdbench.stats.elementary",
+    "compare_many": "lsdbench.stats.many",
+    "disambiguated_labels": "lsdbench.stats.many",
+    "group_key": "lsdbench.stats.many",
+    "CORRECTIONS": "lsdbench.stats.multiple",
+    "VERDICTS": "lsdbench.stats.multiple",
+    "adjust": "lsdbench.stats.multiple",
+    "benjamini_hochberg": "lsdbench.stats.multiple",
+    "holm": "lsdbench.stats.multiple",
+    "judge": "lsdbench.stats.multiple",
+    "verdict": "lsdbench.stats.multiple",
+    "METHODS": "lsdbench.stats.paired",
+    "PairedComparison": "lsdbench.stats.paired",
+    "paired_test": "lsdbench.stats.paired",
+    "CLASSIFICATION": "lsdbench.stats.predictions",
+    "ComparisonError": "lsdbench.stats.predictions",
+    "result_label": "lsdbench.stats.predictions",
+    "DEFAULT_RESAMPLES": "lsdbench.stats.resampling",
+    "bootstrap_ci": "lsdbench.stats.resampling",
+    "bootstrap_deltas": "lsdbench.stats.resampling",
+    "bootstrap_scores": "lsdbench.stats.resampling",
+    "permutation_pvalue": "lsdbench.stats.resampling",
+    "resample_indices": "lsdbench.stats.resampling",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

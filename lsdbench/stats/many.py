@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .multiple import CORRECTIONS, judge
-from .paired import PairedComparison, paired_test
-from .predictions import ComparisonError, result_label
-from .resampling import DEFAULT_RESAMPLES
+from lsdbench.stats.multiple import CORRECTIONS, judge
+from lsdbench.stats.paired import PairedComparison, paired_test
+from lsdbench.stats.predictions import ComparisonError, result_label
+from lsdbench.stats.resampling import DEFAULT_RESAMPLES
 
 
 def group_key(result: dict) -> tuple[str, str]:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..significance import CORRECTIONS, VERDICTS  # noqa: F401  (re-exported)
-from .predictions import ComparisonError
+from lsdbench.stats.predictions import ComparisonError
+from lsdbench.stats.significance import CORRECTIONS, VERDICTS  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
-    from .paired import PairedComparison
+    from lsdbench.stats.paired import PairedComparison
 
 
 

@@ -33,11 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import higher_is_better
-from ..significance import METHODS  # noqa: F401  (re-exported)
-from .elementary import bootstrap_pvalue, mcnemar_exact
-from .predictions import CLASSIFICATION, ComparisonError, _check_pair, _describe, _preds, _score_full
-from .resampling import DEFAULT_RESAMPLES, _bootstrap_deltas, permutation_pvalue
+from lsdbench.metrics.registry import higher_is_better
+from lsdbench.stats.elementary import bootstrap_pvalue, mcnemar_exact
+from lsdbench.stats.predictions import (
+    CLASSIFICATION,
+    ComparisonError,
+    _check_pair,
+    _describe,
+    _preds,
+    _score_full,
+)
+from lsdbench.stats.resampling import DEFAULT_RESAMPLES, _bootstrap_deltas, permutation_pvalue
+from lsdbench.stats.significance import METHODS  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import metrics  # looked up at call time: lsdbench.metrics is the definition of a score
-from ..errors import UserError
+from lsdbench.errors import UserError
+from lsdbench.metrics import (
+    registry as metrics,  # looked up at call time: lsdbench.metrics.registry is the definition of a score
+)
 
 CLASSIFICATION = ("binary", "multiclass", "pair_binary")
 

@@ -11,9 +11,17 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..significance import DEFAULT_RESAMPLES  # noqa: F401  (re-exported)
-from .predictions import ComparisonError, _check_pair, _describe, _Preds, _preds, _score_full, _seed_score
-from .weighted import _mean_item_values, _rows_scorer, _weighted_scorer
+from lsdbench.stats.predictions import (
+    ComparisonError,
+    _check_pair,
+    _describe,
+    _Preds,
+    _preds,
+    _score_full,
+    _seed_score,
+)
+from lsdbench.stats.significance import DEFAULT_RESAMPLES  # noqa: F401  (re-exported)
+from lsdbench.stats.weighted import _mean_item_values, _rows_scorer, _weighted_scorer
 
 _CHUNK_ELEMENTS = 1 << 20  # resamples x items per batch: bounds memory (~8 MB per float array)
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..metrics import METRICS
-from .predictions import _Preds, _score_full
+from lsdbench.metrics.registry import METRICS
+from lsdbench.stats.predictions import _Preds, _score_full
 
 log = logging.getLogger(__name__)
 
