@@ -918,8 +918,10 @@ def test_committed_checkpoints_embed_as_they_did_before_the_gpu_path(name):
     torch.set_num_threads(1)
     x = resolve(name, **entry["options"]).encode(stored["sequences"])
     expected = np.asarray(entry["embeddings"], dtype=np.float32)
-    # identical on the machine that wrote them; other CPUs may round matmuls differently
-    np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-6)
+    # identical on the machine that wrote them; other CPUs round matmuls differently (up to ~5e-6 measured
+    # on a later CI machine for LSD-TN, whose Token Norm divides by small within-type deviations); a code
+    # change moves embeddings by orders of magnitude more
+    np.testing.assert_allclose(x, expected, rtol=1e-4, atol=2e-5)
 
 
 # ---- the GPU training path (the same code on CPU) -------------------------------------------------

@@ -12,7 +12,6 @@ Labels of classification tasks are class indices (0..k-1). ``y_score`` is the pr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from lsdbench.metrics.regression import (
     weighted_pearson,
     weighted_spearman,
 )
+from lsdbench.metrics.values import finite  # noqa: F401  (scores as the result schema stores them)
 
 WeightedFn = Callable[[np.ndarray, dict], np.ndarray]  # (W: resamples x items counts, cache) -> values
 RowsFn = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]  # (P, S: rows x items) -> values
@@ -152,8 +152,3 @@ __all__ = [
     "HIGHER_IS_BETTER", "METRICS", "Metric", "accuracy", "auroc", "compute_metric", "entry", "higher_is_better", "mae",
     "macro_f1", "mcc", "pearson", "score_all", "score_predictions", "spearman",
 ]
-
-
-def finite(scores: dict[str, float]) -> dict[str, float]:
-    """Drop undefined (NaN) metrics: the schema stores only defined values."""
-    return {k: float(v) for k, v in scores.items() if v is not None and math.isfinite(v)}

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from lsdbench.metrics.registry import finite, score_all
+from lsdbench.metrics.registry import score_all
+from lsdbench.metrics.values import finite
 from lsdbench.probe.probes import CLASSIFICATION, PROBES
 from lsdbench.stats import bootstrap_ci as ci
 from lsdbench.tasks.cards import METRICS_BY_TYPE

@@ -23,7 +23,7 @@ from lsdbench import strict_json
 from lsdbench.atomic import atomic_write_text
 from lsdbench.encode.cost import environment  # noqa: F401  (its old home: callers import it here)
 from lsdbench.errors import UserError
-from lsdbench.metrics.registry import finite  # noqa: F401  (its old home)
+from lsdbench.metrics.values import finite  # noqa: F401  (its old home)
 from lsdbench.names import config_hash, result_filename, run_name  # noqa: F401  (their old home: callers import them here)
 
 RESULT_SCHEMA = "lsdbench-result-1"
