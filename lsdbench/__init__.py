@@ -19,11 +19,13 @@ JSON, terminal output). A stage imports only from the foundation and from stages
 from __future__ import annotations
 
 import importlib
+import os as _os
 import sys
 import types as _types
 import warnings
 
 __version__ = "0.1.0"
+LAUNCH_DIR = _os.getcwd()  # where relative paths from the environment (LSDBENCH_MIRROR) are taken from
 PROTOCOL = "lsdbench-probe-1"
 
 # name -> module that defines it (evaluate, compare and sweep are callable modules: _make_callable)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pooch
 
+from lsdbench import LAUNCH_DIR
+
 CACHE_ENV = "LSDBENCH_CACHE_DIR"
 MIRROR_ENV = "LSDBENCH_MIRROR"
 
@@ -25,7 +27,13 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def mirror(override: str | os.PathLike | None = None) -> str | None:
-    """A mirror tried before the canonical URLs: a local directory or a base URL, laid out as HOST/PATH."""
+    """A mirror tried before the canonical URLs: a local directory or a base URL, laid out as HOST/PATH.
+
+    A relative directory in ``LSDBENCH_MIRROR`` is taken from the directory the process started in, so
+    code that changes directory later (a notebook, a test in tmp_path) still finds it."""
     if override:
         return str(override)
-    return os.environ.get(MIRROR_ENV) or None
+    value = os.environ.get(MIRROR_ENV) or None
+    if value and "://" not in value and not Path(value).is_absolute():
+        value = str((Path(LAUNCH_DIR) / value).resolve())
+    return value

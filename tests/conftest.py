@@ -13,10 +13,21 @@ DEFAULT_MIRROR = REPO.parent / "shared" / "mirror"
 DATA = Path(__file__).parent / "data"
 
 
+def _absolute(mirror: str) -> str:
+    """A relative mirror directory is where it was when pytest started: tests chdir into tmp_path, and
+    the CLI subprocesses they start would otherwise look for ``../shared/mirror`` beside tmp_path."""
+    if "://" in mirror or Path(mirror).is_absolute():
+        return mirror
+    return str((LAUNCH_DIR / mirror).resolve())
+
+
+LAUNCH_DIR = Path.cwd()
+_ENV_MIRROR = os.environ.get("LSDBENCH_MIRROR")
+
+
 def _mirror() -> str | None:
-    env = os.environ.get("LSDBENCH_MIRROR")
-    if env:
-        return env
+    if _ENV_MIRROR:
+        return _absolute(_ENV_MIRROR)
     return str(DEFAULT_MIRROR) if DEFAULT_MIRROR.is_dir() else None
 
 

@@ -218,3 +218,18 @@ def test_edited_extracted_task_file_is_restored_on_load(tmp_path, mirror, caplog
     csv.write_text(text.replace(",47.7215496889894,train", ",99.0,train", 1))  # a label edited: sizes still fit
     again = registry.load_task(card, cache_dir=tmp_path, mirror=mirror, progress=False).split_hashes()
     assert again == first and any("altered" in r.getMessage() for r in caplog.records)
+
+
+def test_a_relative_mirror_is_taken_from_where_the_process_started(monkeypatch, tmp_path):
+    """`LSDBENCH_MIRROR=../shared/mirror make test` as typed: code that changes directory later still
+    finds the mirror the user named."""
+    from pathlib import Path
+
+    import lsdbench
+    from lsdbench import settings
+
+    monkeypatch.setenv("LSDBENCH_MIRROR", "../shared/mirror")
+    monkeypatch.chdir(tmp_path)
+    assert settings.mirror() == str((Path(lsdbench.LAUNCH_DIR) / "../shared/mirror").resolve())
+    monkeypatch.setenv("LSDBENCH_MIRROR", "https://example.org/mirror/")
+    assert settings.mirror() == "https://example.org/mirror/"  # a base URL is kept as it is

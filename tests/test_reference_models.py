@@ -1031,3 +1031,14 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch):
     assert not wrapped.active
     torch.testing.assert_close(out, layer(x))
     torch.testing.assert_close(wrapped(x), layer(x))  # stays eager, no second warning needed
+
+
+def test_lsd_train_errors_are_one_line_with_what_to_do(capsys, tmp_path):
+    from reference_models.training.train import main
+
+    assert main(["lsd_tn", "--config", "no_such_config", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lsd-train: error: unknown config 'no_such_config'; packaged configs: " + err[0].split(": ")[-1]]
+    assert "tiny" in err[0] and "Traceback" not in err[0]
+    assert main(["lsd_tn", "--config", "tiny", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -194,9 +195,7 @@ def train(stage_name: str, raw_config: dict, data_dir, out, *, latent=None, expo
     return run.out
 
 
-def main(argv=None) -> int:
-    """``lsd-train``: the data and health commands (cli.py), or train a stage."""
-    args = build_parser().parse_args(argv)
+def _run(args) -> int:
     if args.stage in COMMANDS:
         return COMMANDS[args.stage](args)
     raw = cfgmod.apply_overrides(cfgmod.load_config(args.config), args.set)
@@ -204,6 +203,38 @@ def main(argv=None) -> int:
                 device=args.device, config_name=args.config, progress=not args.no_progress)
     print(f"model written to {out}" + (f" and {args.export}" if args.export else ""))
     return 0
+
+
+def error_line(exc: BaseException) -> str | None:
+    """The one-line message of an error the user can fix (bad config, missing file or extra), else None."""
+    from lsdbench.errors import user_message
+
+    message = user_message(exc)
+    if message is not None:
+        return message
+    if isinstance(exc, ModuleNotFoundError):
+        return (f"{exc} (the training commands need the pretrain extra: pip install -e '.[pretrain]')"
+                if "pip install" not in str(exc) else str(exc))
+    if isinstance(exc, (ValueError, KeyError, FileNotFoundError)):
+        return " ".join(str(exc).split())
+    return None
+
+
+def main(argv=None) -> int:
+    """``lsd-train``: the data and health commands (cli.py), or train a stage. Errors the user can fix
+    are one ``lsd-train: error:`` line (LSD_TRAIN_TRACEBACK=1 shows the traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = error_line(exc)
+        if message is None or os.environ.get("LSD_TRAIN_TRACEBACK"):
+            raise
+        print(f"lsd-train: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
