@@ -7,6 +7,13 @@ residues (no bos/eos/pad) of a per-residue representation.
 - ``mlm``: final hidden states of the MLM.  ``mlm_latent``: the same, standardized per channel (and
   PCA-projected when the checkpoint was trained with ``latent = "pca"``): the latent its diffusion model sees.
 - ``lsd_tn_latent`` / ``lsd_nm_latent``: the autoencoder's latent of the clean input, standardized.
+- ``*_random_denoiser``: the control of a ``*_diffusion`` entry: the same denoiser architecture and width
+  over the same latent, never trained, its weights drawn from a fixed seed and its adaLN gates non-zero
+  (an untrained adaLN-Zero denoiser is the identity plus a linear map). What a diffusion representation
+  gains over it is what training the denoiser gave.
+- ``lsd_tn_homogeneous_*``, ``lsd_tn_vae_*``, ``lsd_nm_weighted_*``: the paper-faithful readings of
+  configs/faithful.toml (Gaussian posterior with a KL, no latent masking; Token Norm homogeneous or
+  contextual; NM with weighted reconstruction), trained by train_faithful.sh.
 - ``*_diffusion``: the clean latent z0 is noised to z_t = alpha(t) z0 + sigma(t) eps and passed through the
   denoiser; the output of block ``layer`` is pooled. ``draws`` noise draws are averaged, each seeded by the
   sequence's sha256, so results are deterministic; ``multi_t`` concatenates several noise levels.
@@ -133,14 +140,15 @@ class LatentEncoder(_Batched):
     """Mean-pooled per-residue representation of a frozen encoder checkpoint (no diffusion)."""
 
     def __init__(self, name: str, default_dir: str, standardized: bool, checkpoint=None, device: str = "cpu",
-                 batch_residues: int | str | None = None, precision: str | None = None, batching=None):
+                 batch_residues: int | str | None = None, precision: str | None = None, batching=None,
+                 kind: str | None = None):
         self.name, self.device, self.standardized = name, str(device), standardized
         self.precision = require(precision, self.device)
         self._set_batching(batch_residues, batching)
         directory = _checkpoint_dir(checkpoint, default_dir)
         self.source = LatentSource(directory, device=self.device)
-        if self.source.kind != default_dir:
-            raise CheckpointError(f"{directory}: encoder {name!r} needs a {default_dir!r} checkpoint, "
+        if self.source.kind != (kind or default_dir):
+            raise CheckpointError(f"{directory}: encoder {name!r} needs a {kind or default_dir!r} checkpoint, "
                                   f"found {self.source.kind!r}")
         self.max_length = int(self.source.meta["train_config"]["max_len"])
         self._config = {"checkpoint_sha256": self.source.sha256, "kind": self.source.kind, "pooling": "mean",
@@ -189,8 +197,9 @@ class DiffusionEncoder(_Batched):
 
     def __init__(self, name: str, default_dir: str, checkpoint=None, latent_checkpoint=None, t=0.0, layer=-1,
                  draws=1, multi_t=None, device: str = "cpu", batch_residues=None, precision=None, batching=None,
-                 _shared=None):
+                 random_features=False, _shared=None):
         self.name, self.device, self._default_dir = name, str(device), default_dir
+        self.random_features = str(random_features).lower() in ("1", "true", "yes")
         self.precision = require(precision, self.device)
         self._set_batching(batch_residues, batching)
         self.t = _check_t(float(t))
@@ -210,8 +219,11 @@ class DiffusionEncoder(_Batched):
     def _load(self, checkpoint, latent_checkpoint):
         directory = _checkpoint_dir(checkpoint, self._default_dir)
         tensors, meta = load_model(directory, kind="diffusion")
-        model = build_model("diffusion", from_dict("diffusion", meta["model_config"]))
-        load_weights(model, tensors, f"{directory}/model.safetensors", prefix="model.")
+        if self.random_features:
+            model = random_denoiser(from_dict("diffusion", meta["model_config"]), seed=RANDOM_DENOISER_SEED)
+        else:
+            model = build_model("diffusion", from_dict("diffusion", meta["model_config"]))
+            load_weights(model, tensors, f"{directory}/model.safetensors", prefix="model.")
         model.to(self.device).eval().requires_grad_(False)
         src_meta = meta["latent_source"]
         src_dir = Path(latent_checkpoint) if latent_checkpoint else directory.parent / src_meta["directory_name"]
@@ -223,10 +235,13 @@ class DiffusionEncoder(_Batched):
 
     @property
     def config(self) -> dict[str, Any]:
-        return self._record({"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256,
-                       "latent_kind": self.source.kind, "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer,
-                       "draws": self.draws, "multi_t": self.multi_t, "pooling": "mean",
-                       "noise_seed": "sha256(draw:sequence)"})
+        config = {"checkpoint_sha256": self._sha, "latent_sha256": self.source.sha256,
+                  "latent_kind": self.source.kind, "t": self.t, "layer": self.layer % self.model.cfg.backbone.n_layer,
+                  "draws": self.draws, "multi_t": self.multi_t, "pooling": "mean",
+                  "noise_seed": "sha256(draw:sequence)"}
+        if self.random_features:  # the architecture of the checkpoint, none of its weights
+            config["weights"] = f"random(seed={RANDOM_DENOISER_SEED}, gates=1)"
+        return self._record(config)
 
     @property
     def cache_inputs(self) -> dict[str, Any]:
@@ -249,7 +264,8 @@ class DiffusionEncoder(_Batched):
         """The same encoder at noise level ``value`` (weights shared, not reloaded)."""
         return DiffusionEncoder(self.name, self._default_dir, t=float(value), layer=self.layer, draws=self.draws,
                                 multi_t=None, device=self.device, batch_residues=self.batch_residues,
-                                precision=self.precision, batching=self.batching, _shared=self._shared)
+                                precision=self.precision, batching=self.batching,
+                                random_features=self.random_features, _shared=self._shared)
 
     def _noise(self, seqs: list[str], shape, draw: int) -> torch.Tensor:
         eps = torch.zeros(shape)
@@ -290,6 +306,30 @@ class DiffusionEncoder(_Batched):
         return self._run(sequences, self._levels(values))
 
 
+RANDOM_DENOISER_SEED = 0
+
+
+def random_denoiser(cfg, seed: int = RANDOM_DENOISER_SEED):
+    """A denoiser of config ``cfg`` that was never trained: weights from ``seed``, adaLN gates non-zero.
+
+    adaLN-Zero starts every block as the identity (gates 0) and the output head at zero, so an untrained
+    denoiser as built for training is the identity plus a linear map: no random contextual features to
+    compare against. Here the adaLN maps are small random matrices with gate biases 1, every block's
+    attention and MLP contribute, and the time embedding modulates them as in a trained model."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model("diffusion", cfg)
+        for block in model.backbone.blocks:
+            if block.ada is None:
+                continue
+            torch.nn.init.normal_(block.ada.weight, std=0.02)
+            bias = torch.zeros_like(block.ada.bias).view(6, -1)
+            bias[2] = bias[5] = 1.0  # gate1, gate2 (shift1, scale1, gate1, shift2, scale2, gate2)
+            block.ada.bias.data.copy_(bias.view(-1))
+        torch.nn.init.normal_(model.out.weight, std=0.02)
+    return model
+
+
 def mlm(**options) -> LatentEncoder:
     return LatentEncoder("mlm", "mlm", standardized=False, **options)
 
@@ -316,3 +356,36 @@ def lsd_tn_diffusion(**options) -> DiffusionEncoder:
 
 def lsd_nm_diffusion(**options) -> DiffusionEncoder:
     return DiffusionEncoder("lsd_nm_diffusion", "lsd_nm_diffusion", **options)
+
+
+def _latent(name: str, directory: str, kind: str):
+    def factory(**options) -> LatentEncoder:
+        return LatentEncoder(name, directory, standardized=True, kind=kind, **options)
+
+    factory.__name__ = name
+    return factory
+
+
+def _diffusion(name: str, directory: str, random_features: bool = False):
+    def factory(**options) -> DiffusionEncoder:
+        return DiffusionEncoder(name, directory, random_features=random_features, **options)
+
+    factory.__name__ = name
+    return factory
+
+
+# each diffusion entry's random-feature control
+mlm_random_denoiser = _diffusion("mlm_random_denoiser", "mlm_diffusion", True)
+lsd_tn_random_denoiser = _diffusion("lsd_tn_random_denoiser", "lsd_tn_diffusion", True)
+lsd_nm_random_denoiser = _diffusion("lsd_nm_random_denoiser", "lsd_nm_diffusion", True)
+
+# the paper-faithful readings (configs/faithful.toml, train_faithful.sh)
+lsd_tn_homogeneous_latent = _latent("lsd_tn_homogeneous_latent", "lsd_tn_homogeneous", "lsd_tn")
+lsd_tn_homogeneous_diffusion = _diffusion("lsd_tn_homogeneous_diffusion", "lsd_tn_homogeneous_diffusion")
+lsd_tn_homogeneous_random_denoiser = _diffusion("lsd_tn_homogeneous_random_denoiser", "lsd_tn_homogeneous_diffusion", True)
+lsd_tn_vae_latent = _latent("lsd_tn_vae_latent", "lsd_tn_vae", "lsd_tn")
+lsd_tn_vae_diffusion = _diffusion("lsd_tn_vae_diffusion", "lsd_tn_vae_diffusion")
+lsd_tn_vae_random_denoiser = _diffusion("lsd_tn_vae_random_denoiser", "lsd_tn_vae_diffusion", True)
+lsd_nm_weighted_latent = _latent("lsd_nm_weighted_latent", "lsd_nm_weighted", "lsd_nm")
+lsd_nm_weighted_diffusion = _diffusion("lsd_nm_weighted_diffusion", "lsd_nm_weighted_diffusion")
+lsd_nm_weighted_random_denoiser = _diffusion("lsd_nm_weighted_random_denoiser", "lsd_nm_weighted_diffusion", True)

@@ -9,13 +9,22 @@ encoder (transformer over bos + residues + eos) -> per-residue linear map to ``d
   noise, ``e <- sqrt(1 - s^2) e + s * eps``, with the level s and the corrupted fraction drawn per sequence.
   The default levels (s ~ U(0.9, 1) on a fraction ~ U(0.4, 1)) are where noise on 128-d unit-RMS
   embeddings actually erases identity: below s ~ 0.94 nearest-embedding decoding is still almost exact.
-Both: in training a fraction ``latent_mask_rate`` of residue latents is replaced by Gaussian noise of the
-latent's own scale before decoding (latent masking). The decoder must then rebuild those residues from
-the neighbours' latents, so every latent has to carry context, not only its own residue's identity: without
-it the optimum of a clean-input autoencoder is a residue-type lookup table.
-The loss is reconstruction cross-entropy on all residues, plus an optional KL-style penalty
-``kl_weight * 0.5 * |z|^2 / d_latent`` (the KL to N(0, I) of a unit-variance Gaussian centred on z).
-The representation is always the latent of the clean input.
+- LSD-TN, homogeneous reading (``bottleneck = "token_norm_homogeneous"``): a residue's latent distribution
+  depends on its type only, q(z_i | x) = N(mu[type_i], diag sigma[type_i]^2), with each type's mean
+  RMS-normalized (Token Norm of the type table, so its scale cannot outgrow the posterior noise). No
+  context reaches the latent: all sequence modelling happens in the decoder and the denoiser.
+
+Posterior (``posterior``): "deterministic" (the latent is the encoder's output) or "gaussian" (a mean
+and a log-variance head; a reparameterised sample z = mu + sigma * eps in training, the mean at encoding
+time), with ``kl_weight`` times KL(q(z | x) || N(0, I)) in nats per residue added to the loss. The rate
+(nats per residue) is recorded at the end of training.
+
+Project additions, off unless configured: latent masking (``latent_mask_rate``: a fraction of residue
+latents replaced by noise of the latent's scale, or a learned token, before decoding, so that the
+decoder must rebuild them from neighbours) and latent noise. NM's reconstruction can be weighted
+(``nm_weight_clean`` for residues Noise Masking left clean, ``nm_weight_lost`` for corrupted residues
+whose identity the noise erased, 1 for the other corrupted ones), so the loss is not mostly copying.
+The representation is always the (mean) latent of the clean input.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from reference_models.corpus import alphabet as A
 from reference_models.networks.token_norm import AnchoredTokenNorm, TokenNorm, _all_reduce
 from reference_models.networks.transformer import Transformer, TransformerConfig
 
-BOTTLENECKS = ("token_norm", "token_norm_affine", "anchored", "channel_norm", "none")
+BOTTLENECKS = ("token_norm", "token_norm_homogeneous", "token_norm_affine", "anchored", "channel_norm", "none")
+POSTERIORS = ("deterministic", "gaussian")
 
 
 @dataclass
@@ -54,7 +64,14 @@ class AutoencoderConfig:
     # what a masked latent becomes: "noise" (of the latent's scale) or "token" (a learned decoder-input vector,
     # as MAE's mask token: the decoder knows which slots to rebuild from the neighbours)
     latent_mask_mode: str = "noise"
-    kl_weight: float = 0.0
+    posterior: str = "deterministic"  # "gaussian": mean + log-variance heads, sampled in training
+    kl_weight: float = 0.0  # weight of KL(q(z|x) || N(0, I)), nats per residue; needs posterior = "gaussian"
+    nm_weight_clean: float = 1.0  # reconstruction weight of residues Noise Masking left clean
+    nm_weight_lost: float = 1.0  # ... of corrupted residues nearer another type's embedding than their own
+
+    @property
+    def homogeneous(self) -> bool:
+        return self.bottleneck == "token_norm_homogeneous"
 
     def __post_init__(self):
         if self.bottleneck not in BOTTLENECKS:
@@ -69,6 +86,16 @@ class AutoencoderConfig:
             raise ValueError("latent_mask_rate must be in [0, 1)")
         if self.latent_noise_std < 0:
             raise ValueError("latent_noise_std must be >= 0")
+        if self.posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, not {self.posterior!r}")
+        if self.kl_weight < 0 or (self.kl_weight > 0 and self.posterior != "gaussian"):
+            raise ValueError("kl_weight must be >= 0, and > 0 only with posterior = \"gaussian\" (a deterministic "
+                             "latent has no posterior to take a KL of)")
+        if self.homogeneous and self.posterior != "gaussian":
+            raise ValueError("bottleneck token_norm_homogeneous needs posterior = \"gaussian\" (else the latent is a "
+                             "lookup table and the decoder has nothing to model)")
+        if min(self.nm_weight_clean, self.nm_weight_lost) < 0:
+            raise ValueError("nm_weight_clean and nm_weight_lost must be >= 0")
         if self.latent_mask_mode not in ("noise", "token"):
             raise ValueError(f"latent_mask_mode must be noise or token, not {self.latent_mask_mode!r}")
 
@@ -133,9 +160,17 @@ class Autoencoder(nn.Module):
         d = cfg.backbone.d_model
         self.embed = nn.Embedding(A.VOCAB_SIZE, d)
         nn.init.normal_(self.embed.weight, std=1.0)
-        self.encoder = Transformer(cfg.backbone)
-        self.to_latent = nn.Linear(d, cfg.d_latent)
-        if cfg.bottleneck in ("token_norm", "token_norm_affine"):
+        gaussian = cfg.posterior == "gaussian"
+        if cfg.homogeneous:  # context-free: a mean and a log-variance per residue type, no encoder
+            self.encoder = self.to_latent = None
+            self.type_means = nn.Parameter(torch.randn(A.N_TYPES, cfg.d_latent))
+            self.type_logvar = nn.Parameter(torch.zeros(A.N_TYPES, cfg.d_latent))
+        else:
+            self.encoder = Transformer(cfg.backbone)
+            self.to_latent = nn.Linear(d, cfg.d_latent * (2 if gaussian else 1))
+        if cfg.homogeneous:
+            self.bottleneck = None
+        elif cfg.bottleneck in ("token_norm", "token_norm_affine"):
             self.bottleneck = TokenNorm(A.N_TYPES, cfg.d_latent, momentum=cfg.tn_momentum,
                                         affine=cfg.bottleneck == "token_norm_affine")
         elif cfg.bottleneck == "channel_norm":
@@ -155,14 +190,32 @@ class Autoencoder(nn.Module):
             self.decoder = Transformer(dec)
         self.head = nn.Linear(d, A.VOCAB_SIZE)
 
-    def pre_bottleneck(self, tokens: torch.Tensor, corruption: dict | None = None):
-        """(latent before the bottleneck (B, L, d_latent) over residue slots, residue mask (B, L))."""
-        # Unit-RMS embeddings, so the noise level s keeps its meaning however the embedding table grows.
+    def input_embeddings(self, tokens: torch.Tensor, corruption: dict | None = None) -> torch.Tensor:
+        """Unit-RMS input embeddings (so the noise level s keeps its meaning however the table grows),
+        Noise-Masked where ``corruption`` says."""
         emb = F.rms_norm(self.embed(tokens), (self.embed.embedding_dim,))
         if corruption is not None and "nm_selected" in corruption:
             emb = apply_noise_mask(emb, corruption["nm_selected"], corruption["nm_level"], corruption["nm_noise"])
-        h = self.encoder(emb, tokens != A.PAD)[:, 1:-1]
-        return self.to_latent(h), A.is_residue(tokens[:, 1:-1])
+        return emb
+
+    def _heads(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(mean before the bottleneck (B, L, d_latent), log-variance or None, residue mask (B, L))."""
+        mask = A.is_residue(tokens[:, 1:-1])
+        if self.cfg.homogeneous:
+            types = A.residue_types(tokens[:, 1:-1])
+            # Token Norm of the type table: each type's mean has unit RMS
+            means = F.rms_norm(self.type_means, (self.cfg.d_latent,))
+            return means[types], self.type_logvar[types], mask
+        h = self.to_latent(self.encoder(self.input_embeddings(tokens, corruption), tokens != A.PAD)[:, 1:-1])
+        if self.cfg.posterior == "gaussian":
+            mean, logvar = h.chunk(2, dim=-1)
+            return mean, logvar.clamp(-12.0, 6.0), mask  # bounded: exp() stays finite in any precision
+        return h, None, mask
+
+    def pre_bottleneck(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(latent (mean) before the bottleneck (B, L, d_latent) over residue slots, residue mask (B, L))."""
+        mean, _, mask = self._heads(tokens, corruption)
+        return mean, mask
 
     def groups(self, residues: torch.Tensor) -> torch.Tensor:
         """The bottleneck's group of each residue token: its amino-acid type, or 0 for channel norm."""
@@ -170,16 +223,46 @@ class Autoencoder(nn.Module):
             return torch.zeros_like(residues)
         return A.residue_types(residues)
 
-    def encode(self, tokens: torch.Tensor, corruption: dict | None = None):
-        """(latent (B, L, d_latent) over residue slots, residue mask (B, L)); bos/eos are dropped."""
-        z, mask = self.pre_bottleneck(tokens, corruption)
+    def posterior(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(mean latent (B, L, d_latent) over residue slots, log-variance or None, residue mask (B, L))."""
+        z, logvar, mask = self._heads(tokens, corruption)
         if self.bottleneck is not None:
             zb = torch.zeros_like(z)
             zb[mask] = self.bottleneck(z[mask], self.groups(tokens[:, 1:-1][mask])).to(z.dtype)
             z = zb
         else:
             z = z * mask[..., None].to(z.dtype)  # nothing at bos/eos/pad slots, as with Token Norm
+        return z, logvar, mask
+
+    def encode(self, tokens: torch.Tensor, corruption: dict | None = None):
+        """(latent (B, L, d_latent) over residue slots: the posterior mean, residue mask (B, L)); bos/eos dropped."""
+        z, _, mask = self.posterior(tokens, corruption)
         return z, mask
+
+    @staticmethod
+    def kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(N(mean, exp(logvar)) || N(0, I)) in nats, summed over channels: (...,)."""
+        return 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).sum(-1)
+
+    @torch.no_grad()
+    def identity_lost(self, tokens: torch.Tensor, corruption: dict) -> torch.Tensor:
+        """(B, L) over residue slots: corrupted residues whose noisy input embedding is nearer another residue
+        type's embedding than their own (as reference_models/evaluation/health.py measures it)."""
+        d = self.embed.embedding_dim
+        table = F.rms_norm(self.embed.weight[A.FIRST_RESIDUE:], (d,)).float()
+        x = self.input_embeddings(tokens, corruption)[:, 1:-1].float()
+        nearest = (x @ table.T - 0.5 * (table * table).sum(1)).argmax(-1)
+        inner = tokens[:, 1:-1]
+        return corruption["nm_selected"][:, 1:-1] & (nearest != A.residue_types(inner)) & A.is_residue(inner)
+
+    def _weights(self, tokens: torch.Tensor, batch: dict, mask: torch.Tensor) -> torch.Tensor | None:
+        """Per-residue reconstruction weights of Noise Masking (None: uniform)."""
+        cfg = self.cfg
+        if not cfg.noise_masking or (cfg.nm_weight_clean == 1.0 and cfg.nm_weight_lost == 1.0):
+            return None
+        w = torch.ones(mask.shape, dtype=torch.float32, device=tokens.device)
+        w = torch.where(batch["nm_selected"][:, 1:-1], w, torch.full_like(w, cfg.nm_weight_clean))
+        return torch.where(self.identity_lost(tokens, batch), torch.full_like(w, cfg.nm_weight_lost), w)
 
     @torch.no_grad()
     def precise_token_norm_statistics(self, batches) -> None:
@@ -189,7 +272,7 @@ class Autoencoder(nn.Module):
         never forgets the initial zeros and ones); exact per-type moments of the final encoder do not.
         """
         if not isinstance(self.bottleneck, TokenNorm):
-            return
+            return  # also the homogeneous reading: its means are a normalized table, no running statistics
         n_types, d = self.bottleneck.running_mean.shape
         sums = torch.zeros(n_types, 2 * d + 1, dtype=torch.float64)
         for tokens in batches:
@@ -224,11 +307,17 @@ class Autoencoder(nn.Module):
             draws.update(latent_mask_plan(tokens, cfg.d_latent, cfg.latent_mask_rate, generator))
         if cfg.latent_noise_std > 0:
             draws.update(latent_noise_plan(tokens, cfg.d_latent, generator))
+        if cfg.posterior == "gaussian":  # drawn last: deterministic configs keep their draws bit for bit
+            draws["posterior_noise"] = latent_noise_plan(tokens, cfg.d_latent, generator)["ln_noise"]
         return draws
 
     def loss(self, tokens: torch.Tensor, batch: dict):
-        """(sum over residues of cross-entropy (+ KL-style penalty), number of residues, correct count)."""
-        z, mask = self.encode(tokens, batch if self.cfg.noise_masking else None)
+        """(sum over residues of (weighted) cross-entropy + kl_weight * KL, number of residues, extras)."""
+        mean, logvar, mask = self.posterior(tokens, batch if self.cfg.noise_masking else None)
+        z = mean
+        if logvar is not None:  # the reparameterised sample
+            eps = batch["posterior_noise"].to(mean.dtype)
+            z = (mean + torch.exp(0.5 * logvar) * eps) * mask[..., None].to(mean.dtype)
         zd, masked = z, None
         if "lm_selected" in batch and self.cfg.latent_mask_mode == "noise":
             zd = apply_latent_mask(z, mask, batch["lm_selected"], batch["lm_noise"])
@@ -238,9 +327,14 @@ class Autoencoder(nn.Module):
             zd = zd + self.cfg.latent_noise_std * batch["ln_noise"].to(zd.dtype) * mask[..., None].to(zd.dtype)
         logits = self.decode(zd, mask, masked)
         target = tokens[:, 1:-1][mask]
-        ce = F.cross_entropy(logits[mask].float(), target, reduction="sum")
-        total = ce
-        if self.cfg.kl_weight > 0:
-            total = ce + self.cfg.kl_weight * 0.5 * z[mask].float().pow(2).mean(-1).sum()
-        correct = (logits[mask].argmax(-1) == target).sum()
-        return total, mask.sum(), {"correct": correct, "ce": ce.detach()}
+        per_residue = F.cross_entropy(logits[mask].float(), target, reduction="none")
+        ce = per_residue.sum()
+        weights = self._weights(tokens, batch, mask)
+        total = ce if weights is None else (weights[mask] * per_residue).sum()
+        extra = {"ce": ce.detach()}
+        if logvar is not None:
+            kl = self.kl(mean[mask], logvar[mask]).sum()
+            total = total + self.cfg.kl_weight * kl
+            extra["kl"] = kl.detach()
+        extra["correct"] = (logits[mask].argmax(-1) == target).sum()
+        return total, mask.sum(), extra

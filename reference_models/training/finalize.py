@@ -119,10 +119,23 @@ def _encoder_results(kind: str, model: nn.Module, tc, train_seqs, heldout_eval):
                                                         "unigram_perplexity", "heldout_masked_tokens")})
     else:
         metrics.update(reconstruction_metrics(model, batches))
+        if model.cfg.posterior == "gaussian":
+            metrics["rate_nats_per_residue"] = posterior_rate(model, batches)
         if model.cfg.noise_masking:
             health_metrics.update(H.identity_loss(model, batches, seed=tc.seed))
     health_metrics.update(encoder_health(model, kind, tensors, train_seqs, heldout_eval, tc))
     return tensors, metrics, health_metrics
+
+
+@torch.no_grad()
+def posterior_rate(model, batches) -> float:
+    """Mean KL(q(z|x) || N(0, I)) per residue on held-out batches: the information rate of the latent."""
+    total = count = 0.0
+    for tokens in batches:
+        mean, logvar, mask = model.posterior(tokens)
+        total += float(model.kl(mean[mask], logvar[mask]).sum())
+        count += int(mask.sum())
+    return total / max(count, 1)
 
 
 def encoder_health(model, kind: str, tensors: dict, train_seqs, heldout_eval, tc) -> dict:

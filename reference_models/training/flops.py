@@ -42,7 +42,7 @@ def _encoding_part(model: nn.Module) -> nn.Module:
     """What a frozen encoder runs to give latents: the MLM's backbone, the autoencoder's encoder side."""
     if hasattr(model, "backbone"):
         return model.backbone
-    return nn.ModuleList([model.encoder, model.to_latent])
+    return nn.ModuleList([m for m in (model.encoder, model.to_latent) if m is not None])  # none: homogeneous TN
 
 
 class StepFlops:
