@@ -1,4 +1,4 @@
-"""Baseline encoders for lsdbench, registered under the entry-point group ``lsdbench.encode.encoders``.
+"""Baseline encoders for lsdbench, registered under the entry-point group ``lsdbench.encoders``.
 
 Composition controls (numpy only, :mod:`baselines.composition`):
 

@@ -20,7 +20,7 @@ from reference_models import checkpoint as C
 from reference_models import config as cfgmod
 from reference_models.corpus import data as D
 from reference_models.evaluation import health as H
-from reference_models.training.finalize import checkpoint_health, write_health
+from reference_models.training.finalize import function_health, write_health
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of sequences held out for evaluation (default: %(default)s)")
     d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
     h = sub.add_parser("health", help="health diagnostics of a checkpoint directory (encoder or denoiser)",
-                       description="Recompute the health diagnostics of reference_models/evaluation/health.py on held-out "
-                                   "data; exit 1 when a target is missed.")
+                       description="Health by function (reference_models/evaluation/function_health.py, T1-T6 with 95 % CIs "
+                                   "on open-suite test sequences); exit 1 when a target is missed.")
     h.add_argument("checkpoint", help="directory with model.safetensors and meta.json")
     h.add_argument("--data", required=True, help="directory written by `lsd-train data` (held-out sequences)")
-    h.add_argument("--eval-sequences", type=int, help="held-out sequences to use (default: the training config's)")
+    h.add_argument("--task-sequences", type=int, default=400,
+                   help="open-suite test sequences the T3-T6 diagnostics use (default: %(default)s)")
+    h.add_argument("--submissions", default="leaderboard/submissions", metavar="DIR",
+                   help="submissions folder for T1/T2 (the entry against aac and random_transformer; "
+                        "default: %(default)s, skipped where absent)")
     h.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
     h.add_argument("--write", action="store_true",
                    help="also store the result in the checkpoint's meta.json and model card (atomically)")
@@ -101,7 +105,8 @@ def run_data(args) -> int:
 def run_health(args) -> int:
     """``lsd-train health``: recompute (and with --write store) a checkpoint's health; exit 1 on a missed target."""
     try:
-        health = checkpoint_health(args.checkpoint, args.data, eval_sequences=args.eval_sequences)
+        health = function_health(args.checkpoint, args.data, submissions=args.submissions,
+                                 max_sequences=args.task_sequences)
     except (C.CheckpointError, OSError, KeyError, RuntimeError) as exc:
         print(f"lsd-train: error: {exc}", file=sys.stderr)
         return 2

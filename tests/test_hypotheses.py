@@ -113,7 +113,22 @@ def test_holm_runs_per_family_and_unhealthy_entries_are_not_testable(tmp_path):
                          health={"Sick": {"passed": False, "missed": ["composition_r2"]}, "A": {"passed": True}})
     text = md.read_text()
     assert "unadjusted" in text and "paper: 2 comparisons" in text and "controls: 4 comparisons" in text
-    assert "## Controls" in text and "0.610" in text and "**MISSED: composition_r2**" in text
+    assert "## Controls" in text and "0.610" in text and "**not testable**: misses composition_r2" in text
+
+
+def test_only_an_entry_that_learned_nothing_is_left_out_of_the_claims():
+    """Health by function (issue 26): missing a target is reported, but only an entry that beats the untrained
+    random transformer on no task (``testable`` false) makes a claim "not testable"."""
+    from lsdbench.comparison.hypotheses import _health_mark
+    from lsdbench.run.benchmark import untestable_entries
+
+    health = {"misses_t3": {"passed": False, "missed": ["T3 next_type_gain"], "testable": True},
+              "learned_nothing": {"passed": False, "missed": ["T2 beats_random_transformer_tasks"], "testable": False},
+              "old_style": {"passed": False, "missed": ["composition_r2"]}, "fine": {"passed": True}}
+    out = untestable_entries(health)
+    assert set(out) == {"learned_nothing", "old_style"} and "random transformer" in out["learned_nothing"]
+    assert _health_mark(health["misses_t3"]) == "misses T3 next_type_gain"
+    assert _health_mark(health["learned_nothing"]).startswith("**not testable**")
 
 
 def test_default_resamples_put_the_pvalue_floor_far_below_a_holm_family():

@@ -31,7 +31,13 @@ def cmd_encoders(args) -> int:
         print(tabulate(rows, headers=["option", "default"], tablefmt="github") if rows else "(none)")
         return 0
     infos = list_encoders(build=not args.no_build)
-    rows = [[i.name, i.package, i.dim if i.dim is not None else "", i.status, clip(_fmt_options(i.options), 44)]
+    # the options column gets what the other columns leave of the terminal width (names grow with entries)
+    headers = ("encoder", "provided by", "dim", "status")
+    cells = list(zip(*[(i.name, i.package, i.dim if i.dim is not None else "", i.status) for i in infos],
+                     strict=True)) if infos else [()] * 4
+    fixed = sum(max([len(h) + 2, *(len(str(v)) for v in col)]) for h, col in zip(headers, cells, strict=True))
+    width = max(20, WIDTH - fixed - 16)
+    rows = [[i.name, i.package, i.dim if i.dim is not None else "", i.status, clip(_fmt_options(i.options), width)]
             for i in infos]
     print(tabulate(rows, headers=["encoder", "provided by", "dim", "status", "options (defaults)"], tablefmt="github",
                    disable_numparse=True))
@@ -44,7 +50,7 @@ def cmd_encoders(args) -> int:
 
 def register(subparsers) -> None:
     p = add_command(subparsers, "encoders", "list registered encoders: package, dimension, options, checkpoint",
-                    description="List the encoders registered under the lsdbench.encode.encoders entry points (by this "
+                    description="List the encoders registered under the lsdbench.encoders entry points (by this "
                                 "package, baselines and reference_models, or any installed package): the package "
                                 "providing each, its output dimension, its options with their defaults, and "
                                 "whether it builds here (absent: its checkpoint is not present). Nothing is "

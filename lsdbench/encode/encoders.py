@@ -1,6 +1,6 @@
 """Resolve an encoder from a spec and turn its raw output into checked, pooled float32 embeddings.
 
-A spec is a registered name (entry-point group ``lsdbench.encode.encoders``), ``module:attr`` or
+A spec is a registered name (entry-point group ``lsdbench.encoders``), ``module:attr`` or
 ``path/to/file.py:attr``; ``attr`` may be a class, a factory or an instance.
 """
 

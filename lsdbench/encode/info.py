@@ -110,5 +110,5 @@ def describe_encoder(spec: str, build: bool = True) -> EncoderInfo:
 
 
 def list_encoders(build: bool = True) -> list[EncoderInfo]:
-    """Every encoder registered under the ``lsdbench.encode.encoders`` entry points, by name."""
+    """Every encoder registered under the ``lsdbench.encoders`` entry points, by name."""
     return [describe_encoder(name, build=build) for name in sorted(registered())]

@@ -181,6 +181,21 @@ def _submission_meta(entry: Entry, encoder: Encoder, summary: dict) -> dict[str,
     return meta
 
 
+def untestable_entries(health: dict[str, dict]) -> dict[str, str]:
+    """Entries no claim can rest on, with why. A health record with ``testable`` (the reference models'
+    health by function) is gated on it alone: only an entry that learned nothing detectable (it beat the
+    untrained random transformer on no task) is left out; a record with only ``passed`` (an older
+    checkpoint, a user's encoder) is gated on passing every target."""
+    out = {}
+    for name, h in health.items():
+        if "testable" in h:
+            if not h["testable"]:
+                out[name] = "learned nothing detectable (beats the untrained random transformer on no task)"
+        elif not h["passed"]:
+            out[name] = "misses " + ", ".join(h.get("missed", []))
+    return out
+
+
 def judge_hypotheses(plan: Plan, by_entry: dict[str, dict[str, dict]], health: dict[str, dict],
                      out_dir: str | Path) -> tuple[list[Path], dict | None]:
     """Test the plan's hypotheses on ``by_entry`` (entry name -> task -> result) and write
@@ -192,7 +207,7 @@ def judge_hypotheses(plan: Plan, by_entry: dict[str, dict[str, dict]], health: d
             say(f"-- hypothesis {h.claim!r}: skipped (its entries were not evaluated)")
     if not testable:
         return [], None
-    untestable = {name: "misses " + ", ".join(h.get("missed", [])) for name, h in health.items() if not h["passed"]}
+    untestable = untestable_entries(health)
     rows = check_hypotheses(testable, by_entry, untestable=untestable)
     controls = {name: {task: res.score for task, res in by_entry[name].items()}
                 for name in plan.controls if name in by_entry}

@@ -86,7 +86,10 @@ def _health_summary(meta: dict) -> dict | None:
     health = meta.get("health")
     if not isinstance(health, dict) or "passed" not in health:
         return None  # trained before health diagnostics existed
-    return {"passed": bool(health["passed"]), "missed": list(health.get("missed", [])), "kind": meta.get("kind")}
+    summary = {"passed": bool(health["passed"]), "missed": list(health.get("missed", [])), "kind": meta.get("kind")}
+    if "testable" in health:  # health by function (issue 26): only an entry that learned nothing is gated
+        summary["testable"] = bool(health["testable"])
+    return summary
 
 
 class _Batched:
@@ -210,7 +213,7 @@ class DiffusionEncoder(_Batched):
         if _shared is None:
             _shared = self._load(checkpoint, latent_checkpoint)
         self._shared = _shared
-        self.model, self.source, self._sha, self._meta_sha = _shared
+        self.model, self.source, self._sha, self._meta_sha, self._denoiser_health = _shared
         n_layer = self.model.cfg.backbone.n_layer
         if not -n_layer <= self.layer < n_layer:
             raise ValueError(f"layer {self.layer} out of range for a denoiser with {n_layer} blocks")
@@ -231,7 +234,9 @@ class DiffusionEncoder(_Batched):
         if source.sha256 != src_meta["sha256"]:
             raise CheckpointError(f"{src_dir}/model.safetensors ({source.sha256}) is not the encoder the denoiser "
                                   f"{directory} was trained on ({src_meta['sha256']})")
-        return model, source, sha256_file(directory / "model.safetensors"), meta_digest(read_json(directory / "meta.json"))
+        own = None if self.random_features else _health_summary(meta)  # a random control has no training to judge
+        return (model, source, sha256_file(directory / "model.safetensors"), meta_digest(read_json(directory / "meta.json")),
+                own if own is not None and "testable" in own else None)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -251,9 +256,9 @@ class DiffusionEncoder(_Batched):
 
     @property
     def health(self) -> dict | None:
-        """The health of the latent space the denoiser works on: the denoiser has no targets of its own
-        (its loss per t bucket is in its model card), and a collapsed latent makes its features moot."""
-        return _health_summary(self.source.meta)
+        """The denoiser's own health by function (T1, T2, T6 in its meta.json) where measured; otherwise
+        (older checkpoints, the random-feature controls) the health of the latent space it works on."""
+        return self._denoiser_health or _health_summary(self.source.meta)
 
     @property
     def n_parameters(self) -> int:

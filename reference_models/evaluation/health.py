@@ -241,13 +241,21 @@ def identity_loss(model, batches, seed: int = 0) -> dict:
 
 
 def render_rows(health: dict) -> list[str]:
-    """Markdown table rows of a health summary (for the model card and the CLI)."""
-    lines = ["| diagnostic | value | target | |", "|---|---|---|---|"]
-    targets = {r["metric"]: r for r in health.get("targets", [])}
+    """Markdown table rows of a health summary (for the model card and the CLI): the targets first (with
+    their 95 % CI where measured), then every other number as a description."""
+    lines = ["| target | diagnostic | value | 95 % CI | target | |", "|---|---|---|---|---|---|"]
+    targets = health.get("targets", [])
+    for row in targets:
+        ci = row.get("ci")
+        ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        value = row["value"]
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {row.get('id', '')} | {row['metric']} | {shown} | {ci_text} | {row['target']} | "
+                     f"{'pass' if row['passed'] else '**MISSED**'} |")
+    listed = {r["metric"] for r in targets}
     for key, value in health["metrics"].items():
-        if not isinstance(value, float):
-            continue
-        row = targets.get(key)
-        mark = "" if row is None else ("pass" if row["passed"] else "**MISSED**")
-        lines.append(f"| {key} | {value:.4f} | {row['target'] if row else ''} | {mark} |")
+        if isinstance(value, float) and key not in listed:
+            ci = health["metrics"].get(f"{key}_ci")
+            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if isinstance(ci, list) else ""
+            lines.append(f"| | {key} | {value:.4f} | {ci_text} | | |")
     return lines

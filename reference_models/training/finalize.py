@@ -15,6 +15,7 @@ from lsdbench.atomic import atomic_copy
 from reference_models import checkpoint as C
 from reference_models import config as cfgmod
 from reference_models.corpus import alphabet as A
+from reference_models.evaluation import function_health as FH
 from reference_models.evaluation import health as H
 from reference_models.evaluation.evaluation import (
     eval_batches,
@@ -44,7 +45,10 @@ def finalize(stage: Stage, model: nn.Module, tc, out: Path, *, export, data_info
     else:
         tensors, metrics, health_metrics = _encoder_results(kind, model, tc, train_seqs, heldout_eval)
         extra_meta = {}
-    health = H.summarize(kind, health_metrics)
+    function = measure_function(kind, model if kind != "diffusion" else stage.source.model, tensors, train_seqs, tc,
+                                denoiser=model if kind == "diffusion" else None,
+                                source=stage.source if kind == "diffusion" else None)
+    health = FH.summarize(kind, {**health_metrics, **function}, homogeneous=_homogeneous(model, kind))
     H.warn_if_unhealthy(str(out), health)
     extra_meta["health"] = health
     metrics.update(final_losses(out / "log.csv"))
@@ -156,6 +160,81 @@ def encoder_health(model, kind: str, tensors: dict, train_seqs, heldout_eval, tc
         full = H.latent_health(hidden, batches(fit_seqs), batches(heldout_eval))
         out.update({f"final_hidden_{k}": v for k, v in full.items() if isinstance(v, float)})
     return out
+
+
+def _homogeneous(model, kind: str) -> bool:
+    return kind in ("lsd_tn", "lsd_nm") and bool(getattr(model.cfg, "homogeneous", False))
+
+
+def _task_sequences(tc, max_sequences: int) -> tuple[list[str], str]:
+    """Task test sequences (cropped to max_len) and where they came from; without the task files (no
+    mirror, no network) the health is measured on nothing and says so."""
+    try:
+        seqs = FH.task_sequences(max_sequences)
+    except Exception as exc:  # noqa: BLE001  (any fetch failure: report, do not fail the training run)
+        print(f"warning: function health skipped, task sequences unavailable ({exc})", flush=True)
+        return [], "unavailable"
+    return [s[:tc.max_len] for s in seqs], f"open-suite test sequences ({len(seqs)})"
+
+
+@torch.no_grad()
+def measure_function(kind: str, encoder, tensors, train_seqs, tc, *, denoiser=None, source=None,
+                     max_sequences: int = 400) -> dict:
+    """T3-T6 of function_health (T1/T2 need submissions: ``lsd-train health --submissions``)."""
+    sequences, origin = _task_sequences(tc, max_sequences)
+    if not sequences:
+        return {"function_sequences": origin}
+    metrics: dict = {"function_sequences": origin}
+    if kind == "diffusion":
+        metrics.update(FH.context_margins(denoiser.eval(), source, sequences[:200]))
+        return metrics
+
+    def batches(seqs):
+        return eval_batches(seqs, tc.max_len, tc.tokens_per_batch)
+
+    if kind == "mlm":  # the `mlm` entry's representation: the final hidden states
+        def rep_fn(tokens):
+            return encoder.hidden(tokens)[:, 1:-1], A.is_residue(tokens[:, 1:-1])
+        metrics.update(FH.perplexity_ratio(encoder, list(batches(sequences)), H.unigram_log_probs(train_seqs)))
+    else:
+        pca = (tensors["latent.pca_mean"], tensors["latent.pca_components"]) if "latent.pca_components" in tensors else None
+
+        def rep_fn(tokens):
+            return standardized_latents(encoder, kind, tokens, tensors["latent.mean"], tensors["latent.std"], pca)
+    fit = FH._rows(rep_fn, batches(train_seqs[-3 * tc.eval_sequences:]))
+    ev = FH._rows(rep_fn, batches(sequences))
+    metrics.update(FH.next_type_gain(fit, ev))
+    metrics.update(FH.within_type_share(ev))
+    return metrics
+
+
+@torch.no_grad()
+def function_health(directory, data_dir, *, submissions=None, max_sequences: int = 400) -> dict:
+    """The health record of a checkpoint directory by function (T1-T6 where they apply), plus the older
+    diagnostics as descriptive numbers."""
+    directory = Path(directory)
+    tensors, meta = C.load_model(directory)
+    kind = meta.get("kind")
+    legacy = checkpoint_health(directory, data_dir)["metrics"]
+    known = {f.name for f in dataclasses.fields(cfgmod.TrainConfig)}
+    tc = cfgmod.TrainConfig(**{k: v for k, v in meta["train_config"].items() if k in known})
+    train_seqs, _, _ = read_data_dir(data_dir)
+    if kind == "diffusion":
+        src = meta["latent_source"]
+        source = LatentSource(directory.parent / src["directory_name"])
+        model = cfgmod.build_model("diffusion", cfgmod.from_dict("diffusion", meta["model_config"]))
+        C.load_weights(model, tensors, f"{directory}/model.safetensors", prefix="model.")
+        metrics = measure_function(kind, None, tensors, train_seqs, tc, denoiser=model, source=source,
+                                   max_sequences=max_sequences)
+        homogeneous = False
+    else:
+        source = LatentSource(directory)
+        metrics = measure_function(kind, source.model, tensors, train_seqs, tc, max_sequences=max_sequences)
+        homogeneous = _homogeneous(source.model, kind)
+    if submissions is not None and Path(submissions).is_dir():
+        metrics.update(FH.control_targets(FH.entry_name(directory), submissions))
+    # the earlier diagnostics stay as descriptive numbers; the task-sequence ones above take precedence
+    return FH.summarize(kind, {**{k: v for k, v in legacy.items() if k not in metrics}, **metrics}, homogeneous)
 
 
 @torch.no_grad()
