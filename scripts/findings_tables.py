@@ -18,30 +18,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ENCODERS = ("mlm", "lsd_tn", "lsd_nm")
 DENOISERS = ("lsd_tn_diffusion", "lsd_nm_diffusion", "mlm_diffusion")
-COLUMNS = (  # (metric key, header, format)
-    ("within_type_variance_share", "within-type variance share (>= 0.10)", "{:.3f}"),
-    ("nearest_centroid_accuracy", "nearest type-centroid accuracy", "{:.3f}"),
-    ("composition_r2", "composition R² of pooled latent (<= 0.90)", "{:.3f}"),
-    ("next_type_gain", "next-residue accuracy gain over bigram (diagnostic)", "{:+.3f}"),
-    ("perplexity_ratio", "perplexity / unigram (<= 0.75)", "{:.3f}"),
-    ("identity_loss_fraction", "NM identity loss (0.10-0.30)", "{:.3f}"),
+COLUMNS = (  # (target id, metric key, header, format): health by function (function_health.py)
+    ("T1", "beats_aac_tasks", "T1 beats AAC (tasks, >= 3)", "{:d}"),
+    ("T2", "beats_random_transformer_tasks", "T2 beats random transformer (tasks, >= 3)", "{:d}"),
+    ("T3", "next_type_gain", "T3 next-residue gain over bigram (>= 0.05)", "{:+.3f}"),
+    ("T4", "within_type_variance_share", "T4 within-type share (>= 0.10)", "{:.3f}"),
+    ("T5", "perplexity_ratio", "T5 perplexity / unigram (<= 0.80)", "{:.3f}"),
+    ("T6", "context_margin_min", "T6 context margin, nats (CI > 0)", "{:+.4f}"),
+    ("", "composition_r2", "composition R² (descriptive)", "{:.3f}"),
 )
 
 
 def _fmt(metrics: dict, key: str, fmt: str) -> str:
     value = metrics.get(key)
-    return fmt.format(value) if isinstance(value, (int, float)) else "-"
+    if not isinstance(value, (int, float)):
+        return "-"
+    ci = metrics.get(f"{key}_ci")
+    text = fmt.format(value)
+    return text + (f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if isinstance(ci, list) else "")
+
+
+def _verdict(health: dict) -> str:
+    verdict = "pass" if health.get("passed") else "misses " + ", ".join(m.split()[0] for m in health.get("missed", ["?"]))
+    return verdict if health.get("testable", True) else f"**not testable** ({verdict})"
 
 
 def encoder_table(ck: Path) -> list[str]:
-    lines = ["| checkpoint | " + " | ".join(h for _, h, _ in COLUMNS) + " | verdict |",
+    """Every committed checkpoint's health by function, one row each, with 95 % CIs."""
+    lines = ["| checkpoint | " + " | ".join(h for _, _, h, _ in COLUMNS) + " | verdict |",
              "|---|" + "---|" * (len(COLUMNS) + 1)]
-    for name in ENCODERS:
-        meta = json.loads((ck / name / "meta.json").read_text())
-        health = meta.get("health", {})
+    for name in ENCODERS + DENOISERS:
+        health = json.loads((ck / name / "meta.json").read_text()).get("health", {})
         m = health.get("metrics", {})
-        verdict = "pass" if health.get("passed") else "**misses " + ", ".join(health.get("missed", ["?"])) + "**"
-        lines.append(f"| `{name}` | " + " | ".join(_fmt(m, k, f) for k, _, f in COLUMNS) + f" | {verdict} |")
+        applies = {r.get("id") for r in health.get("targets", [])}
+        cells = [_fmt(m, k, f) if (tid in applies or not tid) else "-" for tid, k, _, f in COLUMNS]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {_verdict(health)} |")
     return lines
 
 

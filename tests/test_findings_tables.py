@@ -28,10 +28,11 @@ def test_readme_findings_tables_equal_the_committed_files():
 
 def test_health_verdicts_in_the_table_are_the_checkpoints_own():
     mod, tables = _tables()
-    for name, line in zip(mod.ENCODERS, tables[0][2:], strict=True):
+    for name, line in zip(mod.ENCODERS + mod.DENOISERS, tables[0][2:], strict=True):
         health = json.loads((ROOT / "reference_models" / "checkpoints" / name / "meta.json").read_text())["health"]
         assert line.startswith(f"| `{name}` |")
         assert line.endswith("| pass |") == health["passed"]
+        assert ("**not testable**" in line) == (not health.get("testable", True))
 
 
 def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones():
