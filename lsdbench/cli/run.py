@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about 3 hours on 2 cores from an empty cache)",
                     description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
                                 "encoders, write submissions, build the leaderboard and test the hypotheses. "
-                                "Resumes from the caches.", parents=[common],
+                                "Cheap entries run first and the sweeps last; the leaderboard is rewritten as each "
+                                "entry finishes (a partial one names the pending entries). Resumes from the caches.", parents=[common],
                     examples=["lsdbench run", "lsdbench run --only aac --only dpc --out runs/small",
                               "lsdbench run --publish leaderboard"])
     p.add_argument("--entries", default="leaderboard/entries.toml", metavar="FILE",
