@@ -293,7 +293,7 @@ def test_an_interrupted_run_leaves_a_valid_partial_leaderboard_naming_its_pendin
     enc = DATA / "user_encoders.py"
     (tmp_path / "interrupting.py").write_text(INTERRUPTING)
     path = tmp_path / "entries.toml"
-    path.write_text(f'suite = "smoke"\nlevels = [1.0, 2.0]\n'  # the sweep first in the file: it still runs last
+    path.write_text('suite = "smoke"\nlevels = [1.0, 2.0]\n'  # the sweep first in the file: it still runs last
                     + entry_toml("Family", f"{enc}:ScaledFamily", sweep="scale")
                     + entry_toml("Composition", f"{enc}:Composition")
                     + entry_toml("Interrupting", f"{tmp_path / 'interrupting.py'}:Interrupting"))

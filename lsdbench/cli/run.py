@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lsdbench.cli.common import data_options
+from lsdbench.cli.common import add_threads_option, data_options
 from lsdbench.terminal import add_command
 
 
@@ -69,7 +69,9 @@ def register(subparsers) -> None:
     p.add_argument("--publish", metavar="DIR",
                    help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it; "
                         "with --only, DIR's sweep tables and claims are rebuilt from all its files")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
-                   help="print the plan (entries, residues to encode, estimated time) and stop")
+                   help="print the plan (entries, residues to encode, estimated time, torch threads) and stop; "
+                        "no forward pass for a configuration whose rate was recorded here, else one small batch")
     p.set_defaults(func=cmd_run)

@@ -24,6 +24,7 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from lsdbench.comparison.hypotheses import check_hypotheses, summarize, write_report
+from lsdbench.encode import threads as torch_threads
 from lsdbench.encode.embedding import CachedRun
 from lsdbench.encode.encoders import resolve
 from lsdbench.leaderboard.build import BuildReport
@@ -34,7 +35,7 @@ from lsdbench.metrics.registry import higher_is_better
 from lsdbench.results.result import result_filename, write_result
 from lsdbench.run.entries import EntriesError, Entry, Plan, load_plan  # noqa: F401  (the CLI and tests import them from here)
 from lsdbench.run.evaluate import evaluate_task
-from lsdbench.run.plan import make_plan, total_estimate
+from lsdbench.run.plan import make_plan, threads_text, total_estimate
 from lsdbench.run.stream import StreamingBoard, streaming_order
 from lsdbench.run.sweep import sweep_families, variants_of
 from lsdbench.tasks import registry
@@ -236,7 +237,8 @@ def _show_plan(entries: list[Entry], encoders: dict, families: dict, plan: Plan,
     """Entries x tasks (x levels), residues to encode and an estimate, before anything runs; returns
     each entry's estimated minutes of encoding (None: unknown)."""
     levels = list(plan.levels)
-    say(f"\n== plan: {len(entries)} entries on {len(tasks)} tasks; sweeps over {len(levels)} levels ==")
+    say(f"\n== plan: {len(entries)} entries on {len(tasks)} tasks; sweeps over {len(levels)} levels; "
+        f"{threads_text(torch_threads.chosen())} ==")
     costs = []
     for entry in entries:
         variants = families[entry.name][1] if entry.sweep else []
