@@ -138,6 +138,7 @@ def test_every_lsd_train_option_has_help():
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{path} {action.option_strings[0]} has no help text"
     assert "examples:" in build_parser().epilog
+    assert "``" not in build_parser().format_help()  # plain text, not the docstring's reST
 
 
 def test_every_option_has_help_and_every_command_examples(capsys):
