@@ -25,7 +25,8 @@ from reference_models.training.finalize import function_health, write_health
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="lsd-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="lsd-train", description=__doc__.replace("``", ""),  # the docstring's reST marks: not for a terminal
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  lsd-train data --out runs/small/data\n"
                "  lsd-train lsd_tn --config small --data runs/small/data --out runs/small/lsd_tn\n"
                "  lsd-train diffusion --data runs/small/data --latent reference_models/checkpoints/lsd_tn "

@@ -263,3 +263,56 @@ def test_main_job_in_memory_writes_what_the_step_by_step_file_path_writes(tmp_pa
         ("sweep", "results/*.json"), ("sweep", "sweep_*"), ("results", "*/*.json"), ("submissions", "*.json"),
         ("figures", "*.png"), ("leaderboard", "*")))
     assert checked >= 15  # every kind of file of the run, each compared
+
+
+INTERRUPTING = '''
+import numpy as np
+
+
+class Interrupting:
+    """Encodes its first batch (the plan's timing), then stops the run as Ctrl-C would."""
+
+    name = "test_interrupting"
+    config = {}
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, sequences):
+        self.calls += 1
+        if self.calls > 1:
+            raise KeyboardInterrupt
+        return np.ones((len(sequences), 3), dtype=np.float32)
+'''
+
+
+def test_an_interrupted_run_leaves_a_valid_partial_leaderboard_naming_its_pending_entries(tmp_path, capsys):
+    """The main job runs its cheap entries first and its sweeps last, rewriting each submission and the
+    leaderboard as each entry finishes: stopped in the middle, it leaves what it finished, valid, and a
+    leaderboard that names what is pending; a run that finishes writes no such note."""
+    enc = DATA / "user_encoders.py"
+    (tmp_path / "interrupting.py").write_text(INTERRUPTING)
+    path = tmp_path / "entries.toml"
+    path.write_text('suite = "smoke"\nlevels = [1.0, 2.0]\n'  # the sweep first in the file: it still runs last
+                    + entry_toml("Family", f"{enc}:ScaledFamily", sweep="scale")
+                    + entry_toml("Composition", f"{enc}:Composition")
+                    + entry_toml("Interrupting", f"{tmp_path / 'interrupting.py'}:Interrupting"))
+    out, cache = tmp_path / "run", tmp_path / "cache"  # a cache of its own: no recorded rate, no embeddings
+    assert main(["run", "--entries", str(path), "--out", str(out), "--cache-dir", str(cache), "--quiet"]) == 130
+    text = capsys.readouterr().out
+    assert "leaderboard rewritten (1 entries; pending: Interrupting, Family)" in text
+    assert [p.name for p in (out / "submissions").glob("*.json")] == ["composition.smoke.json"]
+    validate_submission(out / "submissions" / "composition.smoke.json")
+    board = out / "leaderboard"
+    readme = (board / "README.md").read_text()
+    assert "Partial leaderboard" in readme and "Pending entries: Interrupting, Family." in readme
+    assert "[Composition](https://example.org/composition)" in readme
+    assert 'id="pending"' in (board / "index.html").read_text()
+    rows = (board / "leaderboard.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",Composition," in rows[1]
+    assert not (board / "hypotheses.md").exists()
+    # the same out folder, finished (the cheap entry only): no pending note is left behind
+    assert main(["run", "--entries", str(path), "--out", str(out), "--cache-dir", str(cache), "--quiet",
+                 "--only", "Composition"]) == 0
+    assert "Partial" not in (board / "README.md").read_text()
+    assert 'id="pending"' not in (board / "index.html").read_text()

@@ -280,5 +280,8 @@ def test_compare_from_python_gives_tables_with_a_dataframe(folders):
     tables = compare([folders["good"], folders["weak"]], n_resamples=50)
     assert sorted(tables) == ["solubility", "stability"]  # still a dict of rows
     assert "## solubility" in str(tables) and tables.reference.startswith("good from")
+    assert str(tables).startswith("reference (A): good from")  # printed as the command prints it
+    partial = compare([one(folders["good"], "solubility"), folders["weak"]], n_resamples=50)
+    assert "note: skipped stability (linear): the reference" in str(partial)
     frame = tables.to_dataframe()
     assert list(frame["b"]) == ["weak", "weak"] and {"delta", "p_adjusted", "verdict"} <= set(frame.columns)

@@ -133,7 +133,15 @@ def test_cli_tasks_and_info(capsys):
     assert "proteins shared between splits: train/valid 4, train/test 6, valid/test 0" in out
     assert "test/train 0 / 36 of 36" in out
     assert main(["info", "metal_ion_binding"]) == 0
-    assert "sequences shared between splits" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sequences shared between splits" in out
+    assert "the seed below" in out and "split valid: 10% of train carved by seed 20250323, stratified" in out
+
+
+def test_fetch_says_where_the_files_went_and_where_they_came_from(capsys, mirror, session_cache):
+    assert main(["fetch", "human_ppi_example"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"kept under {session_cache / 'data'}, copied from the mirror {mirror}" in out
 
 
 def test_cli_error_is_one_line(capsys, tmp_path, monkeypatch):

@@ -45,6 +45,23 @@ def test_eval_saves_by_default_in_one_folder_per_configuration_and_show_prints_i
     lines = out.splitlines()
     assert lines[0].startswith("| encoder") and sum("human_ppi_example" in line for line in lines) == 2
     assert max(len(line) for line in lines) <= 120
+    # the two configurations of one name are told apart by the config entry that differs, in show and compare
+    assert sum("test_composition[scale=1.0]" in line for line in lines) == 1
+    assert sum("test_composition[scale=2.0]" in line for line in lines) == 1
+    first, second = sorted((workdir / "results").iterdir(), key=lambda p: p.stat().st_mtime)
+    code, out, err = cli(capsys, "compare", str(first), str(second))
+    assert code == 0, err
+    assert "test_composition[scale=1.0]" in out and "test_composition[scale=2.0]" in out
+
+
+def test_show_tells_apart_configurations_that_one_out_folder_collected(workdir, capsys):
+    for scale in ("3", "4"):  # a user iterating with the README's --out folder
+        code, out, err = cli(capsys, "eval", "--encoder", ENCODER, "--encoder-opt", f"scale={scale}", "--task",
+                             "human_ppi_example", "--quiet", "--out", "results/mine")
+        assert code == 0, err
+    code, out, err = cli(capsys, "show", "results/mine")
+    assert code == 0, err
+    assert "test_composition[scale=3.0]" in out and "test_composition[scale=4.0]" in out
 
 
 def test_eval_no_save_says_nothing_was_saved(workdir, capsys):
@@ -121,6 +138,7 @@ def test_every_lsd_train_option_has_help():
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{path} {action.option_strings[0]} has no help text"
     assert "examples:" in build_parser().epilog
+    assert "``" not in build_parser().format_help()  # plain text, not the docstring's reST
 
 
 def test_every_option_has_help_and_every_command_examples(capsys):

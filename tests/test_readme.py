@@ -76,7 +76,7 @@ def test_score_your_own_encoder_runs_as_written(clone_dir):
             outputs.append(run([sys.executable, "-c", code], cwd, env))
     text = "\n".join(outputs)
     assert "reference (A): aac" in text and "my_encoder" in text
-    assert (cwd / "results" / "my_encoder").is_dir() and (cwd / "results" / "my_encoder_py").is_dir()
+    assert (cwd / "results" / "my_encoder-dim32").is_dir() and (cwd / "results" / "my_encoder_py").is_dir()
 
 
 def test_sweep_cost_table_matches_the_tasks_and_the_stated_rates(mirror, session_cache):

@@ -63,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from lsdbench.encode import threads
+
+    threads.set_threads(getattr(args, "threads", None))  # for this command only
+    try:
+        return _run(args)
+    finally:
+        threads.set_threads(None)
+
+
+def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -18,6 +18,27 @@ def data_options() -> argparse.ArgumentParser:
     return parent
 
 
+THREADS_HELP = ("torch threads for the encoders' forward passes (default: $OMP_NUM_THREADS, else the CPUs "
+                "this process may use: its CPU affinity, capped by a cgroup quota). On a machine shared with "
+                "other jobs use fewer, e.g. --threads 1 or OMP_NUM_THREADS=1: an oversubscribed pool runs far "
+                "slower. The plan prints the count it assumes")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count: a whole number of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return n
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=positive_int, metavar="N", help=THREADS_HELP)
+
+
 def register_user_cards(args) -> None:
     for path in args.card:
         registry.register_card(path)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from lsdbench.stats.significance import CORRECTIONS, DEFAULT_RESAMPLES, METHODS
-from lsdbench.terminal import WIDTH, add_command
+from lsdbench.terminal import add_command
 
 DESCRIPTION = """\
 Results are grouped by task and probe. In each group the reference (A) is compared with every other
@@ -31,10 +30,7 @@ def cmd_compare(args) -> int:
 
     tables = library.compare(args.results, method=args.method, correction=args.correction, alpha=args.alpha,
                      reference=args.reference, n_resamples=args.n_resamples, seed=args.seed)
-    print(f"reference (A): {tables.reference}\n")
-    print(library.format_tables(tables))
-    for note in tables.notes:
-        print(textwrap.fill(f"note: {note}", WIDTH, subsequent_indent="  "))
+    print(tables)  # who A is, the tables, and a note per task left out
     if args.json_out:
         _write_json(Path(args.json_out), tables)
         print(f"\nwrote {args.json_out}")

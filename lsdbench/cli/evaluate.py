@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from lsdbench.cli.common import data_options, register_user_cards
+from lsdbench.cli.common import add_threads_option, data_options, register_user_cards
 from lsdbench.encode import shards
 from lsdbench.encode.encoders import merge_precision, parse_options
 from lsdbench.encode.precision import PRECISIONS
@@ -188,9 +188,11 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="only fill the embedding cache with shard I of N (0 <= I < N) and mark it done; no probe. "
                         "Default: a Slurm array task's SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or "
                         "RANK/WORLD_SIZE outside torchrun; 'none' ignores them")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
-                   help="print the plan (tasks, residues to encode, estimated time) and stop")
+                   help="print the plan (tasks, residues to encode, estimated time, torch threads) and stop; "
+                        "no forward pass when this configuration's rate was recorded here, else one small batch")
 
 
 def shard_arg(text: str):

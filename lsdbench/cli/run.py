@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lsdbench.cli.common import data_options
+from lsdbench.cli.common import add_threads_option, data_options
 from lsdbench.terminal import add_command
 
 
@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about 3 hours on 2 cores from an empty cache)",
                     description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
                                 "encoders, write submissions, build the leaderboard and test the hypotheses. "
-                                "Resumes from the caches.", parents=[common],
+                                "Cheap entries run first and the sweeps last; the leaderboard is rewritten as each "
+                                "entry finishes (a partial one names the pending entries). Resumes from the caches.", parents=[common],
                     examples=["lsdbench run", "lsdbench run --only aac --only dpc --out runs/small",
                               "lsdbench run --publish leaderboard"])
     p.add_argument("--entries", default="leaderboard/entries.toml", metavar="FILE",
@@ -68,7 +69,9 @@ def register(subparsers) -> None:
     p.add_argument("--publish", metavar="DIR",
                    help="also copy submissions, figures and sweep tables to DIR (e.g. leaderboard) and rebuild it; "
                         "with --only, DIR's sweep tables and claims are rebuilt from all its files")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plan-only", action="store_true",
-                   help="print the plan (entries, residues to encode, estimated time) and stop")
+                   help="print the plan (entries, residues to encode, estimated time, torch threads) and stop; "
+                        "no forward pass for a configuration whose rate was recorded here, else one small batch")
     p.set_defaults(func=cmd_run)

@@ -40,12 +40,19 @@ def _short_url(text: str) -> str:
 
 
 def cmd_fetch(args) -> int:
+    from lsdbench import settings
+
     rows = []
     for card in select_cards(args):
         task = registry.load_task(card, cache_dir=args.cache_dir, mirror=args.mirror)
         for name, split in task.splits.items():
             rows.append([card.name, name, len(split), split.content_hash()[:23] + "..."])
     print(tabulate(rows, headers=["task", "split", "items", "content hash"], tablefmt="github"))
+    mirror = settings.mirror(args.mirror)
+    origin = (f"copied from the mirror {mirror} (tried before each canonical URL)" if mirror
+              else "downloaded from their canonical URLs (no mirror set: LSDBENCH_MIRROR or --mirror)")
+    print(wrap(f"\nfiles verified and kept under {settings.cache_dir(args.cache_dir) / 'data'}, {origin}; "
+               "a file already there is not fetched again"))
     return 0
 
 
@@ -82,6 +89,10 @@ def cmd_info(args) -> int:
               + (f", {r['conflicting_duplicates']} with another label" if r["conflicting_duplicates"] else "")
               + f"); {r['self_pairs']} self-pairs "
               f"({'dropped' if r['self_pairs_policy'] == 'drop' else 'kept'}); {r['pairs']} pairs used")
+    for name, spec in task.card.splits.items():  # the card's description refers to "the seed below"
+        if spec.carve_from:
+            say(f"split {name}: {spec.fraction:.0%} of {spec.carve_from} carved by seed {spec.seed}"
+                f"{', stratified by label' if spec.stratify else ''}")
     part = info.get("load_report", {}).get("partition")
     if part:
         shares = " / ".join(f"{part['fractions'][n]:g}" for n in SPLIT_NAMES)

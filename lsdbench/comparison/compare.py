@@ -47,7 +47,10 @@ class ComparisonTables(dict):
     notes: list[str]
 
     def __str__(self) -> str:
-        return format_tables(self)
+        """What ``lsdbench compare`` prints: who A is, the tables, and a note per task left out."""
+        text = f"reference (A): {self.reference}\n\n{format_tables(self)}"
+        return text + "".join("\n" + textwrap.fill(f"note: {note}", WIDTH, subsequent_indent="  ")
+                              for note in getattr(self, "notes", []))
 
     def to_dataframe(self):
         import pandas as pd

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lsdbench.atomic import atomic_write_text
+from lsdbench.encode import threads
 
 RECORD = "cost.json"
 _TEXT = re.compile(r"[\x00-\x1f\x7f]+")
@@ -140,8 +141,8 @@ def peak_memory() -> dict[str, int | None]:
 
 
 def measure() -> dict[str, Any]:
-    """Peak memory and machine, taken right after an encoding pass."""
-    return {**peak_memory(), "machine": machine()}
+    """Peak memory, machine and torch's thread count (when loaded), taken right after an encoding pass."""
+    return {**peak_memory(), "machine": machine(), "threads": threads.in_use()}
 
 
 # ---- the record of the passes that filled a cache entry ----
@@ -169,8 +170,8 @@ def record_pass(entry_dir: Path, task: str, residues: int, seconds: float, varia
     old = record["passes"].get(task)
     new = {"residues": residues, "seconds": seconds, "variants": variants,
            **{k: v for k, v in measured.items() if k != "machine" and v is not None}}
-    if isinstance(old, dict) and old.get("variants") == variants and _positive(old.get("residues")) \
-            and _positive(old.get("seconds")):  # a resumed or extended pass: one rate over both
+    if isinstance(old, dict) and old.get("variants") == variants and old.get("threads") == new.get("threads") \
+            and _positive(old.get("residues")) and _positive(old.get("seconds")):  # a resumed or extended pass: one rate over both
         new["residues"] += old["residues"]
         new["seconds"] += old["seconds"]
         for key in ("peak_rss_bytes", "cuda_peak_bytes"):

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lsdbench.encode import cache as embed_cache
-from lsdbench.encode import cost, distributed
+from lsdbench.encode import cost, distributed, threads
 from lsdbench.encode.batching import token_budget_batches
 from lsdbench.encode.cache import EmbeddingCache, config_digest, sequence_key
 from lsdbench.encode.encoders import EncoderError, LongSequencePolicy, describe, pool_output, source_file
@@ -96,6 +96,7 @@ def _fill(caches: list[EmbeddingCache], names: list[str], encode_batch: Callable
     total = sum(map(len, pieces))
     bar = tqdm(total=total, unit="res", unit_scale=True, disable=not progress, desc=f"{names[0]} on {task}",
                leave=False)
+    threads.apply()  # an encoder may load torch only when it first encodes
     started = time.perf_counter()
     for batch in token_budget_batches([len(p) for p in pieces], budget, longest_first=True):
         batch_seqs = [pieces[i] for i in batch]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lsdbench.encode import threads
 from lsdbench.encode.precision import DEFAULT as DEFAULT_PRECISION
 from lsdbench.encode.precision import check_name
 from lsdbench.errors import UserError
@@ -197,6 +198,7 @@ def resolve(spec: str | Encoder, *, precision: str | None = None, **options: Any
     if inputs is not None:
         _check_json_dict(obj, "cache_inputs", inputs)
     _check_precision(obj, precision)
+    threads.apply()  # building it may have loaded torch: size its pool to the CPUs this process has
     return obj
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,7 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
                       loader: TaskLoader | None = None, cache_dir: str | os.PathLike | None = None,
                       mirror: str | None = None, max_bytes: int = MAX_BYTES, n_ci: int = CI_RESAMPLES,
                       n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, progress: bool = False,
-                      known: dict[str, ValidatedSubmission] | None = None) -> BuildReport:
+                      known: dict[str, ValidatedSubmission] | None = None, pending: Sequence[str] = ()) -> BuildReport:
     """Validate every submission, rank the valid ones per suite and write the three outputs.
 
     Invalid files are listed in ``BuildReport.invalid`` and left out, so they never change the
@@ -178,7 +179,8 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     written, plus ``cost_<suite>.png`` for each suite with at least two entries that record their cost
     (a stale one of a suite that no longer has them is removed); PNG figures under ``figures_dir``
     (default ``out_dir/figures``) are linked from the README and embedded in the page. Tasks are loaded
-    by ``loader``, else from ``cache_dir``/``mirror``. ``known``: see :func:`gather`.
+    by ``loader``, else from ``cache_dir``/``mirror``. ``known``: see :func:`gather`. ``pending``: the
+    entries a run has yet to (re)write, named in a note on a partial leaderboard (none: no note).
     """
     loader = loader or TaskLoader(cache_dir=cache_dir, mirror=mirror)
     out = Path(out_dir)
@@ -197,9 +199,10 @@ def build_leaderboard(submissions_dir: str | os.PathLike = "leaderboard/submissi
     prefix = os.path.relpath(figures_path, out).replace(os.sep, "/").rstrip("/") + "/"
     report = BuildReport(tables, invalid, figures=[rel for rel, _ in figures])
     texts = {
-        "README.md": render_markdown(tables, figures, prefix, n_ci=n_ci, n_test=n_test, alpha=alpha),
+        "README.md": render_markdown(tables, figures, prefix, n_ci=n_ci, n_test=n_test, alpha=alpha,
+                                     pending=pending),
         "leaderboard.csv": render_csv(tables),
-        "index.html": render_html(tables, figures, method=method_text(n_ci, n_test, alpha)),
+        "index.html": render_html(tables, figures, method=method_text(n_ci, n_test, alpha), pending=pending),
     }
     for name in OUTPUT_NAMES:
         report.written.append(write_text(out / name, texts[name]))

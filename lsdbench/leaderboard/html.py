@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from html import escape
 
 from lsdbench import __version__
@@ -25,6 +26,7 @@ from lsdbench.leaderboard.render import (
     cost_text,
     encoder_entries,
     fmt_params,
+    pending_text,
 )
 from lsdbench.leaderboard.table import Cell, Entry, SuiteTable, flagged
 from lsdbench.leaderboard.trust import legend
@@ -208,7 +210,8 @@ def _cost(table: SuiteTable) -> list[str]:
     return parts
 
 
-def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, method: str) -> str:
+def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, method: str,
+                pending: Sequence[str] = ()) -> str:
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; "
            f"base-uri 'none'; form-action 'none'")
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -218,6 +221,8 @@ def render_html(tables: list[SuiteTable], figures: list[tuple[str, bytes]], *, m
              "<h1>lsdbench leaderboard</h1>", f'<p class="method">{escape(method)}</p>',
              "<p>Click a column header to sort (again to reverse). How to submit: CONTRIBUTING.md in the "
              "lsdbench repository.</p>"]
+    if pending:
+        parts.append(f'<p id="pending"><strong>{escape(pending_text(pending))}</strong></p>')
     if not tables:
         parts.append('<p id="empty">No submissions yet.</p>')
     for table in tables:

@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from lsdbench.results.loading import load
 from lsdbench.results.result import Result
+from lsdbench.stats import disambiguated_labels
 
 __all__ = ["Result", "Results", "read_results"]
 
@@ -36,12 +37,14 @@ class Results(list):
         self.saved_to = None if saved_to is None else str(saved_to)
 
     def summary(self, timings: bool = True) -> str:
+        """The table; where configurations of one encoder name share a task (``--out`` folders collect
+        them while a user iterates), the name carries the config entries that differ (``enc[dim=32]``)."""
         rows = []
-        for r in self:
+        for r, label in zip(self, disambiguated_labels(self), strict=True):
             low, high = r.ci
             std = r.test_std.get(r.metric, 0.0)
             test = f"{r.score:.4f}" + (f" ± {std:.4f}" if std else "")
-            line = [r.encoder.name, r.task.name, r.probe.name, r.metric, f"{r.scores['valid'][r.metric]:.4f}", test,
+            line = [label, r.task.name, r.probe.name, r.metric, f"{r.scores['valid'][r.metric]:.4f}", test,
                     f"[{low:.4f}, {high:.4f}]"]
             if timings:
                 line += [f"{r.timings['embed_s']:.1f}", f"{r.timings['fit_s']:.1f}"]

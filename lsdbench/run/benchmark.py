@@ -24,17 +24,19 @@ from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from lsdbench.comparison.hypotheses import check_hypotheses, summarize, write_report
+from lsdbench.encode import threads as torch_threads
 from lsdbench.encode.embedding import CachedRun
 from lsdbench.encode.encoders import resolve
-from lsdbench.leaderboard.build import build_leaderboard
+from lsdbench.leaderboard.build import BuildReport
 from lsdbench.leaderboard.package import submit_results
 from lsdbench.leaderboard.submission import slugify
-from lsdbench.leaderboard.validate import TaskLoader, ValidatedSubmission
+from lsdbench.leaderboard.validate import TaskLoader
 from lsdbench.metrics.registry import higher_is_better
 from lsdbench.results.result import result_filename, write_result
 from lsdbench.run.entries import EntriesError, Entry, Plan, load_plan  # noqa: F401  (the CLI and tests import them from here)
 from lsdbench.run.evaluate import evaluate_task
-from lsdbench.run.plan import make_plan, total_estimate
+from lsdbench.run.plan import make_plan, threads_text, total_estimate
+from lsdbench.run.stream import StreamingBoard, streaming_order
 from lsdbench.run.sweep import sweep_families, variants_of
 from lsdbench.tasks import registry
 from lsdbench.tasks.info import describe
@@ -92,39 +94,36 @@ def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=Non
         raise EntriesError("the entries file sweeps a parameter but lists no levels")
     families = {e.name: (encoders[e.name], variants_of(encoders[e.name], plan.levels, e.sweep))
                 for e in entries if e.sweep}
-    _show_plan(entries, encoders, families, plan, tasks, cache_dir=cache_dir)
+    minutes = _show_plan(entries, encoders, families, plan, tasks, cache_dir=cache_dir)
     if plan_only:
         return summary
     cached_run = CachedRun(cache_dir=cache_dir)
-    chosen = _sweep([e for e in entries if e.sweep], families, plan, out, tasks, cache_dir=cache_dir,
-                    progress=progress, summary=summary, cached_run=cached_run) if families else {}
-    loader = TaskLoader(cache_dir=cache_dir, mirror=mirror, tasks=tasks)
+    order = streaming_order(entries, minutes)
+    board = StreamingBoard(out, order, TaskLoader(cache_dir=cache_dir, mirror=mirror, tasks=tasks))
+    report = board.build()  # before anything runs: every entry pending
     by_entry: dict[str, dict[str, dict]] = {}
-    known: dict[str, ValidatedSubmission] = {}
-    for entry in entries:
+    for entry in [e for e in order if not e.sweep]:
         say(f"\n== {entry.name} ({entry.spec}) ==")
-        if entry.sweep:
-            encoder, results = chosen[entry.name]
-        else:
-            encoder = encoders[entry.name]
-            cached_run.prepare(encoder, entry.spec)
-            results = [evaluate_task(encoder, task, probe=PROBE, spec=entry.spec, cache_dir=cache_dir,
-                                     progress=progress)
-                       for task in tqdm(tasks, desc=encoder.name, unit="task", disable=not progress)]
-        res_dir = out / "results" / slugify(entry.name)
-        for res in results:
-            write_result(res_dir / result_filename(encoder.name, encoder.config, res.task.name, PROBE), res,
-                         check=False)  # validated by evaluate_task, and again as part of its submission
-        by_entry[entry.name] = {r.task.name: r for r in results}
-        path, sub = submit_results(results, out / "submissions", suite=plan.suite, name=entry.name,
-                                   meta=_submission_meta(entry, encoder, summary), loader=loader)
-        known[path.name] = sub
-        summary["evaluated"].append(entry.name)
-    report = build_leaderboard(out / "submissions", out / "leaderboard", figures_dir=out / "figures", loader=loader,
-                               known=known)
+        encoder = encoders[entry.name]
+        cached_run.prepare(encoder, entry.spec)
+        results = [evaluate_task(encoder, task, probe=PROBE, spec=entry.spec, cache_dir=cache_dir,
+                                 progress=progress)
+                   for task in tqdm(tasks, desc=encoder.name, unit="task", disable=not progress)]
+        report = _publish_entry(entry, encoder, results, board, plan, summary, by_entry)
+    swept = [e for e in order if e.sweep]
+    if swept:  # the sweeps are most of a run: last, after every cheaper entry is on the leaderboard
+        chosen = _sweep(swept, families, plan, out, tasks, cache_dir=cache_dir, progress=progress,
+                        summary=summary, cached_run=cached_run)
+        for entry in swept:
+            say(f"\n== {entry.name} ({entry.spec}) ==")
+            report = _publish_entry(entry, *chosen[entry.name], board, plan, summary, by_entry)
     summary["leaderboard"] = [str(p) for p in report.written]
     if report.invalid:
         raise EntriesError(f"invalid submissions were produced: {sorted(report.invalid)}")
+    # the claims read the entries in the entries file's order, whatever order they ran in
+    by_entry = {e.name: by_entry[e.name] for e in entries}
+    summary["evaluated"] = list(by_entry)
+    summary["health"] = {e.name: summary["health"][e.name] for e in entries if e.name in summary.get("health", {})}
     say(f"\nleaderboard: {', '.join(summary['leaderboard'])}")
     written, counts = judge_hypotheses(plan, by_entry, summary.get("health", {}), out / "leaderboard")
     summary["leaderboard"] += [str(p) for p in written]
@@ -164,6 +163,19 @@ def build_encoders(plan: Plan, only: list[str] | None, summary: dict) -> tuple[l
             continue
         entries.append(entry)
     return entries, encoders
+
+
+def _publish_entry(entry: Entry, encoder: Encoder, results: list, board: StreamingBoard, plan: Plan,
+                   summary: dict, by_entry: dict) -> BuildReport:
+    """Write an entry's results and submission, then rewrite the leaderboard (both atomically)."""
+    res_dir = board.out / "results" / slugify(entry.name)
+    for res in results:
+        write_result(res_dir / result_filename(encoder.name, encoder.config, res.task.name, PROBE), res,
+                     check=False)  # validated by evaluate_task, and again as part of its submission
+    by_entry[entry.name] = {r.task.name: r for r in results}
+    path, sub = submit_results(results, board.out / "submissions", suite=plan.suite, name=entry.name,
+                               meta=_submission_meta(entry, encoder, summary), loader=board.loader)
+    return board.done(entry.name, path, sub)
 
 
 def _submission_meta(entry: Entry, encoder: Encoder, summary: dict) -> dict[str, Any]:
@@ -220,10 +232,13 @@ def judge_hypotheses(plan: Plan, by_entry: dict[str, dict[str, dict]], health: d
     return written, counts
 
 
-def _show_plan(entries: list[Entry], encoders: dict, families: dict, plan: Plan, tasks: list, *, cache_dir) -> None:
-    """Entries x tasks (x levels), residues to encode and an estimate, before anything runs."""
+def _show_plan(entries: list[Entry], encoders: dict, families: dict, plan: Plan, tasks: list, *,
+               cache_dir) -> dict[str, float | None]:
+    """Entries x tasks (x levels), residues to encode and an estimate, before anything runs; returns
+    each entry's estimated minutes of encoding (None: unknown)."""
     levels = list(plan.levels)
-    say(f"\n== plan: {len(entries)} entries on {len(tasks)} tasks; sweeps over {len(levels)} levels ==")
+    say(f"\n== plan: {len(entries)} entries on {len(tasks)} tasks; sweeps over {len(levels)} levels; "
+        f"{threads_text(torch_threads.chosen())} ==")
     costs = []
     for entry in entries:
         variants = families[entry.name][1] if entry.sweep else []
@@ -231,6 +246,7 @@ def _show_plan(entries: list[Entry], encoders: dict, families: dict, plan: Plan,
                                cache_dir=cache_dir))
         say(f"  {costs[-1].brief()}")
     say(f"estimate: {total_estimate(costs)}")
+    return {entry.name: cost.minutes() for entry, cost in zip(entries, costs, strict=True)}
 
 
 def _sweep(entries: list[Entry], families: dict, plan: Plan, out: Path, tasks: list[Task], *, cache_dir, progress,

@@ -1,8 +1,9 @@
 """What a long command is about to do, and about how long it will take, printed before it starts.
 
 Tasks x encoders (x noise levels), the residues to encode (what the embedding cache already holds
-costs nothing) and an estimate from a measured rate: the last real pass of this encoder on this
-machine (``throughput``), else one timed ``encode`` call on about 2,000 residues of the first task.
+costs nothing) and an estimate from a measured rate: the recorded passes of this very configuration
+on this machine (``throughput``: no forward pass), else one timed ``encode`` call on about 2,000
+residues of the first task; with the torch thread count it assumes (``lsdbench.encode.threads``).
 Probe fitting is not estimated (seconds per task for linear probes; see benchmarks/RESULTS.md).
 """
 
@@ -12,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lsdbench.encode import threads as torch_threads
 from lsdbench.encode import throughput
 from lsdbench.encode.cache import sequence_key
 from lsdbench.encode.embedding import cache_for
@@ -38,6 +40,7 @@ class Plan:
     rate: float | None = None  # residues per second of one pass
     rate_source: str = ""
     shard: str = ""  # "I/N" when only that shard's sequences are filled (--shard)
+    threads: tuple[int, str] = field(default_factory=torch_threads.chosen)  # torch threads assumed, and why
 
     @property
     def to_encode(self) -> int:
@@ -81,8 +84,14 @@ class Plan:
             lines.append("estimate: unknown (no rate measured)")
         else:
             lines.append(f"estimate: ~{_duration(minutes)} of encoding at {self.rate:,.0f} residues/s "
-                         f"({self.rate_source}){probes}")
+                         f"({self.rate_source}; {threads_text(self.threads)}){probes}")
         return "\n".join(lines)
+
+
+def threads_text(chosen: tuple[int, str]) -> str:
+    """``2 torch threads (the CPUs available to this process)``: what the estimate assumes."""
+    n, source = chosen
+    return f"{plural(n, 'torch thread')} ({source})"
 
 
 def _count(n: int) -> str:
@@ -133,6 +142,7 @@ def calibrate(encode, sample: Sequence[str]) -> float | None:
     residues = sum(map(len, sample))
     if not residues:
         return None
+    torch_threads.apply()
     t0 = time.perf_counter()
     try:
         encode(list(sample))
@@ -153,9 +163,10 @@ def make_plan(encoder: Encoder, tasks: Sequence[Task], *, variants: Sequence[Enc
                 shard=str(shard) if shard is not None else "")
     if not plan.to_encode:
         return plan
-    known = throughput.rate(filled[0].name, len(filled), cache_dir)
+    entry = cache_for(filled[0], policy, cache_dir).dir  # the cache key: this name and config
+    known = throughput.rate(entry, len(filled), threads=plan.threads[0])
     if known:
-        plan.rate, plan.rate_source = known, "measured on this machine's last run"
+        plan.rate, plan.rate_source = known, "measured on this machine for this configuration"
         return plan
     sample: list[str] = []
     for task in tasks:
