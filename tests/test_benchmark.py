@@ -100,7 +100,7 @@ def test_main_job_skips_an_optional_entry_that_cannot_load_and_marks_an_unhealth
     text = capsys.readouterr().out
     assert "No weights: skipped (checkpoint directory /nowhere does not exist)" in text
     report = (out / "leaderboard" / "hypotheses.md").read_text()
-    assert "not testable" in report and "**MISSED: composition_r2**" in report and "## Controls" in report
+    assert "not testable" in report and "**not testable**: misses composition_r2" in report and "## Controls" in report
     board = (out / "leaderboard" / "README.md").read_text()
     assert "\\[HEALTH: misses composition\\_r2\\]" in board  # description text is escaped Markdown
 
