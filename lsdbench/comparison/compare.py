@@ -199,6 +199,13 @@ def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
         f"interval ({first['n_resamples']} resamples, seed {first['seed']}). adjusted p: {correction} over "
         f"{_family(first['n_comparisons'])}; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
         "adjusted p.", WIDTH))
+    clustered = sorted({f"{key} ({r['n_clusters']} proteins, {r['n_components']} components)"
+                        for key, rows in tables.items() for r in rows if r.get("n_clusters") is not None})
+    if clustered:
+        parts.append(textwrap.fill(
+            f"Items that share proteins ({', '.join(clustered)}): the CI and the bootstrap p resample proteins "
+            "(multi-way cluster bootstrap, a pair weighted by the product of its proteins' draw counts; "
+            "conservative), the permutation test swaps whole connected components.", WIDTH))
     return "\n\n".join(parts)
 
 

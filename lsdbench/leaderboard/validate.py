@@ -36,6 +36,7 @@ from lsdbench.results.result import Result, ResultError, config_hash, validate_r
 from lsdbench.results.result import schema as result_schema
 from lsdbench.tasks import registry
 from lsdbench.tasks.cards import CardError
+from lsdbench.tasks.pairs import cluster_note, protein_clusters
 
 
 class TaskLoader:
@@ -130,6 +131,12 @@ def _canonical(result: dict, order: np.ndarray, task) -> dict:
         per_seed.append(item)
     labels = test.labels.tolist()
     out["predictions"] = {"ids": list(test.ids), "y_true": labels, "per_seed": per_seed}
+    units = protein_clusters(test) if "clusters" in result["predictions"] else None
+    if units is not None:  # resampling units are the registry's, never the submission's
+        out["predictions"]["clusters"] = units
+        out["test_ci"]["resampling"] = cluster_note(units)
+    elif "clusters" in result["predictions"]:
+        out["test_ci"].pop("resampling", None)
     return out
 
 

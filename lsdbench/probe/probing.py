@@ -22,6 +22,7 @@ from lsdbench.metrics.values import finite
 from lsdbench.probe.probes import CLASSIFICATION, PROBES
 from lsdbench.stats import bootstrap_ci as ci
 from lsdbench.tasks.cards import METRICS_BY_TYPE
+from lsdbench.tasks.pairs import cluster_note
 
 CI_LEVEL = 0.95
 CI_RESAMPLES = 1000
@@ -43,15 +44,18 @@ def pair_features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_ci(task_type: str, metric: str, y_true, per_seed: list[dict], *, n_resamples: int = CI_RESAMPLES,
-                 seed: int = CI_SEED, level: float = CI_LEVEL) -> tuple[float, float]:
+                 seed: int = CI_SEED, level: float = CI_LEVEL, clusters: list | None = None) -> tuple[float, float]:
     """Percentile bootstrap CI over test items of the mean-over-seeds metric (``stats.bootstrap_ci``).
 
-    Resample indices depend only on ``seed`` and the number of items, so every result of a task is
-    resampled identically. Resamples where the metric is undefined (one class only) are dropped.
+    Resample indices depend only on ``seed`` and the number of items (or, given ``clusters``, of
+    clusters: a cluster bootstrap), so every result of a task is resampled identically. Resamples where
+    the metric is undefined (one class only) are dropped.
     """
     y_true = list(y_true)
-    result = {"task": {"name": "-", "type": task_type, "primary_metric": metric},
-              "predictions": {"ids": [str(i) for i in range(len(y_true))], "y_true": y_true, "per_seed": per_seed}}
+    predictions = {"ids": [str(i) for i in range(len(y_true))], "y_true": y_true, "per_seed": per_seed}
+    if clusters is not None:
+        predictions["clusters"] = list(clusters)
+    result = {"task": {"name": "-", "type": task_type, "primary_metric": metric}, "predictions": predictions}
     return ci(result, level=level, n_resamples=n_resamples, seed=seed)
 
 
@@ -71,7 +75,19 @@ class ProbeOutcome:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     fit_s: float = 0.0
 
-    def result_fields(self) -> dict[str, Any]:
+    def result_fields(self, task_type: str | None = None, clusters: list | None = None) -> dict[str, Any]:
+        """The probe's part of a result; given the test items' resampling ``clusters`` (pair tasks), the CI
+        is the cluster bootstrap's and the result records the clusters (the cached outcome keeps the
+        item CI, so a cache entry reads the same with or without them)."""
+        fields = self._fields()
+        if clusters is not None:
+            low, high = bootstrap_ci(str(task_type), self.primary_metric, self.y_true, self.predictions,
+                                     clusters=clusters)
+            fields["test_ci"].update(low=low, high=high, resampling=cluster_note(clusters))
+            fields["predictions"]["clusters"] = [[int(u) for u in units] for units in clusters]
+        return fields
+
+    def _fields(self) -> dict[str, Any]:
         low, high = self.ci
         return {
             "probe": {"name": self.probe, "params": self.params, "selected": self.per_seed[0]["selected"],

@@ -39,6 +39,22 @@ def schema() -> dict:
     return json.loads(resources.files("lsdbench.results").joinpath("result_schema.json").read_text())
 
 
+def _check_clusters(obj: dict, n: int, where: str) -> None:
+    """Resampling units, when recorded: one list per item, and test_ci says they were used."""
+    clusters = obj["predictions"].get("clusters")
+    if clusters is not None:
+        if len(clusters) != n:
+            raise ResultError(f"{where}: predictions.clusters has {len(clusters)} items, ids has {n}")
+        if "resampling" not in obj["test_ci"]:
+            raise ResultError(f"{where}: predictions.clusters is given but test_ci.resampling does not say so")
+        bad = next((i for i, units in enumerate(clusters) if not isinstance(units, list) or not 0 < len(units) <= 2
+                    or any(isinstance(u, bool) or not isinstance(u, int) or u < 0 for u in units)), None)
+        if bad is not None:
+            raise ResultError(f"{where}: predictions.clusters[{bad}] is not a list of one or two unit numbers")
+    elif "resampling" in obj["test_ci"]:
+        raise ResultError(f"{where}: test_ci.resampling is given but predictions.clusters is not")
+
+
 def _check_consistency(obj: dict, where: str) -> None:
     pred = obj["predictions"]
     n = len(pred["ids"])
@@ -56,6 +72,7 @@ def _check_consistency(obj: dict, where: str) -> None:
             raise ResultError(f"{where}: seed {s['seed']}: {len(s['y_pred'])} predictions for {n} test items")
         if "y_score" in s and len(s["y_score"]) != n:
             raise ResultError(f"{where}: seed {s['seed']}: {len(s['y_score'])} scores for {n} test items")
+    _check_clusters(obj, n, where)
     primary = obj["task"]["primary_metric"]
     if obj["test_ci"]["metric"] != primary:
         raise ResultError(f"{where}: test_ci is of {obj['test_ci']['metric']!r}, the primary metric is {primary!r}")
@@ -94,7 +111,7 @@ def _head_of_lists(obj: dict) -> dict:
     if not isinstance(pred, dict):
         return obj
     head = dict(pred)
-    for key in ("ids", "y_true"):
+    for key in ("ids", "y_true", "clusters"):
         if isinstance(pred.get(key), list):
             head[key] = pred[key][:1]
     if isinstance(pred.get("per_seed"), list):
@@ -195,6 +212,7 @@ class Interval:
     level: float
     n_resamples: int
     seed: int
+    resampling: str | None = None  # the resampling unit where not the item (pair tasks: protein clusters)
 
 
 @dataclass(frozen=True)
@@ -209,6 +227,7 @@ class Predictions:
     ids: list[str]
     y_true: list
     per_seed: tuple[SeedPredictions, ...]
+    clusters: list[list[int]] | None = None  # resampling units of each item (pair tasks: proteins); None: items
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +264,8 @@ class Result(Mapping):
             "per_seed": d["per_seed"], "timings": d["timings"], "cost": d.get("cost"),
             "environment": d["environment"],
             "predictions": Predictions(pred["ids"], pred["y_true"], tuple(
-                SeedPredictions(s["seed"], s["y_pred"], s.get("y_score")) for s in pred["per_seed"])),
+                SeedPredictions(s["seed"], s["y_pred"], s.get("y_score")) for s in pred["per_seed"]),
+                pred.get("clusters")),
         }
         for name, value in typed.items():
             object.__setattr__(self, name, value)

@@ -27,6 +27,7 @@ from lsdbench.results.result import (
 from lsdbench.results.result_set import Results
 from lsdbench.tasks import registry
 from lsdbench.tasks.cards import TaskCard
+from lsdbench.tasks.pairs import protein_clusters
 from lsdbench.types import Encoder, Task
 
 
@@ -107,7 +108,7 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
         "task": {"name": card.name, "version": card.version, "type": card.type,
                  "primary_metric": card.primary_metric, "split_hashes": task.split_hashes(),
                  "sizes": {name: len(split) for name, split in splits.items()}},
-        **outcome.result_fields(),
+        **outcome.result_fields(task.type, protein_clusters(splits["test"])),
         "timings": {"embed_s": round(embed_s, 3), "fit_s": round(probe_s, 3), "probe_reused": reused},
         "cost": encoding,
         "environment": environment(),

@@ -22,7 +22,12 @@ Conventions (``paired_test``):
     For ``accuracy`` and ``mae`` (means of per-item losses) a swap flips the sign of the item's
     loss difference, which also allows different seed counts; other metrics need equal seed counts.
   * ``mcnemar``: exact McNemar test (two-sided binomial test on the discordant items) of accuracy;
-    classification tasks whose primary metric is accuracy, one seed per result.
+    classification tasks whose primary metric is accuracy, one seed per result, independent items.
+
+- Clusters: where the results record ``predictions.clusters`` (units items share: a pair's proteins),
+  the bootstrap resamples units (multi-way cluster bootstrap) and the permutation test swaps whole
+  connected components (``stats.clusters``); ``n_clusters`` / ``n_components`` say how many there were
+  (absent: items resampled one by one).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from lsdbench.stats.predictions import (
     _describe,
     _preds,
     _score_full,
+    shared_clusters,
 )
 from lsdbench.stats.resampling import DEFAULT_RESAMPLES, _bootstrap_deltas, permutation_pvalue
 from lsdbench.stats.significance import METHODS  # noqa: F401  (re-exported)
@@ -75,9 +81,14 @@ class PairedComparison:
     verdict: str | None = None  # set by compare_many
     source_a: str | None = None  # where the results came from (files), set by compare_many
     source_b: str | None = None
+    n_clusters: int | None = None  # bootstrap units where items share them (proteins); None: items
+    n_components: int | None = None  # the permutation test's swap units then
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["n_clusters"] is None:  # item resampling: rows as they always were
+            del out["n_clusters"], out["n_components"]
+        return out
 
 
 def paired_test(result_a: dict, result_b: dict, method: str = "bootstrap", n_resamples: int = DEFAULT_RESAMPLES,
@@ -99,6 +110,7 @@ def paired_test(result_a: dict, result_b: dict, method: str = "bootstrap", n_res
     pa, pb = _preds(result_a, wa), _preds(result_b, wb)
     _check_pair(result_a, result_b, pa, pb, wa, wb)
     la, lb = labels or (pa.label, pb.label)
+    clusters = shared_clusters(pa, pb, wa, wb)
     if method == "mcnemar":
         if pa.task_type not in CLASSIFICATION or pa.metric != "accuracy":
             raise ComparisonError(f"{pa.task}: McNemar's test compares accuracies, but the primary metric is "
@@ -106,10 +118,13 @@ def paired_test(result_a: dict, result_b: dict, method: str = "bootstrap", n_res
         if len(pa.y_pred) != 1 or len(pb.y_pred) != 1:
             raise ComparisonError(f"{pa.task}: McNemar's test needs one seed per result ({len(pa.y_pred)} and "
                                   f"{len(pb.y_pred)} given); use --method bootstrap or permutation")
+        if clusters is not None:
+            raise ComparisonError(f"{pa.task}: McNemar's test takes items as independent, but its items share "
+                                  "proteins; use --method bootstrap or permutation (they resample clusters)")
 
     score_a, score_b = _score_full(pa), _score_full(pb)
     delta = score_a - score_b
-    deltas = _bootstrap_deltas(pa, pb, score_a, score_b, n_resamples, seed)
+    deltas = _bootstrap_deltas(pa, pb, score_a, score_b, n_resamples, seed, clusters)
     finite = deltas[np.isfinite(deltas)]
     if finite.size < len(deltas):
         log.warning("%s: %d of %d resamples left %s undefined and were dropped", pa.task,
@@ -124,10 +139,12 @@ def paired_test(result_a: dict, result_b: dict, method: str = "bootstrap", n_res
     elif method == "mcnemar":
         p = mcnemar_exact(pa.y_pred[0] == pa.y_true, pb.y_pred[0] == pb.y_true)
     else:
-        p = permutation_pvalue(pa, pb, delta, n_resamples, seed)
+        p = permutation_pvalue(pa, pb, delta, n_resamples, seed, clusters)
     hib = bool(higher_is_better(pa.metric))
     better = bool(delta > tol) if hib else bool(delta < -tol)
     return PairedComparison(task=pa.task, metric=pa.metric, a=la, b=lb, score_a=score_a, score_b=score_b,
                             delta=float(delta), ci_low=ci_low, ci_high=ci_high, p_value=float(p), method=method,
                             n_items=pa.n, better=better, probe=pa.probe, ci_level=1 - alpha,
-                            n_resamples=n_resamples, seed=int(seed))
+                            n_resamples=n_resamples, seed=int(seed),
+                            n_clusters=None if clusters is None else clusters.k,
+                            n_components=None if clusters is None else clusters.n_components)

@@ -14,6 +14,7 @@ from lsdbench.errors import UserError
 from lsdbench.metrics import (
     registry as metrics,  # looked up at call time: lsdbench.metrics.registry is the definition of a score
 )
+from lsdbench.stats.clusters import ClusterError, Clusters, make_clusters
 
 CLASSIFICATION = ("binary", "multiclass", "pair_binary")
 
@@ -36,6 +37,7 @@ class _Preds:
     y_pred: list[np.ndarray]
     y_score: list[np.ndarray | None]
     per_seed: list[dict]  # as stored, for metrics.score_predictions
+    clusters: Clusters | None = None  # units shared by items (stats.clusters); None: independent items
 
     @property
     def n(self) -> int:
@@ -70,8 +72,29 @@ def _preds(result: dict, where: str) -> _Preds:
         ys = s.get("y_score")
         y_score.append(None if ys is None else np.asarray(ys, dtype=np.float64))
     probe = str(result.get("probe", {}).get("name", ""))
+    clusters = pred.get("clusters")
+    if clusters is not None:
+        clusters = _clusters(clusters, len(ids), where)
     return _Preds(result_label(result), str(task["name"]), task_type, metric, probe, ids, y_true, y_pred,
-                  y_score, per_seed)
+                  y_score, per_seed, clusters)
+
+
+def _clusters(raw, n: int, where: str) -> Clusters:
+    try:
+        return make_clusters(raw, n)
+    except ClusterError as exc:
+        raise ComparisonError(f"{where}: {exc}") from None
+
+
+def shared_clusters(pa: _Preds, pb: _Preds, wa: str, wb: str) -> Clusters | None:
+    """The resampling clusters of a paired comparison: either result's (the split hashes already agree),
+    None when neither records any; two different partitions of the same items cannot both be right."""
+    if pa.clusters is None or pb.clusters is None:
+        return pa.clusters if pb.clusters is None else pb.clusters
+    if pa.clusters.key != pb.clusters.key:
+        raise ComparisonError(f"cannot compare {wa} with {wb} on {pa.task}: they record different "
+                              "resampling clusters of the same test items; re-run both with this lsdbench")
+    return pa.clusters
 
 
 def _describe(result: dict) -> str:

@@ -1,6 +1,11 @@
 """Paired resampling of test items: the bootstrap stream behind every interval and p-value
 (``resample_indices``) and the permutation test's swaps.
 
+Where a result records ``predictions.clusters`` (units items share: a pair task's proteins,
+``tasks.pairs.protein_clusters``), the bootstrap draws units, not items, and the permutation test swaps
+whole connected components (``stats.clusters``). Results without clusters are resampled item by item,
+as they always were.
+
 - ``bootstrap_scores`` / ``bootstrap_ci``: one result's primary metric over the same resample stream
   (the leaderboard's CIs; equal to the ``test_ci`` that ``probing`` stores for the same seed).
 """
@@ -11,6 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from lsdbench.stats.clusters import Clusters
 from lsdbench.stats.predictions import (
     ComparisonError,
     _check_pair,
@@ -19,6 +25,7 @@ from lsdbench.stats.predictions import (
     _preds,
     _score_full,
     _seed_score,
+    shared_clusters,
 )
 from lsdbench.stats.significance import DEFAULT_RESAMPLES  # noqa: F401  (re-exported)
 from lsdbench.stats.weighted import _mean_item_values, _rows_scorer, _weighted_scorer
@@ -46,6 +53,23 @@ def resample_indices(n: int, n_resamples: int, seed: int):
         yield rng.integers(0, n, size=(c, n))
 
 
+def cluster_resample_weights(clusters: Clusters, n_resamples: int, seed: int):
+    """Batches of multi-way cluster-bootstrap item weights (resamples x items): the ``k`` units drawn
+    with replacement from ``default_rng(seed)`` (the stream of ``resample_indices(k, ...)``), each item
+    weighted by the product of its units' draw counts (``Clusters.weights``)."""
+    for idx in resample_indices(clusters.k, n_resamples, seed):
+        yield clusters.weights(_draw_counts(idx, clusters.k)[0])
+
+
+def _index_batches(p: _Preds, n_resamples: int, seed: int, clusters: Clusters | None):
+    """Resamples as item index rows (an item repeated as often as its weight): the slow path's form."""
+    if clusters is None:
+        return resample_indices(p.n, n_resamples, seed)
+    items = np.arange(p.n)
+    return ([np.repeat(items, w.astype(np.int64)) for w in W]
+            for W in cluster_resample_weights(clusters, n_resamples, seed))
+
+
 def _draw_counts(idx: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
     """Resamples as a count matrix W (resamples x items: how often each item was drawn) and its cache."""
     c = len(idx)
@@ -59,21 +83,24 @@ def _draw_counts(idx: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
 # a task, and drawing it (rng + bincount) costs as much as the metric itself. Exact: the float64 W of
 # a batch is the same whether drawn now or converted from the kept counts.
 # Each batch keeps its metric cache too (e.g. the labels' ranks), which the metrics key by content.
-_COUNTS: OrderedDict[tuple[int, int, int], list[tuple[np.ndarray, dict]]] = OrderedDict()
+_COUNTS: OrderedDict[tuple, list[tuple[np.ndarray, dict]]] = OrderedDict()
 COUNTS_STREAMS = 8  # least recently used streams are dropped beyond this (a suite has ~5 test sizes)
 
 
-def _weighted_batches(n: int, n_resamples: int, seed: int):
-    """``_draw_counts`` of each batch of ``resample_indices(n, n_resamples, seed)``, drawn once per process."""
-    key = (n, n_resamples, seed)
+def _weighted_batches(n: int, n_resamples: int, seed: int, clusters: Clusters | None = None):
+    """``_draw_counts`` of each batch of ``resample_indices(n, n_resamples, seed)`` (or, given clusters,
+    the cluster bootstrap's item weights), drawn once per process."""
+    if clusters is None:
+        key, draw = (n, n_resamples, seed), (_draw_counts(idx, n) for idx in resample_indices(n, n_resamples, seed))
+    else:
+        key = (n, n_resamples, seed, clusters.key)
+        draw = ((W, {"N": W.sum(axis=1)}) for W in cluster_resample_weights(clusters, n_resamples, seed))
     kept = _COUNTS.get(key)
     if kept is None:
-        if n > np.iinfo(np.uint16).max:  # too many items to keep compactly: draw as before
-            for idx in resample_indices(n, n_resamples, seed):
-                yield _draw_counts(idx, n)
+        if n > np.iinfo(np.uint16).max or clusters is not None:  # product weights can exceed uint16: not kept
+            yield from draw
             return
-        kept = [(W.astype(np.uint16), cache) for W, cache in
-                (_draw_counts(idx, n) for idx in resample_indices(n, n_resamples, seed))]
+        kept = [(W.astype(np.uint16), cache) for W, cache in draw]
         _COUNTS[key] = kept
         while len(_COUNTS) > COUNTS_STREAMS:
             _COUNTS.popitem(last=False)
@@ -83,13 +110,14 @@ def _weighted_batches(n: int, n_resamples: int, seed: int):
 
 
 def _bootstrap_deltas(pa: _Preds, pb: _Preds, score_a: float, score_b: float, n_resamples: int,
-                      seed: int) -> np.ndarray:
+                      seed: int, clusters: Clusters | None = None) -> np.ndarray:
     n = pa.n
     fa, fb = _weighted_scorer(pa, score_a), _weighted_scorer(pb, score_b)
     if fa is not None and fb is not None:
-        return np.concatenate([fa(W, cache) - fb(W, cache) for W, cache in _weighted_batches(n, n_resamples, seed)])
+        return np.concatenate([fa(W, cache) - fb(W, cache)
+                               for W, cache in _weighted_batches(n, n_resamples, seed, clusters)])
     out = []
-    for idx in resample_indices(n, n_resamples, seed):
+    for idx in _index_batches(pa, n_resamples, seed, clusters):
         out.append(np.array([_score_full(pa, i) - _score_full(pb, i) for i in idx]))
     return np.concatenate(out)
 
@@ -98,14 +126,16 @@ def bootstrap_scores(result: dict, n_resamples: int = DEFAULT_RESAMPLES, seed: i
     """One result's primary metric on each bootstrap resample of its test items (NaN where undefined).
 
     The resamples are those of ``resample_indices`` (the stream ``probing.bootstrap_ci`` draws too), so
-    the percentiles reproduce a result's own ``test_ci`` given the same seed and resample count.
+    the percentiles reproduce a result's own ``test_ci`` given the same seed and resample count. A result
+    that records ``predictions.clusters`` is resampled cluster by cluster.
     """
     p = _preds(result, _describe(result))
     f = _weighted_scorer(p, _score_full(p))
     if f is not None:
-        return np.concatenate([f(W, cache) for W, cache in _weighted_batches(p.n, int(n_resamples), seed)])
+        return np.concatenate([f(W, cache) for W, cache in
+                               _weighted_batches(p.n, int(n_resamples), seed, p.clusters)])
     return np.concatenate([np.array([_score_full(p, i) for i in idx])
-                           for idx in resample_indices(p.n, int(n_resamples), seed)])
+                           for idx in _index_batches(p, int(n_resamples), seed, p.clusters)])
 
 
 def bootstrap_ci(result: dict, level: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -130,11 +160,13 @@ def bootstrap_deltas(result_a: dict, result_b: dict, n_resamples: int = DEFAULT_
     wa, wb = _describe(result_a), _describe(result_b)
     pa, pb = _preds(result_a, wa), _preds(result_b, wb)
     _check_pair(result_a, result_b, pa, pb, wa, wb)
-    return _bootstrap_deltas(pa, pb, _score_full(pa), _score_full(pb), int(n_resamples), seed)
+    return _bootstrap_deltas(pa, pb, _score_full(pa), _score_full(pb), int(n_resamples), seed,
+                             shared_clusters(pa, pb, wa, wb))
 
 
 def _swap_masks(n: int, n_resamples: int, rng: np.random.Generator):
-    """Chunks of swap patterns (True: exchange A's and B's predictions of that item); all 2**n when few."""
+    """Chunks of swap patterns (True: exchange A's and B's predictions of that unit, an item or a
+    cluster); all 2**n when few."""
     exact = n <= 62 and 2 ** n <= n_resamples
     if exact:
         codes = np.arange(2 ** n, dtype=np.int64)
@@ -183,13 +215,15 @@ def _rescored_statistic(pa: _Preds, pb: _Preds):
     return stats_of
 
 
-def permutation_pvalue(pa: _Preds, pb: _Preds, delta: float, n_resamples: int, seed: int) -> float:
-    """Two-sided paired permutation p-value of the observed delta (see ``stats.paired``'s docstring).
+def permutation_pvalue(pa: _Preds, pb: _Preds, delta: float, n_resamples: int, seed: int,
+                       clusters: Clusters | None = None) -> float:
+    """Two-sided paired permutation p-value of the observed delta (see ``stats.paired``'s docstring);
+    given ``clusters``, each swap exchanges A's and B's predictions of a whole connected component.
 
     Not ``scipy.stats.permutation_test``: its draws and its tie tolerance differ from this stream's, and
     the committed p-values come from this one.
     """
-    n = pa.n
+    n = pa.n if clusters is None else clusters.n_components
     rng = np.random.default_rng([seed, 1])  # independent of the bootstrap stream of the same seed
     exact = n <= 62 and 2 ** n <= n_resamples
     tol = 1e-10 * max(abs(delta), 1e-300)
@@ -197,7 +231,7 @@ def permutation_pvalue(pa: _Preds, pb: _Preds, delta: float, n_resamples: int, s
     stats_of = _additive_statistic(la, lb) if la is not None and lb is not None else _rescored_statistic(pa, pb)
     hits = total = 0
     for M in _swap_masks(n, n_resamples, rng):
-        t = stats_of(M)
+        t = stats_of(M if clusters is None else M[:, clusters.components])
         t = t[np.isfinite(t)]
         hits += int(np.sum(np.abs(t) >= abs(delta) - tol))
         total += t.size

@@ -9,6 +9,8 @@ from lsdbench.tasks.splits import RowsOf, TaskError, carve_key, make_split
 from lsdbench.text import excerpt
 from lsdbench.types import SPLIT_NAMES, Split
 
+CLUSTERS = "multi-way cluster bootstrap"  # how a pair task's test items are resampled (stats.clusters)
+
 
 def pair_checks(card: TaskCard, rows: list[dict], display: str) -> tuple[list[dict], dict]:
     """Count (and, as the card says, drop) duplicated pairs, A-B and B-A alike, and self-pairs.
@@ -111,3 +113,25 @@ def partitioned_splits(card: TaskCard, rows_of: RowsOf, report: dict) -> dict[st
     rows, display = rows_of(card.partition.source)
     parts, report["partition"] = partition(card, rows)
     return {name: make_split(card, name, parts[name], display) for name in SPLIT_NAMES}
+
+
+def protein_clusters(split: Split) -> list[list[int]] | None:
+    """Resampling units of a pair split: per pair, the numbers of its proteins (normalised sequences,
+    numbered 0..k-1 by first appearance; one number for a self-pair); None for single sequences.
+
+    Pairs that share a protein are not independent, and a test split's protein graph is usually one
+    giant connected component (ppi_yeast: 692 of its 707 test pairs), so resampling components would
+    leave a handful of units. The bootstrap resamples proteins instead (a multi-way cluster bootstrap,
+    ``stats.clusters``); the permutation test swaps whole components.
+    """
+    if not split.is_pair:
+        return None
+    number: dict[str, int] = {}
+    return [sorted({number.setdefault(a, len(number)), number.setdefault(b, len(number))})
+            for a, b in zip(split.sequences, split.sequences_b, strict=True)]
+
+
+def cluster_note(clusters: list[list[int]]) -> str:
+    """How a result's items were resampled, as its ``test_ci.resampling`` records it."""
+    proteins = len({u for units in clusters for u in units})
+    return f"{CLUSTERS}: bootstrap over the {proteins} proteins of the {len(clusters)} test pairs"
