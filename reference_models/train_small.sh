@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the committed `small` reference checkpoints on CPU, stage after stage (about 70 minutes on 2
+# Train the committed `small` reference checkpoints on CPU, stage after stage (about 90 minutes on 2
 # cores; step counts, learning rates and widths are in configs/small.toml). Each stage resumes from its
 # last checkpoint when rerun; the final weights are exported to reference_models/checkpoints/<name>/
 # (safetensors + meta.json + model card with the health diagnostics of reference_models/evaluation/health.py).
