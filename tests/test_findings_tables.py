@@ -66,3 +66,14 @@ def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones
             f"{tok['b']['next_type_gain']:+.3f}") in text
     others = sorted(r["health"]["next_type_gain"] for n, r in short.items() if "tok" not in n)
     assert f"against {others[0]:+.3f} to {others[-1]:+.3f} for the other 300-step runs" in text
+
+
+def test_the_old_readme_flag_is_refused_in_one_line_not_taken_for_a_path():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "findings_tables.py"), "--write-readme"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("findings_tables.py: error: unknown option --write-readme (options: --write-docs, "
+                                   "which writes docs/reference-models.md)")
