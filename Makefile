@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export PYTHON
 
-.PHONY: setup bench test benchmarks lint leaderboard
+.PHONY: setup bench test benchmarks lint leaderboard docs docs-build
 
 setup:
 	bash scripts/setup.sh
@@ -13,6 +13,7 @@ bench: setup
 test: setup
 	$(PYTHON) -m pytest -q
 	LSDBENCH_BENCH_SMOKE=1 $(PYTHON) -m pytest -q benchmarks --benchmark-disable
+	$(MAKE) --no-print-directory docs-build
 
 benchmarks: setup
 	mkdir -p runs
@@ -24,3 +25,9 @@ leaderboard: setup
 
 lint: setup
 	$(PYTHON) -m ruff check .
+
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link, anchor or API name fails.
+docs: setup docs-build
+
+docs-build:
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir runs/site

@@ -1,12 +1,12 @@
-"""The README's findings tables, generated from committed files only.
+"""The findings tables of docs/reference-models.md, generated from committed files only.
 
-    python scripts/findings_tables.py                  # print them
-    python scripts/findings_tables.py --write-readme   # replace them in README.md, between their markers
+    python scripts/findings_tables.py                # print them
+    python scripts/findings_tables.py --write-docs   # replace them in docs/reference-models.md, between their markers
 
 Prints three Markdown tables: the health of the committed reference checkpoints (their meta.json), how
 they were trained (meta.json), and the paper's claims per task with the controls beside them
-(leaderboard/submissions and leaderboard/hypotheses.json). The README holds this output verbatim (a
-test checks it), so every number in its findings section is in a committed file.
+(leaderboard/submissions and leaderboard/hypotheses.json). The docs page holds this output verbatim (a
+test checks it), so every number in its findings sections is in a committed file.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "reference-models.md"  # the page whose tables this script writes
 ENCODERS = ("mlm", "lsd_tn", "lsd_nm")
 DENOISERS = ("lsd_tn_diffusion", "lsd_nm_diffusion", "mlm_diffusion")
 COLUMNS = (  # (target id, metric key, header, format): health by function (function_health.py)
@@ -120,26 +121,30 @@ def tables(ck: Path, board: Path) -> dict[str, list[str]]:
     return dict(zip(MARKERS, (encoder_table(ck), training_table(ck), claims_table(board)), strict=True))
 
 
-def fill(readme: str, generated: dict[str, list[str]]) -> str:
-    """The README with the text between ``<!-- findings:NAME -->`` and ``<!-- /findings:NAME -->`` replaced."""
+def fill(page: str, generated: dict[str, list[str]]) -> str:
+    """The page with the text between ``<!-- findings:NAME -->`` and ``<!-- /findings:NAME -->`` replaced."""
     for name, lines in generated.items():
         start, end = f"<!-- findings:{name} -->", f"<!-- /findings:{name} -->"
-        a, b = readme.index(start) + len(start), readme.index(end)
-        readme = readme[:a] + "\n" + "\n".join(lines) + "\n" + readme[b:]
-    return readme
+        a, b = page.index(start) + len(start), page.index(end)
+        page = page[:a] + "\n" + "\n".join(lines) + "\n" + page[b:]
+    return page
 
 
 def main(argv: list[str]) -> int:
-    write = "--write-readme" in argv
-    argv = [a for a in argv if a != "--write-readme"]
+    write = "--write-docs" in argv
+    argv = [a for a in argv if a != "--write-docs"]
+    unknown = [a for a in argv if a.startswith("-")]
+    if unknown:  # --write-readme was the flag while the tables were in README.md
+        print(f"findings_tables.py: error: unknown option {unknown[0]} (options: --write-docs, which writes "
+              f"{PAGE.relative_to(ROOT)})", file=sys.stderr)
+        return 2
     ck = Path(argv[0]) if argv else ROOT / "reference_models" / "checkpoints"
     board = Path(argv[1]) if len(argv) > 1 else ROOT / "leaderboard"
     generated = tables(ck, board)
     if write:
-        readme = ROOT / "README.md"
-        tmp = readme.with_suffix(".md.tmp")
-        tmp.write_text(fill(readme.read_text(), generated))
-        tmp.replace(readme)
+        tmp = PAGE.with_suffix(".md.tmp")
+        tmp.write_text(fill(PAGE.read_text(), generated))
+        tmp.replace(PAGE)
     else:
         print("\n\n".join("\n".join(t) for t in generated.values()))
     return 0

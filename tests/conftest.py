@@ -87,3 +87,19 @@ def composition():
     finally:
         sys.path.remove(str(DATA))
     return user_encoders.Composition
+
+
+@pytest.fixture
+def clone_dir(tmp_path, mirror, session_cache) -> tuple[Path, dict]:
+    """A folder laid out like a clone for commands typed from its root (README and docs blocks): the
+    committed ``leaderboard/``, ``lsdbench`` on PATH meaning this checkout, the mirror and a shared cache."""
+    (tmp_path / "leaderboard").symlink_to(REPO / "leaderboard")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "lsdbench"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lsdbench "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LSDBENCH_MIRROR": mirror,
+           "LSDBENCH_CACHE_DIR": str(session_cache),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    return tmp_path, env

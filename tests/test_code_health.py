@@ -46,10 +46,10 @@ def test_every_python_snippet_of_the_readme_and_docs_is_lint_clean(tmp_path):
     snippets = []
     for page in pages:
         for i, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)):
-            path = tmp_path / f"{page.stem.lower()}_{i}.py"
+            path = tmp_path / f"{'_'.join(page.relative_to(ROOT).with_suffix('').parts).lower()}_{i}.py"
             path.write_text(block, encoding="utf-8")
             snippets.append(str(path))
-    assert snippets, "the README has Python snippets"
+    assert snippets, "the README and docs pages have Python snippets"
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
                            str(ROOT / "pyproject.toml"), *snippets], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]

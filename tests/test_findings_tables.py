@@ -1,4 +1,4 @@
-"""The README's findings tables are generated from committed files (checkpoints' meta.json, leaderboard
+"""The findings tables of docs/reference-models.md are generated from committed files (checkpoints' meta.json, leaderboard
 submissions and hypotheses.json) by scripts/findings_tables.py, so every number in them has a source."""
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ def _tables():
     return mod, list(mod.tables(ck, board).values())
 
 
-def test_readme_findings_tables_equal_the_committed_files():
-    readme = (ROOT / "README.md").read_text()
+def test_docs_findings_tables_equal_the_committed_files():
     mod, tables = _tables()
+    page = mod.PAGE.read_text()
+    assert mod.PAGE == ROOT / "docs" / "reference-models.md"
     for table in tables:
-        assert "\n".join(table) in readme, "README table out of date: run scripts/findings_tables.py --write-readme"
-    assert mod.fill(readme, mod.tables(ROOT / "reference_models" / "checkpoints", ROOT / "leaderboard")) == readme
+        assert "\n".join(table) in page, "findings table out of date: run scripts/findings_tables.py --write-docs"
+    assert mod.fill(page, mod.tables(ROOT / "reference_models" / "checkpoints", ROOT / "leaderboard")) == page
 
 
 def test_health_verdicts_in_the_table_are_the_checkpoints_own():
@@ -65,3 +66,14 @@ def test_lsd_nm_experiment_numbers_in_the_reference_readme_are_the_recorded_ones
             f"{tok['b']['next_type_gain']:+.3f}") in text
     others = sorted(r["health"]["next_type_gain"] for n, r in short.items() if "tok" not in n)
     assert f"against {others[0]:+.3f} to {others[-1]:+.3f} for the other 300-step runs" in text
+
+
+def test_the_old_readme_flag_is_refused_in_one_line_not_taken_for_a_path():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "findings_tables.py"), "--write-readme"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("findings_tables.py: error: unknown option --write-readme (options: --write-docs, "
+                                   "which writes docs/reference-models.md)")

@@ -55,7 +55,7 @@ def test_eval_saves_by_default_in_one_folder_per_configuration_and_show_prints_i
 
 
 def test_show_tells_apart_configurations_that_one_out_folder_collected(workdir, capsys):
-    for scale in ("3", "4"):  # a user iterating with the README's --out folder
+    for scale in ("3", "4"):  # a user iterating with the docs' --out folder
         code, out, err = cli(capsys, "eval", "--encoder", ENCODER, "--encoder-opt", f"scale={scale}", "--task",
                              "human_ppi_example", "--quiet", "--out", "results/mine")
         assert code == 0, err

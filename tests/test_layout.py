@@ -114,7 +114,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_every_lsdbench_sub_package_is_a_known_layer():
     packages = {p.name for p in (ROOT / "lsdbench").iterdir() if (p / "__init__.py").exists()}
-    assert packages == set(LAYERS[1:]), "a new sub-package needs its place in LAYERS (and docs/ARCHITECTURE.md)"
+    assert packages == set(LAYERS[1:]), "a new sub-package needs its place in LAYERS (and docs/architecture.md)"
 
 
 @pytest.mark.parametrize(("package", "limit"), [("lsdbench", 10), ("reference_models", 5)])

@@ -1,7 +1,7 @@
-"""The README's quick start and "Score your own encoder" blocks, run verbatim on the open mirror.
+"""The README's quick start and the docs' "Score your own encoder" blocks, run verbatim on the open mirror.
 
-Blocks are read from README.md itself, so the test fails when the README changes into something that
-does not run. The set-up block (virtual environment, install) is the one not run: the test runs inside
+Blocks are read from README.md and the docs pages themselves, so the test fails when a page changes into
+something that does not run. The set-up block (virtual environment, install) is the one not run: the test runs inside
 the environment it would create. The commands run in a fresh folder that has the clone's committed
 ``leaderboard/`` (what the README's relative paths point at), with ``lsdbench`` on PATH meaning this
 checkout and the mirror from the environment, as in CI.
@@ -9,7 +9,6 @@ checkout and the mirror from the environment, as in CI.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -18,28 +17,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+ENCODERS_PAGE = "docs/user-guide/encoders.md"  # "Score your own encoder"
+COMPARING_PAGE = "docs/user-guide/comparing.md"  # the sweep cost table
 
 
-def section_blocks(title: str) -> list[tuple[str, str]]:
-    """(language, code) of each fenced block in the README section ``## title``."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert match, f"README.md has no section '## {title}'"
+def section_blocks(title: str, page: str = "README.md") -> list[tuple[str, str]]:
+    """(language, code) of each fenced block in the section ``## title`` of ``page`` (a path from the root)."""
+    text = (REPO / page).read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^#{{1,2}} |\Z)", text, flags=re.S | re.M)
+    assert match, f"{page} has no section '## {title}'"
     return re.findall(r"^```(\w+)\n(.*?)^```", match.group(1), flags=re.S | re.M)
-
-
-@pytest.fixture
-def clone_dir(tmp_path, mirror, session_cache) -> tuple[Path, dict]:
-    (tmp_path / "leaderboard").symlink_to(REPO / "leaderboard")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "lsdbench"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lsdbench "$@"\n')
-    shim.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LSDBENCH_MIRROR": mirror,
-           "LSDBENCH_CACHE_DIR": str(session_cache),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    return tmp_path, env
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -64,7 +51,7 @@ def test_quick_start_runs_as_written(clone_dir):
 @pytest.mark.slow  # the whole open suite: about a minute on 2 free cores
 def test_score_your_own_encoder_runs_as_written(clone_dir):
     cwd, env = clone_dir
-    blocks = section_blocks("Score your own encoder")
+    blocks = section_blocks("Score your own encoder", ENCODERS_PAGE)
     langs = [lang for lang, _ in blocks]
     assert langs[0] == "python" and "bash" in langs
     (cwd / "my_encoder.py").write_text(blocks[0][1])  # "Save this as my_encoder.py"
@@ -80,12 +67,12 @@ def test_score_your_own_encoder_runs_as_written(clone_dir):
 
 
 def test_sweep_cost_table_matches_the_tasks_and_the_stated_rates(mirror, session_cache):
-    """Residues per task recomputed from the real files; minutes from the rates the README cites."""
+    """Residues per task recomputed from the real files; minutes from the rates the comparing page cites."""
     from lsdbench.encode.encoders import LongSequencePolicy
     from lsdbench.run.plan import task_cost
     from lsdbench.tasks.registry import list_cards, load_task
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / COMPARING_PAGE).read_text(encoding="utf-8")
     table = re.search(r"<!-- sweep-costs -->\n(.*?)<!-- /sweep-costs -->", text, flags=re.S).group(1)
     rate = float(re.search(r"([\d,]+) residues/s for one\s+level", text).group(1).replace(",", ""))
     share = float(re.search(r"at ([\d.]+)x the cost of 7 passes", text).group(1))
