@@ -1,16 +1,24 @@
-"""Where lsdbench keeps downloads and embeddings, and where it looks for a data mirror.
+"""Where lsdbench keeps downloads and embeddings, where it looks for a data mirror, and the limits it
+puts on every input (docs/LIMITS.md lists them).
 
 Precedence for each setting: explicit argument > environment variable > default.
+
+A small input must never buy a large amount of memory, time or trust, so each input that enters from
+outside (a pickled record, a shard count, a completion marker) is checked against a named ``Limit``
+here, and the error that refuses it names the limit and, where a real user could need more, the
+environment variable that raises it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pooch
 
 from lsdbench import LAUNCH_DIR
+from lsdbench.errors import UserError
 
 CACHE_ENV = "LSDBENCH_CACHE_DIR"
 MIRROR_ENV = "LSDBENCH_MIRROR"
@@ -37,3 +45,49 @@ def mirror(override: str | os.PathLike | None = None) -> str | None:
     if value and "://" not in value and not Path(value).is_absolute():
         value = str((Path(LAUNCH_DIR) / value).resolve())
     return value
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    default: int
+    what: str
+    env: str | None = None  # the variable that overrides it, where a real user could need more
+
+    def value(self) -> int:
+        """The limit in force: the environment override if set (a positive integer), else the default."""
+        raw = os.environ.get(self.env) if self.env else None
+        if not raw:
+            return self.default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise UserError(f"{self.env}={raw[:40]!r} is not a positive integer; unset it or give one")
+        return value
+
+    def hint(self) -> str:
+        return f"limit {self.name} = {self.value():,}" + (f"; raise it with {self.env}" if self.env else "")
+
+
+PICKLE_EXPANDED_BYTES = Limit(
+    "pickle_expanded_bytes", 256 * 2**20,
+    "estimated size of one unpickled record with shared parts counted each time they are referenced "
+    "(8 bytes per item plus string and array bytes)", "LSDBENCH_MAX_RECORD_BYTES")
+SHARD_COUNT = Limit(
+    "shard_count", 100_000,
+    "shards (--shard I/N, SLURM_ARRAY_TASK_COUNT, a completion marker's count) one cache entry may have",
+    "LSDBENCH_MAX_SHARDS")
+CACHE_FILE_BYTES = Limit(
+    "cache_marker_bytes", 1 * 2**20, "bytes of one cache entry's small metadata file (encoder.json, marker)")
+
+LIMITS = (PICKLE_EXPANDED_BYTES, SHARD_COUNT, CACHE_FILE_BYTES)
+
+
+def limits_table() -> str:
+    """The limits as a Markdown table (docs/LIMITS.md embeds it; a test keeps them in step)."""
+    rows = ["| limit | default | what it bounds | override |", "|---|---|---|---|"]
+    for limit in LIMITS:
+        rows.append(f"| `{limit.name}` | {limit.default:,} | {limit.what} | {limit.env or '-'} |")
+    return "\n".join(rows) + "\n"
