@@ -3,11 +3,20 @@ code before the fix (a hang, a MemoryError, a traceback, a silent wrong result).
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import shutil
 import time
 
+import numpy as np
 import pytest
+from test_shards import LAUNCHER_VARS, _fill
 
+from lsdbench import cli
+from lsdbench.encode import shards
+from lsdbench.encode.cache import EmbeddingCache, scan_entry
+from lsdbench.encode.cache_verify import verify
 from lsdbench.errors import UserError
 from lsdbench.tasks import safe_pickle
 
@@ -49,3 +58,84 @@ def test_bad_limit_override_is_one_line(monkeypatch):
     monkeypatch.setenv("LSDBENCH_MAX_RECORD_BYTES", "lots")
     with pytest.raises(UserError, match="LSDBENCH_MAX_RECORD_BYTES='lots' is not a positive integer"):
         safe_pickle.loads(pickle.dumps([1]))
+
+
+# -- shards and the embedding cache (#4, #7, #8) -----------------------------------------------------------
+@pytest.fixture
+def no_launcher(monkeypatch):
+    for name in LAUNCHER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("text", ["0/100000000000000000000000", "0/1000001"])
+def test_huge_shard_count_is_refused_at_once(text):
+    with pytest.raises(shards.ShardError, match="more than one cache entry may have.*LSDBENCH_MAX_SHARDS"):
+        shards.parse(text)
+
+
+def test_huge_slurm_array_count_and_zero_step_are_one_line(no_launcher):
+    no_launcher.setenv("SLURM_ARRAY_TASK_ID", "0")
+    no_launcher.setenv("SLURM_ARRAY_TASK_COUNT", str(10**23))
+    with pytest.raises(shards.ShardError, match="SLURM_ARRAY_TASK_ID.*more than one cache entry may have"):
+        shards.from_env()
+    no_launcher.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    no_launcher.setenv("SLURM_ARRAY_TASK_STEP", "0")
+    with pytest.raises(shards.ShardError, match="SLURM_ARRAY_TASK_STEP=0 is not a positive step"):
+        shards.from_env()
+
+
+def test_marker_edited_to_a_billion_shards_is_named_not_looped(tmp_path, no_launcher):
+    cache = _fill(tmp_path, "human_ppi_example", [0, 1, 2])
+    path = cache.marker_path("human_ppi_example", 1, 3)
+    record = json.loads(path.read_text())
+    record["count"] = 10**9
+    path.write_text(json.dumps(record))
+    start = time.perf_counter()
+    [entry] = verify(cache_dir=tmp_path)
+    assert time.perf_counter() - start < 30
+    assert not entry.ok and entry.tasks[0].count == 3
+    assert any("counts 1,000,000,000 shards" in p for p in entry.tasks[0].problems)
+
+
+def test_fifo_in_the_cache_hangs_neither_verify_nor_eval(tmp_path, no_launcher):
+    cache = _fill(tmp_path, "human_ppi_example", [0])
+    os.mkfifo(cache.dir / ("shard-" + "0" * 32 + ".npz"))
+    os.mkfifo(cache.dir / "done" / "human_ppi_example.1-of-3.json")
+    [entry] = verify(cache_dir=tmp_path)
+    assert any("not a regular file" in p for p in entry.problems)
+    assert any("does not parse" in p for p in entry.problems)
+    fresh = EmbeddingCache(cache.name, cache.config, cache_dir=tmp_path)
+    assert len(fresh) > 0  # the FIFO is refused (and removed), the real shards are read
+
+
+def test_shard_moved_into_another_entry_is_refused(tmp_path):
+    a = EmbeddingCache("x", {"v": 1}, cache_dir=tmp_path)
+    a.put(["k" * 64], np.ones((1, 3), np.float32))
+    b = EmbeddingCache("x", {"v": 2}, cache_dir=tmp_path)
+    b.put(["j" * 64], np.zeros((1, 3), np.float32))
+    [shard] = a.dir.glob("shard-*.npz")
+    shutil.copy(shard, b.dir / shard.name)  # same name, valid checksum of its own entry
+    keys, problems = scan_entry(b.dir)
+    assert "k" * 64 not in keys and any(shard.name in p and "another entry" in p for p in problems)
+    assert EmbeddingCache("x", {"v": 2}, cache_dir=tmp_path).missing(["k" * 64]) == ["k" * 64]
+
+
+def test_nan_shard_with_a_valid_checksum_is_refused(tmp_path):
+    cache = EmbeddingCache("x", {}, cache_dir=tmp_path)
+    cache.put(["k" * 64], np.full((1, 3), np.nan, np.float32))
+    keys, problems = scan_entry(cache.dir)
+    assert not keys and any("NaN or inf" in p for p in problems)
+    assert EmbeddingCache("x", {}, cache_dir=tmp_path).missing(["k" * 64]) == ["k" * 64]
+
+
+@pytest.mark.parametrize("junk", [b"\xff\xfe garbage", b"[1, 2]", b'{"name": 3}'])
+def test_garbage_encoder_json_is_reported_by_cache_info_verify_and_clear(tmp_path, capsys, junk):
+    cache = EmbeddingCache("x", {}, cache_dir=tmp_path)
+    cache.put(["k" * 64], np.ones((1, 3), np.float32))
+    (cache.dir / "encoder.json").write_bytes(junk)
+    assert cli.main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    assert cli.main(["cache", "verify", "--cache-dir", str(tmp_path)]) == 1
+    assert "not a readable encoder record" in capsys.readouterr().out
+    assert cli.main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
+    assert not cache.dir.exists()
