@@ -8,6 +8,7 @@ import os
 import pickle
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from lsdbench.encode.cache import EmbeddingCache, scan_entry
 from lsdbench.encode.cache_verify import verify
 from lsdbench.errors import UserError
 from lsdbench.tasks import safe_pickle
+
+SUBMISSION = Path(__file__).parents[1] / "leaderboard" / "submissions" / "aac.open.json"
 
 
 def _shared_lists(levels: int = 8, width: int = 10) -> bytes:
@@ -139,3 +142,51 @@ def test_garbage_encoder_json_is_reported_by_cache_info_verify_and_clear(tmp_pat
     assert "not a readable encoder record" in capsys.readouterr().out
     assert cli.main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert not cache.dir.exists()
+
+
+# -- the Python API takes exactly its documented types (#2) ---------------------------------------------------
+def test_compare_of_one_string_reads_that_file_not_the_machine(tmp_path):
+    from lsdbench.comparison.compare import ComparisonError, compare
+
+    with pytest.raises(ComparisonError, match="nothing to compare: no two results share a task"):
+        compare(str(SUBMISSION))  # one submission: its own tasks, no pair (not every *.json from /)
+    with pytest.raises(ComparisonError, match="no such file or folder"):
+        compare(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("bad, got", [(42, "int 42"), ([str(SUBMISSION), None], "a list holding a NoneType"),
+                                      ({"a": 1}, "dict")])
+def test_compare_and_read_results_refuse_other_types_in_one_line(bad, got):
+    from lsdbench.comparison.compare import compare
+    from lsdbench.results.result_set import read_results
+
+    with pytest.raises(UserError, match=f"takes a path or a list of paths.*not {got}"):
+        compare(bad)
+    with pytest.raises(UserError, match=f"not {got}"):
+        read_results(bad)
+
+
+def test_read_results_takes_one_path_or_a_list():
+    from lsdbench.results.result_set import read_results
+
+    assert len(read_results(str(SUBMISSION))) == len(read_results([str(SUBMISSION)])) == 5
+
+
+def test_evaluate_takes_a_card_path_string_as_one_task(tmp_path):
+    from test_registry import ROWS, write_user_card
+
+    from lsdbench.run.evaluate import cards_for
+
+    card = write_user_card(tmp_path, ROWS)
+    [got] = cards_for(str(card), None)
+    assert got.name == cards_for([str(card)], None)[0].name
+    with pytest.raises(UserError, match="tasks takes a task name.*not int 3"):
+        cards_for(3, None)
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["esm2"]])
+def test_evaluate_of_no_encoder_says_what_it_takes(bad):
+    from lsdbench.run.evaluate import evaluate
+
+    with pytest.raises(UserError, match="takes an encoder object .* or a spec string"):
+        evaluate(bad, ["human_ppi_example"], progress=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import reprlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +15,7 @@ from lsdbench import PROTOCOL, __version__
 from lsdbench.encode import cost, distributed
 from lsdbench.encode.cache import sequence_key
 from lsdbench.encode.embedding import CachedRun, cache_for, embed
-from lsdbench.encode.encoders import merge_precision, policy_for, resolve
+from lsdbench.encode.encoders import EncoderError, is_encoder, merge_precision, policy_for, resolve
 from lsdbench.probe import cache as probe_cache
 from lsdbench.probe.probing import fit_and_score, pair_features
 from lsdbench.results.result import (
@@ -27,7 +29,7 @@ from lsdbench.results.result import (
 from lsdbench.results.result_set import Results
 from lsdbench.tasks import registry
 from lsdbench.tasks.cards import TaskCard
-from lsdbench.types import Encoder, Task
+from lsdbench.types import Encoder, Task, one_or_many
 
 
 def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, progress: bool = True,
@@ -119,6 +121,8 @@ def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list
     """The cards of ``tasks`` plus those of ``suite``; the ``open`` suite when neither is given."""
     if tasks is None:
         return registry.list_cards(suite or "open")
+    tasks = one_or_many(tasks, (str, os.PathLike, TaskCard), "tasks",
+                        "a task name, a card path or TaskCard, or a list of them")
     return [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
 
 
@@ -134,6 +138,10 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
     the encoder configuration's cached embeddings first, so all are computed again. ``precision``: ``fp32``,
     ``bf16`` or ``fp16`` for an encoder that supports it (recorded in its config; see lsdbench.encode.precision).
     """
+    if not (isinstance(encoder, str) or is_encoder(encoder)):
+        raise EncoderError(f"evaluate() takes an encoder object (with a name and an encode method) or a spec "
+                           f"string (a registered name, module:attr or file.py:attr), not "
+                           f"{type(encoder).__name__} {reprlib.repr(encoder)}")
     spec = encoder if isinstance(encoder, str) else spec
     enc = resolve(encoder, **merge_precision(encoder_options or {}, precision))
     CachedRun(recompute, cache_dir).prepare(enc, spec)
