@@ -190,3 +190,39 @@ def test_evaluate_of_no_encoder_says_what_it_takes(bad):
 
     with pytest.raises(UserError, match="takes an encoder object .* or a spec string"):
         evaluate(bad, ["human_ppi_example"], progress=False)
+
+
+# -- near-copies of a submission (#5) -------------------------------------------------------------------------
+def _entry(name: str, sub: dict):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name, slug=name.lower(), probe="linear", suite="open",
+                           results={r["task"]["name"]: r for r in sub["results"]},
+                           scores={r["task"]["name"]: 0.5 for r in sub["results"]})
+
+
+def test_committed_submission_with_three_predictions_flipped_is_flagged_as_a_near_copy():
+    from lsdbench.leaderboard.trust import entry_flags
+
+    original = json.loads(SUBMISSION.read_text())
+    copied = json.loads(SUBMISSION.read_text())
+    result = next(r for r in copied["results"] if r["task"]["name"] == "binary_localization_small")
+    for seed in result["predictions"]["per_seed"]:
+        for i in range(3):
+            seed["y_pred"][i] = 1 - seed["y_pred"][i]
+            seed["y_score"][i] = 1 - seed["y_score"][i]  # the class its score gives, as validation requires
+    aac, thief = entry_flags([_entry("AAC", original), _entry("Thief", copied)])
+    near = [f for f in thief if f.kind == "near-copy"]
+    assert [f.task for f in near] == ["binary_localization_small"]
+    assert "equal to those of 'AAC' (linear) on 99.8% of the items" in near[0].detail and near[0].mark == "≈"
+    assert {f.task for f in aac if f.kind == "near-copy"} == {"binary_localization_small"}
+    assert {f.kind for f in thief if f.task != "binary_localization_small"} == {"identical"}
+
+
+def test_no_committed_entries_are_near_copies_of_each_other():
+    from lsdbench.leaderboard.trust import near_copy_flags
+
+    folder = SUBMISSION.parent
+    entries = [_entry(p.name, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    assert len(entries) >= 10
+    assert all(not flags for flags in near_copy_flags(entries, [[] for _ in entries]))
