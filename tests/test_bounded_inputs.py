@@ -226,3 +226,33 @@ def test_no_committed_entries_are_near_copies_of_each_other():
     entries = [_entry(p.name, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
     assert len(entries) >= 10
     assert all(not flags for flags in near_copy_flags(entries, [[] for _ in entries]))
+
+
+# -- result identity: two checkpoints differing only in meta.json (#6) ----------------------------------------
+class _Checkpoint:
+    """Same name and config, output set by a side input (as a reference checkpoint's meta.json)."""
+
+    def __init__(self, meta: str, power: float):
+        self.name, self.config, self.cache_inputs, self.power = "ckpt", {"size": 1}, {"meta": meta}, power
+
+    def encode(self, sequences):
+        rng = np.random.default_rng(7)
+        return np.stack([np.r_[len(s) ** self.power, rng.normal(size=3)] for s in sequences]).astype(np.float32)
+
+
+def test_second_checkpoint_differing_in_meta_json_does_not_overwrite_the_first(tmp_path):
+    from lsdbench.results.result import ResultError, read_result
+    from lsdbench.run.evaluate import evaluate
+
+    out = tmp_path / "results"
+    [first] = evaluate(_Checkpoint("sha256:a", 1.0), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
+                       progress=False)
+    [path] = out.glob("*.json")
+    before = path.read_bytes()
+    again = evaluate(_Checkpoint("sha256:a", 1.0), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
+                     progress=False)  # the same inputs: rewriting the same result is fine
+    assert again[0]["predictions"] == read_result(path)["predictions"]
+    with pytest.raises(ResultError, match="same config and other predictions.*meta.json.*another --out"):
+        evaluate(_Checkpoint("sha256:b", 0.5), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
+                 progress=False)
+    assert read_result(path)["predictions"] == first["predictions"] and len(before) > 0

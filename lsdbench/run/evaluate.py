@@ -21,7 +21,9 @@ from lsdbench.probe.probing import fit_and_score, pair_features
 from lsdbench.results.result import (
     RESULT_SCHEMA,
     Result,
+    ResultError,
     environment,
+    read_result,
     result_filename,
     validate_result,
     write_result,
@@ -117,6 +119,24 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     return Result(validate_result(result, source=f"result of {encoder.name} on {card.name}"))
 
 
+def refuse_other_output(path: Path, result) -> Path:
+    """``path``, unless it holds a result of the same name, config, task and probe with other predictions:
+    then something that changes the output is not in the config (a checkpoint's meta.json, a side input),
+    and writing would silently replace one run's result with another's."""
+    if not path.exists():
+        return path
+    try:
+        old = read_result(path)
+    except ResultError:
+        return path  # not a valid result: replacing it loses nothing that could be told apart
+    if old["predictions"] != result["predictions"]:
+        raise ResultError(f"{path} holds a result of {result['encoder']['name']!r} with the same config and other "
+                          f"predictions: the encoder's output depends on something its config does not record "
+                          f"(a checkpoint's meta.json or cache_inputs); keep both by writing to another --out, "
+                          f"or delete that file to replace it")
+    return path
+
+
 def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list[TaskCard]:
     """The cards of ``tasks`` plus those of ``suite``; the ``open`` suite when neither is given."""
     if tasks is None:
@@ -155,7 +175,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
             continue  # other ranks only helped fill the cache; rank 0 probes and writes
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
-            write_result(path, result)
+            write_result(refuse_other_output(path, result), result)
         results.append(result)
     return results
 
