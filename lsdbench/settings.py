@@ -71,6 +71,11 @@ class Limit:
         return f"limit {self.name} = {self.value():,}" + (f"; raise it with {self.env}" if self.env else "")
 
 
+PICKLE_RECORD_BYTES = Limit("pickle_record_bytes", 64 * 2**20, "bytes of one pickled LMDB record, checked before loading")
+PICKLE_DEPTH = Limit("pickle_depth", 64, "nesting depth of one unpickled record")
+RESULT_FILE_BYTES = Limit("result_file_bytes", 64 * 2**20, "bytes of one result file, checked before parsing")
+SUBMISSION_FILE_BYTES = Limit("submission_file_bytes", 64 * 2**20,
+                              "bytes of one submission file, checked before parsing (`leaderboard validate --max-mib` raises it)")
 PICKLE_EXPANDED_BYTES = Limit(
     "pickle_expanded_bytes", 256 * 2**20,
     "estimated size of one unpickled record with shared parts counted each time they are referenced "
@@ -82,7 +87,8 @@ SHARD_COUNT = Limit(
 CACHE_FILE_BYTES = Limit(
     "cache_marker_bytes", 1 * 2**20, "bytes of one cache entry's small metadata file (encoder.json, marker)")
 
-LIMITS = (PICKLE_EXPANDED_BYTES, SHARD_COUNT, CACHE_FILE_BYTES)
+LIMITS = (PICKLE_RECORD_BYTES, PICKLE_DEPTH, PICKLE_EXPANDED_BYTES, RESULT_FILE_BYTES, SUBMISSION_FILE_BYTES,
+          SHARD_COUNT, CACHE_FILE_BYTES)
 
 
 def limits_table() -> str:

@@ -256,3 +256,10 @@ def test_second_checkpoint_differing_in_meta_json_does_not_overwrite_the_first(t
         evaluate(_Checkpoint("sha256:b", 0.5), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
                  progress=False)
     assert read_result(path)["predictions"] == first["predictions"] and len(before) > 0
+
+
+def test_limits_table_in_the_docs_is_the_one_in_settings():
+    from lsdbench.settings import LIMITS, limits_table
+
+    text = (Path(__file__).parents[1] / "docs" / "LIMITS.md").read_text()
+    assert limits_table() in text and all(f"`{limit.name}`" in text for limit in LIMITS)

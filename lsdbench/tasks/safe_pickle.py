@@ -22,11 +22,11 @@ import re
 import numpy as np
 
 from lsdbench.errors import UserError
-from lsdbench.settings import PICKLE_EXPANDED_BYTES
+from lsdbench.settings import PICKLE_DEPTH, PICKLE_EXPANDED_BYTES, PICKLE_RECORD_BYTES
 from lsdbench.text import excerpt as _short
 
-MAX_BYTES = 64 * 1024 * 1024  # far above any PEER record (a few KiB); bounds what one record may cost
-MAX_DEPTH = 64
+MAX_BYTES = PICKLE_RECORD_BYTES.default  # far above any PEER record (a few KiB); bounds what one record may cost
+MAX_DEPTH = PICKLE_DEPTH.default
 _NUMERIC_DTYPE = re.compile(r"^[biufc][0-9]{1,2}$")
 
 
