@@ -87,8 +87,17 @@ SHARD_COUNT = Limit(
 CACHE_FILE_BYTES = Limit(
     "cache_marker_bytes", 1 * 2**20, "bytes of one cache entry's small metadata file (encoder.json, marker)")
 
+CORPUS_RECORD_BYTES = Limit("corpus_record_bytes", 4 * 2**20,
+                            "bytes of one FASTA record read by `lsd-train data` (the longest protein, titin, is "
+                            "~36 KB); what a long run without a header may hold in memory", "LSD_TRAIN_MAX_RECORD_BYTES")
+URL_TIMEOUT_S = Limit("url_timeout_s", 60, "seconds a corpus URL may take to connect or to send the next bytes",
+                      "LSD_TRAIN_URL_TIMEOUT")
+URL_MIN_RATE = Limit("url_min_bytes_per_s", 1024,
+                     "average transfer rate a corpus URL must keep after its first url_timeout_s seconds",
+                     "LSD_TRAIN_URL_MIN_RATE")
+
 LIMITS = (PICKLE_RECORD_BYTES, PICKLE_DEPTH, PICKLE_EXPANDED_BYTES, RESULT_FILE_BYTES, SUBMISSION_FILE_BYTES,
-          SHARD_COUNT, CACHE_FILE_BYTES)
+          SHARD_COUNT, CACHE_FILE_BYTES, CORPUS_RECORD_BYTES, URL_TIMEOUT_S, URL_MIN_RATE)
 
 
 def limits_table() -> str:

@@ -3,10 +3,15 @@ code before the fix (a hang, a MemoryError, a traceback, a silent wrong result).
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -263,3 +268,89 @@ def test_limits_table_in_the_docs_is_the_one_in_settings():
 
     text = (Path(__file__).parents[1] / "docs" / "LIMITS.md").read_text()
     assert limits_table() in text and all(f"`{limit.name}`" in text for limit in LIMITS)
+
+
+# -- lsd-train data: bounded memory and time, one-line errors (#1) -------------------------------------------
+def _train_data(source: str, out, **env) -> subprocess.CompletedProcess:
+    """``lsd-train data`` in a subprocess (its own peak RSS), as the entry point runs it."""
+    code = ("import resource, sys\nfrom reference_models.training.train import main\n"
+            "code = main(['data', '--source', sys.argv[1], '--out', sys.argv[2], '--no-decontaminate'])\n"
+            "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)\n")
+    environ = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1", **env}
+    return subprocess.run([sys.executable, "-c", code, source, str(out)], capture_output=True, text=True,
+                          timeout=120, env=environ)
+
+
+def _maxrss_mib(proc) -> float:
+    return int(proc.stdout.split("maxrss_kib")[-1]) / 1024
+
+
+def test_gzip_of_a_long_run_without_newlines_is_refused_in_bounded_memory(tmp_path):
+    source = tmp_path / "run.fasta.gz"
+    with gzip.open(source, "wb", compresslevel=9) as f:
+        f.write(b">x\n")
+        for _ in range(200):
+            f.write(b"A" * 2**20)  # 200 MiB of one line: a 2 MB-class gzip
+    assert source.stat().st_size < 2 * 2**20
+    start = time.perf_counter()
+    proc = _train_data(str(source), tmp_path / "out")
+    assert time.perf_counter() - start < 30
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("lsd-train: error: ") and "\n" not in err
+    assert "record 1 is longer than 4,194,304 bytes" in err and "LSD_TRAIN_MAX_RECORD_BYTES" in err
+    assert _maxrss_mib(proc) < 512
+
+
+@pytest.mark.parametrize("content, message", [
+    (b">a\nMKVLA\n>b\nMK1LA\n", "character '1' at position 3 of record 2 is not an amino-acid letter"),
+    (b"\x00\x01binary junk\xff", "is not an amino-acid letter"),
+    (None, "truncated or corrupt gzip"),
+    ("missing", "is neither 'swissprot', a file nor a URL"),
+])
+def test_bad_corpus_sources_are_one_line_errors(tmp_path, content, message):
+    source = tmp_path / "source.fasta"
+    if content is None:
+        source = tmp_path / "source.fasta.gz"
+        whole = gzip.compress(b">a\nMKV\n" * 50000)
+        source.write_bytes(whole[: len(whole) // 2])
+    elif content == "missing":
+        source = tmp_path / "nowhere.fasta"
+    else:
+        source.write_bytes(content)
+    proc = _train_data(str(source), tmp_path / "out")
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and err.startswith("lsd-train: error: ") and "\n" not in err, proc.stderr
+    assert message in err
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the http.server name)
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(600):
+                self.wfile.write(b"M")
+                self.wfile.flush()
+                time.sleep(0.05)  # 20 bytes a second: it never stalls, it never finishes
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_trickling_corpus_url_ends_in_one_line_within_seconds(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start = time.perf_counter()
+        proc = _train_data(f"http://127.0.0.1:{server.server_port}/x.fasta", tmp_path / "out",
+                           LSD_TRAIN_URL_TIMEOUT="2")
+        assert time.perf_counter() - start < 30
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and err.startswith("lsd-train: error: ") and "\n" not in err, proc.stderr
+    assert "under the minimum rate" in err and "LSD_TRAIN_URL_MIN_RATE" in err

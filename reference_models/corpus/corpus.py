@@ -13,7 +13,9 @@
 3. the verdicts are regrouped by record number into buckets of 131,072 records (more past 1e9 records), and each bucket
    streams its part of the temporary token file into ``train.bin`` / ``heldout.bin`` in input order.
 
-Memory is that of one shard or one bucket and a 16 MiB read buffer, whatever the size of the input.
+Memory is that of one shard or one bucket and a 16 MiB read buffer, whatever the size of the input:
+a record longer than the ``corpus_record_bytes`` limit (lsdbench.settings) is refused, whatever its
+line structure, and a URL that stalls or trickles below ``url_min_bytes_per_s`` ends with one line.
 
 Each split is ``SPLIT.bin`` (uint8 token ids, residues only, concatenated, as nanoGPT's ``train.bin``),
 ``SPLIT.idx`` (uint64 offsets, one more than sequences) and ``SPLIT.keys`` (the 16-byte key of each
@@ -35,7 +37,9 @@ import io
 import json
 import os
 import shutil
+import time
 import urllib.request
+import zlib
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -43,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from lsdbench.atomic import atomic_write_text
+from lsdbench.settings import CORPUS_RECORD_BYTES, URL_MIN_RATE, URL_TIMEOUT_S
 
 # the token files' format, re-exported: callers read the corpus as ``corpus.X``
 from reference_models.corpus.token_files import (  # noqa: F401
@@ -74,7 +79,11 @@ _VERDICT = np.dtype([("hi", ">u8"), ("lo", ">u8"), ("code", "<u8")])  # code = r
 def open_source(source: str) -> io.BufferedReader:
     """A binary stream of a local path or URL, transparently gunzipped (detected by its magic bytes)."""
     if source.startswith(("http://", "https://", "ftp://", "file://")):
-        raw = urllib.request.urlopen(source)  # noqa: S310 (the user asked for this URL)
+        try:
+            raw = _RateGuard(urllib.request.urlopen(source, timeout=URL_TIMEOUT_S.value()), source)  # noqa: S310
+        except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, bad URLs
+            raise CorpusError(f"pretraining data {source}: cannot be fetched ({_reason(exc)}); check the URL, "
+                              f"or download it and pass the file") from None
     else:
         path = Path(source)
         if not path.is_file():
@@ -84,6 +93,44 @@ def open_source(source: str) -> io.BufferedReader:
     if stream.peek(2)[:2] == b"\x1f\x8b":
         return io.BufferedReader(_GzipStream(stream), buffer_size=1 << 20)
     return stream
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or exc or type(exc).__name__)
+
+
+class _RateGuard(io.RawIOBase):
+    """A URL's response that fails, as one CorpusError, when it stalls past url_timeout_s (the socket
+    timeout) or its average rate after that long is under url_min_bytes_per_s (a trickling server)."""
+
+    def __init__(self, response, source: str):
+        self.response, self.source = response, source
+        self.start, self.received = time.monotonic(), 0
+        self.grace, self.min_rate = URL_TIMEOUT_S.value(), URL_MIN_RATE.value()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:  # read1: one socket read, so a trickle returns here (readinto would wait to fill the buffer)
+            data = self.response.read1(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        except OSError as exc:  # socket.timeout is an OSError
+            raise CorpusError(f"pretraining data {self.source}: the transfer stopped ({_reason(exc)}; "
+                              f"{URL_TIMEOUT_S.hint()})") from None
+        self.received += n
+        elapsed = time.monotonic() - self.start
+        if n and elapsed > self.grace and self.received < self.min_rate * elapsed:
+            raise CorpusError(f"pretraining data {self.source}: {self.received:,} bytes in {elapsed:.0f} s is under "
+                              f"the minimum rate ({URL_MIN_RATE.hint()})")
+        return n
+
+    def close(self):
+        try:
+            self.response.close()
+        finally:
+            super().close()
 
 
 class _GzipStream(gzip.GzipFile):
@@ -100,24 +147,43 @@ class _GzipStream(gzip.GzipFile):
             self._source.close()
 
 
-def fasta_records(stream) -> Iterator[bytes]:
+def fasta_records(stream, source: str = "the input") -> Iterator[bytes]:
     """Raw sequence bytes (line breaks included) of each FASTA record, read in blocks of READ_BYTES.
 
-    Lines before the first header form a record of their own, as ``data.read_fasta_text`` reads them.
+    Lines before the first header form a record of their own, as ``data.read_fasta_text`` reads them. A
+    record over the ``corpus_record_bytes`` limit is a CorpusError, so memory stays bounded whatever the
+    line structure; a truncated or corrupt gzip is one too.
     """
-    buf, first = b"", True
+    limit = CORPUS_RECORD_BYTES.value()
+    buf, first, number = b"", True, 0
     while True:
-        block = stream.read(READ_BYTES)
+        block = _read_block(stream, source)
         if not block:
             break
         buf += block
         parts = buf.split(b"\n>")
         buf = parts.pop()
         for part in parts:
-            yield _body(part, first)
+            number += 1
+            yield _body(_bounded(part, number, limit, source), first)
             first = False
+        _bounded(buf, number + 1, limit, source)
     if buf:
         yield _body(buf, first)
+
+
+def _read_block(stream, source: str) -> bytes:
+    try:
+        return stream.read(READ_BYTES)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CorpusError(f"pretraining data {source}: truncated or corrupt gzip ({exc}); download it again") from None
+
+
+def _bounded(part: bytes, number: int, limit: int, source: str) -> bytes:
+    if len(part) > limit:
+        raise CorpusError(f"pretraining data {source}: record {number:,} is longer than {limit:,} bytes (no protein "
+                          f"is; is it FASTA?) ({CORPUS_RECORD_BYTES.hint()})")
+    return part
 
 
 def _body(part: bytes, first: bool) -> bytes:
