@@ -87,6 +87,9 @@ SHARD_COUNT = Limit(
 CACHE_FILE_BYTES = Limit(
     "cache_marker_bytes", 1 * 2**20, "bytes of one cache entry's small metadata file (encoder.json, marker)")
 
+DELIMITED_FIELD_CHARS = Limit("delimited_field_chars", 131_072,
+                              "characters of one CSV/TSV field (the csv module's limit; the longest protein is "
+                              "~35,000 residues)")
 CORPUS_RECORD_BYTES = Limit("corpus_record_bytes", 4 * 2**20,
                             "bytes of one FASTA record read by `lsd-train data` (the longest protein, titin, is "
                             "~36 KB); what a long run without a header may hold in memory", "LSD_TRAIN_MAX_RECORD_BYTES")
@@ -97,7 +100,7 @@ URL_MIN_RATE = Limit("url_min_bytes_per_s", 1024,
                      "LSD_TRAIN_URL_MIN_RATE")
 
 LIMITS = (PICKLE_RECORD_BYTES, PICKLE_DEPTH, PICKLE_EXPANDED_BYTES, RESULT_FILE_BYTES, SUBMISSION_FILE_BYTES,
-          SHARD_COUNT, CACHE_FILE_BYTES, CORPUS_RECORD_BYTES, URL_TIMEOUT_S, URL_MIN_RATE)
+          DELIMITED_FIELD_CHARS, SHARD_COUNT, CACHE_FILE_BYTES, CORPUS_RECORD_BYTES, URL_TIMEOUT_S, URL_MIN_RATE)
 
 
 def limits_table() -> str:

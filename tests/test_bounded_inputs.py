@@ -354,3 +354,44 @@ def test_trickling_corpus_url_ends_in_one_line_within_seconds(tmp_path):
     err = proc.stderr.strip()
     assert proc.returncode == 2 and err.startswith("lsd-train: error: ") and "\n" not in err, proc.stderr
     assert "under the minimum rate" in err and "LSD_TRAIN_URL_MIN_RATE" in err
+
+
+# -- strict readers (#8, #9) ------------------------------------------------------------------------------------
+FIELDS = {"id": "id", "sequence": "sequence", "label": "label"}
+
+
+def test_csv_field_over_the_limit_is_one_line_naming_the_line(tmp_path):
+    from lsdbench.tasks.formats import FormatError, read_delimited
+
+    path = tmp_path / "big.csv"
+    path.write_text("id,sequence,label\np1,MKV,1\np2," + "A" * 200_000 + ",0\n")
+    with pytest.raises(FormatError, match=r"big.csv line 3: cannot be read .*delimited_field_chars = 131,072"):
+        read_delimited(path, FIELDS, prefix="x", display="big.csv", delimiter=",")
+
+
+def test_duplicated_csv_header_column_is_refused(tmp_path):
+    from lsdbench.tasks.formats import FormatError, read_delimited
+
+    path = tmp_path / "dup.csv"
+    path.write_text("id,sequence,label,label\np1,MKV,1,0\n")
+    with pytest.raises(FormatError, match="names column 'label' twice"):
+        read_delimited(path, {**FIELDS, "header": True}, prefix="x", display="dup.csv", delimiter=",")
+
+
+def test_jsonl_record_with_a_duplicated_key_is_refused(tmp_path):
+    from lsdbench.tasks.record_formats import FormatError, read_jsonl
+
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"id": "p1", "sequence": "MKV", "label": 1}\n{"id": "p2", "sequence": "MKV", "label": 1, '
+                    '"label": 0}\n')
+    with pytest.raises(FormatError, match="key 'label' appears twice"):
+        read_jsonl(path, FIELDS, prefix="x", display="dup.jsonl")
+
+
+@pytest.mark.parametrize("letter", ["ı", "ſ", "ß", "Ａ"])
+def test_non_ascii_letters_are_not_folded_into_residues(letter):
+    from lsdbench.tasks.sequences import SequenceError, normalize
+
+    with pytest.raises(SequenceError, match=f"letter '{letter}' at position 3 is not an ASCII letter"):
+        normalize(f"mk{letter}v", source="f.tsv", record="p1")
+    assert normalize("mk v\n", source="f.tsv", record="p1") == "MKV"
