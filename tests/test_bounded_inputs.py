@@ -257,10 +257,13 @@ def test_second_checkpoint_differing_in_meta_json_does_not_overwrite_the_first(t
     again = evaluate(_Checkpoint("sha256:a", 1.0), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
                      progress=False)  # the same inputs: rewriting the same result is fine
     assert again[0]["predictions"] == read_result(path)["predictions"]
-    with pytest.raises(ResultError, match="same config and other predictions.*meta.json.*another --out"):
+    with pytest.raises(ResultError, match="same config and other predictions.*meta.json.*another --out.*--recompute"):
         evaluate(_Checkpoint("sha256:b", 0.5), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
                  progress=False)
     assert read_result(path)["predictions"] == first["predictions"] and len(before) > 0
+    [replaced] = evaluate(_Checkpoint("sha256:b", 0.5), ["thermostability_flip2021"], out_dir=out, cache_dir=tmp_path,
+                          progress=False, recompute=True)  # asked for: replaced
+    assert read_result(path)["predictions"] == replaced["predictions"] != first["predictions"]
 
 
 def test_limits_table_in_the_docs_is_the_one_in_settings():

@@ -119,11 +119,11 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     return Result(validate_result(result, source=f"result of {encoder.name} on {card.name}"))
 
 
-def refuse_other_output(path: Path, result) -> Path:
+def refuse_other_output(path: Path, result, *, recompute: bool = False) -> Path:
     """``path``, unless it holds a result of the same name, config, task and probe with other predictions:
     then something that changes the output is not in the config (a checkpoint's meta.json, a side input),
-    and writing would silently replace one run's result with another's."""
-    if not path.exists():
+    and writing would silently replace one run's result with another's. ``recompute`` (asked for) replaces it."""
+    if recompute or not path.exists():
         return path
     try:
         old = read_result(path)
@@ -133,7 +133,7 @@ def refuse_other_output(path: Path, result) -> Path:
         raise ResultError(f"{path} holds a result of {result['encoder']['name']!r} with the same config and other "
                           f"predictions: the encoder's output depends on something its config does not record "
                           f"(a checkpoint's meta.json or cache_inputs); keep both by writing to another --out, "
-                          f"or delete that file to replace it")
+                          f"or replace it with --recompute")
     return path
 
 
@@ -175,7 +175,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
             continue  # other ranks only helped fill the cache; rank 0 probes and writes
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
-            write_result(refuse_other_output(path, result), result)
+            write_result(refuse_other_output(path, result, recompute=recompute), result)
         results.append(result)
     return results
 
