@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from lsdbench.errors import UserError
+
+
+def one_or_many(value: Any, single: tuple[type, ...], what: str, expected: str) -> list:
+    """The API boundary's reading of ``value``: one item of a ``single`` type (a path, a task name: a single
+    string is one item, never a sequence of characters) or a non-empty list/tuple of them; anything else
+    is a one-line UserError naming the argument, what it got and what it takes."""
+    if isinstance(value, single):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, single) for v in value):
+        return list(value)
+    if isinstance(value, (list, tuple)):
+        wrong = [type(v).__name__ for v in value if not isinstance(v, single)]
+        got = f"a {type(value).__name__} holding a {wrong[0]}" if wrong else f"an empty {type(value).__name__}"
+    else:
+        got = f"{type(value).__name__} {reprlib.repr(value)}"
+    raise UserError(f"{what} takes {expected}, not {got}")
+
+
+PATH_TYPES = (str, os.PathLike)
 
 TASK_TYPES = ("regression", "binary", "multiclass", "pair_binary")
 SPLIT_NAMES = ("train", "valid", "test")

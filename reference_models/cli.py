@@ -16,6 +16,7 @@ import sys
 
 import torch
 
+from lsdbench.errors import UserError, user_message
 from reference_models import checkpoint as C
 from reference_models import config as cfgmod
 from reference_models.corpus import data as D
@@ -92,8 +93,12 @@ def prepare_data(source: str, out, *, heldout_fraction: float = 0.02, decontamin
 
 def run_data(args) -> int:
     """``lsd-train data``: prepare the corpus and print what decontamination removed."""
-    info = prepare_data(args.source, args.out, heldout_fraction=args.heldout_fraction,
-                        decontaminate=not args.no_decontaminate)
+    try:
+        info = prepare_data(args.source, args.out, heldout_fraction=args.heldout_fraction,
+                            decontaminate=not args.no_decontaminate)
+    except (UserError, OSError) as exc:  # a bad source: one line, never a traceback
+        print(f"lsd-train: error: {user_message(exc) or exc}", file=sys.stderr)
+        return 2
     dec = info["decontamination"]
     print(f"{info['n_train']} training and {info['n_heldout']} held-out sequences; removed {dec['removed']} "
           f"of {dec['input']} found in task valid/test splits")

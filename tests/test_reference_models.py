@@ -420,8 +420,10 @@ def test_streaming_corpus_equals_the_in_memory_path(tmp_path, monkeypatch):
     the sequences, order, held-out split, hashes and decontamination counts of the in-memory path."""
     from reference_models.corpus import corpus as K
     from reference_models.corpus import data as D
+    from reference_models.corpus import sources
     from reference_models.corpus.decontaminate import remove_overlap
     monkeypatch.setattr(K, "READ_BYTES", 97)
+    monkeypatch.setattr(sources, "READ_BYTES", 97)  # the records' blocks (sources.py), as the tokens' (corpus.py)
     monkeypatch.setattr(K, "BUCKET_RECORDS", 50)
     seqs = random_sequences(400, 11, 1, 150)
     seqs += seqs[3:40] + ["acdbzuoxj", "MK V\tL"]

@@ -13,7 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from lsdbench.metrics.registry import higher_is_better
-from lsdbench.results.loading import load
+from lsdbench.results.loading import load, result_paths
 from lsdbench.stats import (
     DEFAULT_RESAMPLES,
     ComparisonError,
@@ -30,7 +30,7 @@ def load_results(paths_or_dirs: Sequence[str | os.PathLike]) -> tuple[list[dict]
     """Validated results and where each came from: result and submission files as given, and every
     result or submission ``*.json`` inside folders (recursively, sorted paths); a file reached twice is
     read once."""
-    loaded = load(paths_or_dirs, missing_error=ComparisonError)
+    loaded = load(result_paths(paths_or_dirs, "load_results(paths_or_dirs)"), missing_error=ComparisonError)
     return [x.result for x in loaded], [x.source for x in loaded]
 
 
@@ -115,7 +115,7 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
     holds the ``PairedComparison`` fields (``source_a``/``source_b``: the files) plus the correction,
     alpha and family size.
     """
-    paths, name = _inputs(paths_or_dirs, reference)
+    paths, name = _inputs(result_paths(paths_or_dirs, "compare(paths_or_dirs)"), reference)
     loaded = load(paths, missing_error=ComparisonError)
     if len(loaded) < 2:
         raise ComparisonError(f"need at least two result files to compare, found {len(loaded)}")

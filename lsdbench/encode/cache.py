@@ -2,13 +2,20 @@
 
 Layout: ``CACHE/embeddings/<encoder name>/<config hash>/`` holding ``encoder.json`` (name and full
 config) and shards ``shard-<sha256>.npz``, each with the sequence keys (sha256 of the sequence), the
-float32 embeddings and a checksum over both; ``cost.json`` records what the passes that filled it
+float32 embeddings and a checksum over both and the entry's folder name (so a shard copied or renamed
+into another entry fails it); ``cost.json`` records what the passes that filled it
 cost (``lsdbench.encode.cost``), so a run that only reads the entry can still report it. Shards are written
 to a temporary file and renamed, so a killed run leaves only whole shards; a shard that fails its
 checksum or does not load is reported, deleted and its sequences are embedded again. Every file has a
 name of its own (content-named shards, temporary names from mkstemp), so processes filling one entry at
 once never write the same file. ``done/<task>.<I>-of-<N>.json`` are the completion markers of
 ``--shard`` runs (lsdbench.encode.shards).
+
+Trust: the checksum detects damage and misplaced shards, not forgery. Whoever can write the cache
+folder can change scores (a shard of other values with its checksum recomputed is used as it is), so
+a cache shared between users must be writable only by those whose results are trusted (README,
+"The embedding cache is a trust boundary"). Only regular files are read (a FIFO or device in the
+cache is refused, never opened), and NaN or inf embeddings are refused on load.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import logging
 import shlex
 import shutil
+import stat
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,8 +54,11 @@ def config_digest(name: str, config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _checksum(keys: np.ndarray, emb: np.ndarray) -> str:
-    h = hashlib.sha256(keys.tobytes())
+def _checksum(keys: np.ndarray, emb: np.ndarray, entry: str | None) -> str:
+    """sha256 over the entry's folder name (binding the shard to its encoder config), keys and embeddings;
+    ``entry=None``: the checksum of shards written before they were bound (still read: a cache of hours)."""
+    h = hashlib.sha256(f"entry {entry}\n".encode() if entry is not None else b"")
+    h.update(keys.tobytes())
     h.update(str(emb.shape).encode())
     h.update(np.ascontiguousarray(emb).tobytes())
     return h.hexdigest()
@@ -145,7 +156,7 @@ class EmbeddingCache:
             raise self._changed(f"holds embeddings of dimension {widths}, the encoder now gives {emb.shape[1]}")
         self._write_meta()
         key_arr = np.array(keys, dtype="S64")
-        checksum = _checksum(key_arr, emb)
+        checksum = _checksum(key_arr, emb, self.dir.name)
         path = self.dir / f"shard-{checksum[:32]}.npz"
         _atomic_save(path, keys=key_arr, emb=emb, checksum=np.array(checksum))
         index = self._ensure_index()
@@ -216,14 +227,28 @@ def _read_shard_once(path: Path) -> tuple[list[str], np.ndarray]:
     return entry
 
 
+def regular_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (not a FIFO, device or symlink): opening anything else in
+    the cache could hang or read what the cache does not hold."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """keys, embeddings and checksum of one shard file; ValueError (or an I/O error) when it is not whole."""
+    """keys, embeddings and checksum of one shard file; ValueError (or an I/O error) when it is not whole,
+    not a regular file, not of its entry, or holds NaN or inf."""
+    if not regular_file(path):
+        raise ValueError("not a regular file (a FIFO, device or link is never read)")
     with np.load(path, allow_pickle=False) as data:
         keys, emb, checksum = data["keys"], data["emb"], str(data["checksum"])
     if emb.dtype != np.float32 or emb.ndim != 2 or len(keys) != len(emb):
         raise ValueError("unexpected array layout")
-    if _checksum(keys, emb) != checksum:
-        raise ValueError("checksum mismatch")
+    if checksum not in (_checksum(keys, emb, path.parent.name), _checksum(keys, emb, None)):
+        raise ValueError("checksum mismatch (damaged, or moved from another entry)")
+    if not np.isfinite(emb).all():
+        raise ValueError("holds NaN or inf embeddings")
     return keys, emb, checksum
 
 
@@ -248,18 +273,37 @@ def read_markers(entry: Path) -> list[tuple[str, dict[str, Any] | None]]:
     """(file name, record) of each completion marker of an entry; the record is None when it does not parse."""
     found = []
     for path in sorted((entry / MARKERS).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            record = None
+        record = read_small_json(path)
         found.append((path.name, record if isinstance(record, dict) else None))
     return found
+
+
+def read_small_json(path: Path) -> Any:
+    """A cache metadata file (marker, encoder.json) as JSON, or None when it is not a regular file of at
+    most CACHE_FILE_BYTES that parses: a FIFO would hang, a huge file would buy memory."""
+    if not regular_file(path) or path.stat().st_size > settings.CACHE_FILE_BYTES.value():
+        return None
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _entry_info(meta: Path) -> dict[str, Any]:
+    """An entry's encoder.json; one that is not a record this code wrote stands as an entry named '?' with
+    its problem, so that `cache info|verify|clear` report it instead of failing."""
+    info = read_small_json(meta)
+    if isinstance(info, dict) and isinstance(info.get("name"), str) and isinstance(info.get("config"), dict):
+        return info
+    return {"name": "?", "config": {}, "problem": f"{meta} is not a readable encoder record (not JSON with a "
+                                                  f"name and a config, or over {settings.CACHE_FILE_BYTES.hint()}); "
+                                                  f"`lsdbench cache clear` removes it"}
 
 
 def entries(cache_dir=None) -> list[tuple[dict[str, Any], Path]]:
     """(``encoder.json`` record: name and config, folder) of every cached encoder configuration."""
     root = settings.cache_dir(cache_dir) / "embeddings"
-    return [(json.loads(meta.read_text()), meta.parent)
+    return [(_entry_info(meta), meta.parent)
             for meta in (sorted(root.glob("*/*/encoder.json")) if root.exists() else [])]
 
 
@@ -270,6 +314,8 @@ def cache_summary(cache_dir=None) -> list[dict[str, Any]]:
         shards = list(folder.glob("shard-*.npz"))
         n = 0
         for shard in shards:
+            if not regular_file(shard):
+                continue
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     n += len(data["keys"])
@@ -291,9 +337,9 @@ def entries_of(name: str, config: dict[str, Any], cache_dir=None) -> list[Path]:
     found = []
     for meta in sorted(root.glob("*/encoder.json")) if root.exists() else []:
         try:
-            info = json.loads(meta.read_text())
+            info = read_small_json(meta)
             stored = {k: v for k, v in info["config"].items() if k not in HARNESS_KEYS}
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (KeyError, AttributeError, TypeError):
             continue  # not an entry this code wrote: left to `cache clear`
         if info.get("name") == name and stored == json.loads(json.dumps(config)):  # as JSON stored it
             found.append(meta.parent)

@@ -20,6 +20,7 @@ from lsdbench.encode import cache as embed_cache
 from lsdbench.encode import distributed
 from lsdbench.encode.cache import CacheError, sequence_key
 from lsdbench.encode.shards import keys_digest
+from lsdbench.settings import SHARD_COUNT
 from lsdbench.tasks import registry
 from lsdbench.types import Task
 
@@ -51,7 +52,8 @@ class EntryCheck:
 
 def _marked_count(markers: Sequence[dict]) -> int | None:
     """The shard count N the markers speak of; markers of several counts (runs with other N): the most marked."""
-    counts = [m["count"] for m in markers if isinstance(m.get("count"), int) and m["count"] > 0]
+    limit = SHARD_COUNT.value()  # a marker edited to count = 10**9 must not buy a loop of 10**9 turns
+    counts = [m["count"] for m in markers if type(m.get("count")) is int and 0 < m["count"] <= limit]
     return max(set(counts), key=lambda n: (counts.count(n), n)) if counts else None
 
 
@@ -60,6 +62,8 @@ def _marker_problem(m: dict, split_hashes: dict[str, str], first_id: dict[str, s
     index, count = m.get("index"), m.get("count")
     if not isinstance(index, int) or not isinstance(count, int) or not 0 <= index < count:
         return f"a completion marker names no valid shard ({m.get('shard')!r})"
+    if count > SHARD_COUNT.value():
+        return f"a completion marker counts {count:,} shards, more than one entry may have ({SHARD_COUNT.hint()})"
     if m.get("split_hashes") != split_hashes:
         return f"the marker of shard {index}/{count} was written for other data of the task (split hashes differ): " \
                f"run that shard again"
@@ -105,6 +109,7 @@ def check_task(task: Task, keys: dict[str, str], markers: Sequence[dict]) -> Tas
 
 def check_entry(info: dict, folder: Path, tasks: Sequence[str], load) -> EntryCheck:
     keys, problems = embed_cache.scan_entry(folder)
+    problems += [info["problem"]] if "problem" in info else []
     markers = embed_cache.read_markers(folder)
     problems += [f"completion marker {embed_cache.MARKERS}/{name} does not parse" for name, m in markers if m is None]
     records = [m for _, m in markers if m is not None]

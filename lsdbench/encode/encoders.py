@@ -116,7 +116,7 @@ def source_file(spec: Any) -> Path | None:
     return Path(target) if sep and target.endswith(".py") else None
 
 
-def _is_encoder(obj: Any) -> bool:
+def is_encoder(obj: Any) -> bool:
     return callable(getattr(obj, "encode", None)) and isinstance(getattr(obj, "name", None), str) \
         and not isinstance(obj, type)
 
@@ -166,13 +166,13 @@ def resolve(spec: str | Encoder, *, precision: str | None = None, **options: Any
     """
     if precision is not None:
         check_name(precision)
-    if _is_encoder(spec):
+    if is_encoder(spec):
         if options:
             raise EncoderError(f"options {sorted(options)} given for an encoder instance; build it with them")
         obj = spec
     else:
         attr = _load_attr(str(spec))
-        if _is_encoder(attr):
+        if is_encoder(attr):
             if options:
                 raise EncoderError(f"{spec!r} is an instance; it takes no options (got {sorted(options)})")
             obj = attr
@@ -190,7 +190,7 @@ def resolve(spec: str | Encoder, *, precision: str | None = None, **options: Any
                 raise EncoderError(f"encoder {spec!r} could not be built: {describe(exc)}") from exc
         else:
             raise EncoderError(f"{spec!r} is neither an encoder, a class nor a factory")
-    if not _is_encoder(obj):
+    if not is_encoder(obj):
         raise EncoderError(f"{spec!r} did not give an encoder: it needs a str 'name', a 'config' dict and "
                            f"an 'encode(sequences)' method")
     _check_json_dict(obj, "config", getattr(obj, "config", None))

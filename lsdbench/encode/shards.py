@@ -25,6 +25,7 @@ from lsdbench.encode.cache import sequence_key
 from lsdbench.encode.embedding import cache_for, embed
 from lsdbench.encode.encoders import policy_for
 from lsdbench.errors import UserError
+from lsdbench.settings import SHARD_COUNT
 from lsdbench.tasks import registry
 from lsdbench.terminal import plural
 from lsdbench.types import Encoder, Task
@@ -55,6 +56,9 @@ class Shard:
 
 
 def _checked(index: int, count: int, source: str) -> Shard:
+    if count > SHARD_COUNT.value():  # every shard is a marker file and a loop turn: a count must stay small
+        raise ShardError(f"{source}: {count:,} shards is more than one cache entry may have "
+                         f"({SHARD_COUNT.hint()})")
     if count < 1 or not 0 <= index < count:
         raise ShardError(f"{source}: shard {index} of {count} does not exist (shards are numbered 0 to N-1)")
     return Shard(index, count)
@@ -87,7 +91,10 @@ def from_env() -> Shard | None:
     """The shard a Slurm array task or a RANK/WORLD_SIZE process (outside torchrun) is, if any."""
     if "SLURM_ARRAY_TASK_ID" in os.environ and "SLURM_ARRAY_TASK_COUNT" in os.environ:
         offset = _env_int("SLURM_ARRAY_TASK_ID") - _env_int("SLURM_ARRAY_TASK_MIN", 0)
-        index, rest = divmod(offset, _env_int("SLURM_ARRAY_TASK_STEP", 1))
+        step = _env_int("SLURM_ARRAY_TASK_STEP", 1)
+        if step < 1:
+            raise ShardError(f"SLURM_ARRAY_TASK_STEP={step} is not a positive step; pass --shard I/N instead")
+        index, rest = divmod(offset, step)
         shard = _checked(index if not rest else -1, _env_int("SLURM_ARRAY_TASK_COUNT"),
                          "SLURM_ARRAY_TASK_ID (an --array that is not a range: pass --shard I/N)")
     elif "RANK" in os.environ and "WORLD_SIZE" in os.environ and not distributed.launched():

@@ -21,8 +21,9 @@ from lsdbench.atomic import atomic_write_text
 from lsdbench.leaderboard import SCHEMA_ID, SubmissionError
 from lsdbench.names import SLUG_RE, SUITE_RE  # noqa: F401  (the schema's patterns; callers import them here)
 from lsdbench.results.result import RESULT_SCHEMA, Result, ResultError, config_hash
+from lsdbench.settings import SUBMISSION_FILE_BYTES
 
-MAX_BYTES = 64 * 2**20  # default bound on a submission file; checked before reading
+MAX_BYTES = SUBMISSION_FILE_BYTES.default  # default bound on a submission file; checked before reading
 META_KEYS = ("parameters", "training_data", "licence", "link", "description")
 
 

@@ -8,7 +8,10 @@ leaderboard shows the signs of that it can see, and leaves the judgement to peop
 - near-perfect: the primary metric within NEAR_PERFECT_MARGIN of its maximum (metrics whose maximum
   is 1), or predictions equal to the labels on at least NEAR_PERFECT_SHARE of the test items;
 - identical: some seed's y_pred or y_score vector on a task is exactly another encoder's (entries of
-  one encoder, e.g. the same results in two suites, are not compared with each other).
+  one encoder, e.g. the same results in two suites, are not compared with each other);
+- near-copy: not identical, but some seed's y_pred equals another encoder's on at least NEAR_COPY_SHARE
+  of the test items (a copy with a few predictions changed; independent encoders, even two readings of
+  one model, agree on at most 94 % of items in the committed leaderboard).
 
 Entries are duck-typed as in build.Entry: ``name``, ``slug``, ``probe``, ``suite``, ``results`` (task ->
 canonical result, predictions in registry order) and ``scores`` (task -> recomputed primary metric).
@@ -27,12 +30,16 @@ NEAR_PERFECT_SHARE = 0.99
 BOUNDED_BY_ONE = ("accuracy", "auroc", "mcc", "macro_f1", "spearman", "pearson")
 LABEL_RTOL = 1e-9  # a regression prediction "equals" its label within this (copied labels are exact)
 
-MARKS = {"near-perfect": "‼", "identical": "≡"}
+NEAR_COPY_SHARE = 0.99
+
+MARKS = {"near-perfect": "‼", "identical": "≡", "near-copy": "≈"}
 RULES = {
     "near-perfect": f"near-perfect score (primary metric within {NEAR_PERFECT_MARGIN} of its maximum of 1, or "
                     f"predictions equal to the labels on >= {NEAR_PERFECT_SHARE:.0%} of test items)",
     "identical": "test predictions identical to another encoder's entry on the task (the same y_pred or y_score "
                  "vector of a seed)",
+    "near-copy": f"test predictions equal to another encoder's on >= {NEAR_COPY_SHARE:.0%} of test items (a seed's "
+                 f"y_pred vector), though not identical",
 }
 
 
@@ -117,12 +124,42 @@ def identical_flags(entries: list) -> list[list[Flag]]:
     return flags
 
 
+def _y_preds(result: dict[str, Any]) -> list[np.ndarray]:
+    return [np.asarray(sp["y_pred"], dtype=np.float64) + 0.0 for sp in result["predictions"]["per_seed"]]
+
+
+def _agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """The highest share of test items on which a seed of ``a`` and a seed of ``b`` predict the same."""
+    shares = [float(np.mean(x == y)) for x in a for y in b if x.shape == y.shape and x.size]
+    return max(shares, default=0.0)
+
+
+def near_copy_flags(entries: list, identical: list[list[Flag]]) -> list[list[Flag]]:
+    """Per entry, a flag for each task whose predictions agree with another encoder's on at least
+    NEAR_COPY_SHARE of the items without being identical (those are flagged as identical already)."""
+    preds = [{task: _y_preds(res) for task, res in e.results.items()} for e in entries]
+    same = [{f.task for f in flags} for flags in identical]
+    flags: list[list[Flag]] = [[] for _ in entries]
+    for i, e in enumerate(entries):
+        for task in sorted(preds[i]):
+            if task in same[i]:
+                continue
+            close = [(j, _agreement(preds[i][task], preds[j][task])) for j, other in enumerate(entries)
+                     if other.slug != e.slug and task in preds[j]]
+            close = [(j, share) for j, share in close if share >= NEAR_COPY_SHARE]
+            if close:
+                names = ", ".join(sorted(f"{_label(entries[j], e.suite)} on {share:.1%}" for j, share in close))
+                flags[i].append(Flag("near-copy", task, f"test predictions equal to those of {names} of the items"))
+    return flags
+
+
 def entry_flags(entries: list) -> list[list[Flag]]:
     """Every flag of each entry (in the given order), sorted by task, then kind."""
     copies = identical_flags(entries)
+    near = near_copy_flags(entries, copies)
     out = []
-    for e, same in zip(entries, copies, strict=True):
+    for e, same, close in zip(entries, copies, near, strict=True):
         perfect = [near_perfect(task, e.results[task], e.scores[task]) for task in sorted(e.results)]
-        found = [f for f in perfect if f is not None] + same
+        found = [f for f in perfect if f is not None] + same + close
         out.append(sorted(found, key=lambda f: (f.task, list(MARKS).index(f.kind))))
     return out

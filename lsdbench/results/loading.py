@@ -12,9 +12,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lsdbench import strict_json
 from lsdbench.results.result import MAX_BYTES, RESULT_SCHEMA, Result, ResultError
+from lsdbench.types import PATH_TYPES, one_or_many
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,21 @@ def _read_in_folder(path: Path) -> list[tuple[Result, str]] | None:
     return _from_object(obj, path)
 
 
+def result_paths(paths: Any, what: str = "the paths argument") -> list:
+    """Paths of result files, submissions or folders as the Python API takes them: one path (a single
+    string is one path, never its characters) or a list/tuple of paths; anything else is a UserError."""
+    if isinstance(paths, (list, tuple)) and not paths:
+        return []
+    return one_or_many(paths, PATH_TYPES, what, "a path or a list of paths (str or os.PathLike)")
+
+
 def load(paths: Sequence[str | os.PathLike], missing_error: type[Exception] = ResultError) -> list[Loaded]:
     """Every result under ``paths``, in the order given (inside a folder: sorted paths, recursively).
 
     A file reached twice is read once, for the first path that reaches it. ``missing_error`` is raised
     for a path that does not exist (``compare`` raises its own error type).
     """
+    paths = result_paths(paths)
     loaded: list[Loaded] = []
     seen: set[Path] = set()
     for origin, item in enumerate(paths):

@@ -25,9 +25,10 @@ from lsdbench.encode.cost import environment  # noqa: F401  (its old home: calle
 from lsdbench.errors import UserError
 from lsdbench.metrics.values import finite  # noqa: F401  (its old home)
 from lsdbench.names import config_hash, result_filename, run_name  # noqa: F401  (their old home: callers import them here)
+from lsdbench.settings import RESULT_FILE_BYTES
 
 RESULT_SCHEMA = "lsdbench-result-1"
-MAX_BYTES = 64 * 1024 * 1024  # a result holds a few thousand predictions; anything far larger is not one
+MAX_BYTES = RESULT_FILE_BYTES.default  # a result holds a few thousand predictions; anything far larger is not one
 
 
 class ResultError(UserError, ValueError):

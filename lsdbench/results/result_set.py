@@ -8,7 +8,7 @@ import os
 
 from tabulate import tabulate
 
-from lsdbench.results.loading import load
+from lsdbench.results.loading import load, result_paths
 from lsdbench.results.result import Result
 from lsdbench.stats import disambiguated_labels
 
@@ -65,5 +65,6 @@ class Results(list):
 
 
 def read_results(*paths: str | os.PathLike) -> Results:
-    """Every result in these files, submissions or folders (see ``lsdbench show``)."""
-    return Results(x.result for x in load(paths))
+    """Every result in these files, submissions or folders (see ``lsdbench show``); one list of paths is
+    taken as the paths it holds."""
+    return Results(x.result for x in load(result_paths(paths[0] if len(paths) == 1 else paths, "read_results()")))

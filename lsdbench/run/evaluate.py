@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import reprlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,13 +15,15 @@ from lsdbench import PROTOCOL, __version__
 from lsdbench.encode import cost, distributed
 from lsdbench.encode.cache import sequence_key
 from lsdbench.encode.embedding import CachedRun, cache_for, embed
-from lsdbench.encode.encoders import merge_precision, policy_for, resolve
+from lsdbench.encode.encoders import EncoderError, is_encoder, merge_precision, policy_for, resolve
 from lsdbench.probe import cache as probe_cache
 from lsdbench.probe.probing import fit_and_score, pair_features
 from lsdbench.results.result import (
     RESULT_SCHEMA,
     Result,
+    ResultError,
     environment,
+    read_result,
     result_filename,
     validate_result,
     write_result,
@@ -28,7 +32,7 @@ from lsdbench.results.result_set import Results
 from lsdbench.tasks import registry
 from lsdbench.tasks.cards import TaskCard
 from lsdbench.tasks.pairs import protein_clusters
-from lsdbench.types import Encoder, Task
+from lsdbench.types import Encoder, Task, one_or_many
 
 
 def task_embeddings(encoder: Encoder, task: Task, *, policy, cache_dir=None, progress: bool = True,
@@ -116,10 +120,30 @@ def evaluate_task(encoder: Encoder, task: Task, *, probe: str = "linear", probe_
     return Result(validate_result(result, source=f"result of {encoder.name} on {card.name}"))
 
 
+def refuse_other_output(path: Path, result, *, recompute: bool = False) -> Path:
+    """``path``, unless it holds a result of the same name, config, task and probe with other predictions:
+    then something that changes the output is not in the config (a checkpoint's meta.json, a side input),
+    and writing would silently replace one run's result with another's. ``recompute`` (asked for) replaces it."""
+    if recompute or not path.exists():
+        return path
+    try:
+        old = read_result(path)
+    except ResultError:
+        return path  # not a valid result: replacing it loses nothing that could be told apart
+    if old["predictions"] != result["predictions"]:
+        raise ResultError(f"{path} holds a result of {result['encoder']['name']!r} with the same config and other "
+                          f"predictions: the encoder's output depends on something its config does not record "
+                          f"(a checkpoint's meta.json or cache_inputs); keep both by writing to another --out, "
+                          f"or replace it with --recompute")
+    return path
+
+
 def cards_for(tasks: Sequence[str | TaskCard] | None, suite: str | None) -> list[TaskCard]:
     """The cards of ``tasks`` plus those of ``suite``; the ``open`` suite when neither is given."""
     if tasks is None:
         return registry.list_cards(suite or "open")
+    tasks = one_or_many(tasks, (str, os.PathLike, TaskCard), "tasks",
+                        "a task name, a card path or TaskCard, or a list of them")
     return [registry.get_card(t) for t in tasks] + (registry.list_cards(suite) if suite else [])
 
 
@@ -135,6 +159,10 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
     the encoder configuration's cached embeddings first, so all are computed again. ``precision``: ``fp32``,
     ``bf16`` or ``fp16`` for an encoder that supports it (recorded in its config; see lsdbench.encode.precision).
     """
+    if not (isinstance(encoder, str) or is_encoder(encoder)):
+        raise EncoderError(f"evaluate() takes an encoder object (with a name and an encode method) or a spec "
+                           f"string (a registered name, module:attr or file.py:attr), not "
+                           f"{type(encoder).__name__} {reprlib.repr(encoder)}")
     spec = encoder if isinstance(encoder, str) else spec
     enc = resolve(encoder, **merge_precision(encoder_options or {}, precision))
     CachedRun(recompute, cache_dir).prepare(enc, spec)
@@ -148,7 +176,7 @@ def evaluate(encoder: Encoder | str, tasks: Sequence[str | TaskCard] | None = No
             continue  # other ranks only helped fill the cache; rank 0 probes and writes
         if out_dir is not None:
             path = Path(out_dir) / result_filename(enc.name, enc.config, card.name, probe)
-            write_result(path, result)
+            write_result(refuse_other_output(path, result, recompute=recompute), result)
         results.append(result)
     return results
 

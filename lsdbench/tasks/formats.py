@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from lsdbench.settings import DELIMITED_FIELD_CHARS
 from lsdbench.tasks import record_formats, safe_pickle
 from lsdbench.tasks.rows import FormatError, _finish, read_text  # noqa: F401  (FormatError: its public home)
 from lsdbench.text import excerpt
@@ -39,7 +40,7 @@ def read_delimited(path: Path, fmt: dict[str, Any], *, prefix: str, display: str
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     columns = fmt.get("columns")
     rows, first = [], True
-    for lineno, fields in enumerate(reader, start=1):
+    for lineno, fields in enumerate(_delimited_rows(reader, display), start=1):
         if not fields or all(not f.strip() for f in fields):
             continue
         if first and not header and "header" not in fmt:
@@ -65,6 +66,20 @@ def read_delimited(path: Path, fmt: dict[str, Any], *, prefix: str, display: str
     return rows
 
 
+def _delimited_rows(reader, display: str):
+    """The reader's rows; a field over csv's field limit (131,072 characters) or a malformed quote is a
+    FormatError naming the line, not a csv.Error traceback."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FormatError(f"{display} line {reader.line_num}: cannot be read as delimited text ({exc}; limit "
+                              f"delimited_field_chars = {DELIMITED_FIELD_CHARS.default:,}); no protein is that long: "
+                              f"check the delimiter and quotes") from None
+
+
 # Words that name a column, not a value: a first line made of them is a header row.
 _HEADER_WORDS = {"id", "name", "sequence", "seq", "protein", "label", "labels", "target", "class", "split", "set"}
 
@@ -87,6 +102,10 @@ def _refuse_unannounced_header(fields: list[str], columns, fmt: dict[str, Any], 
 
 def _check_header(columns: list[str], fmt: dict[str, Any], where: str) -> None:
     """A data line taken for the header names no column the card needs: say so once, with the fix."""
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise FormatError(f"{where}: the header row names column {twice[0]!r} twice; which one holds the data is "
+                          f"ambiguous: rename one")
     missing = [c for c in _named_columns(fmt) if c not in columns]
     if missing:
         raise FormatError(f"{where}: the header row has no column {missing[0]!r} (it has "

@@ -42,9 +42,24 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
+
+
 def _loads(text: str, where: str, hint: str, *, one_line: bool = False) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise FormatError(f"{where}: key {excerpt(exc.args[0], 40)} appears twice in one object; which one holds "
+                          f"the value is ambiguous, so neither is used: remove one") from None
     except json.JSONDecodeError as exc:
         at = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
         raise FormatError(f"{where}: not valid JSON ({exc.msg} at {at}); {hint}") from None

@@ -22,10 +22,11 @@ import re
 import numpy as np
 
 from lsdbench.errors import UserError
+from lsdbench.settings import PICKLE_DEPTH, PICKLE_EXPANDED_BYTES, PICKLE_RECORD_BYTES
 from lsdbench.text import excerpt as _short
 
-MAX_BYTES = 64 * 1024 * 1024  # far above any PEER record (a few KiB); bounds what one record may cost
-MAX_DEPTH = 64
+MAX_BYTES = PICKLE_RECORD_BYTES.default  # far above any PEER record (a few KiB); bounds what one record may cost
+MAX_DEPTH = PICKLE_DEPTH.default
 _NUMERIC_DTYPE = re.compile(r"^[biufc][0-9]{1,2}$")
 
 
@@ -145,34 +146,70 @@ class _PlainDataUnpickler(pickle.Unpickler):
         return stand_in
 
 
-def _plain(obj, memo: dict, depth: int):
-    """Replace array stand-ins by real arrays; refuse any other foreign object."""
+_ITEM_BYTES = 8  # what one reference in a list, tuple or dict costs a consumer that walks the record
+_IN_PROGRESS = object()
+
+
+class _Budget:
+    """The expanded size of a record: a shared list counts each time it is referenced, since whoever
+    walks the record (a length, a join, an array) walks it that many times; a cycle never ends."""
+
+    def __init__(self):
+        self.limit = PICKLE_EXPANDED_BYTES.value()
+        self.alive = []  # the inputs already replaced, kept so that no id in the memo is reused
+
+    def check(self, cost: int) -> int:
+        if cost > self.limit:
+            raise UnsafePickleError(f"refusing a record that expands to more than {self.limit:,} bytes "
+                                    f"(shared parts counted each time they are referenced; "
+                                    f"{PICKLE_EXPANDED_BYTES.hint()})")
+        return cost
+
+
+def _plain(obj, memo: dict, depth: int, budget: _Budget):
+    """Replace array stand-ins by real arrays, refuse any other foreign object; return (value, cost)."""
     if depth > MAX_DEPTH:
         raise UnsafePickleError(f"refusing data nested deeper than {MAX_DEPTH} levels")
-    if obj is None or type(obj) in (str, bytes, int, float, bool):
-        return obj
-    if id(obj) in memo:
-        return memo[id(obj)]
+    if obj is None or type(obj) in (int, float, bool):
+        return obj, _ITEM_BYTES
+    if type(obj) in (str, bytes):
+        return obj, _ITEM_BYTES + len(obj)
+    seen = memo.get(id(obj))
+    if seen is _IN_PROGRESS:
+        raise UnsafePickleError("refusing a record that contains itself (a cycle is never plain data)")
+    if seen is not None:
+        return seen
+    memo[id(obj)] = _IN_PROGRESS
+    cost = _ITEM_BYTES
     if isinstance(obj, _Array):
-        out = memo[id(obj)] = obj.resolve()
-    elif type(obj) is list:
-        memo[id(obj)] = obj
-        obj[:] = [_plain(x, memo, depth + 1) for x in obj]
-        out = obj
+        out = obj.resolve()
+        cost += out.nbytes
+    elif type(obj) in (list, tuple):
+        items = []
+        for x in obj:
+            value, part = _plain(x, memo, depth + 1, budget)
+            items.append(value)
+            cost = budget.check(cost + part)
+        if type(obj) is list:
+            obj[:] = items
+            out = obj
+        else:
+            out = tuple(items)
     elif type(obj) is dict:
-        memo[id(obj)] = obj
         for key in list(obj):
             if not (key is None or type(key) in (str, bytes, int, float, bool, tuple)):
                 raise UnsafePickleError(f"refusing a dict key of type {type(key).__name__}")
-            obj[key] = _plain(obj[key], memo, depth + 1)
+            obj[key], part = _plain(obj[key], memo, depth + 1, budget)
+            cost = budget.check(cost + part + _ITEM_BYTES)
         out = obj
-    elif type(obj) is tuple:
-        out = memo[id(obj)] = tuple(_plain(x, memo, depth + 1) for x in obj)
     elif type(obj) in (bytearray, set, frozenset, complex):
         out = obj  # built by pickle opcodes without any global: plain data
+        cost += len(obj) * _ITEM_BYTES if type(obj) is not complex else 0
     else:
         raise UnsafePickleError(f"refusing an object of type {type(obj).__name__}: only plain data is allowed")
-    return out
+    budget.alive.append(obj)
+    memo[id(obj)] = (out, budget.check(cost))
+    return memo[id(obj)]
 
 
 def loads(data: bytes, *, max_bytes: int = MAX_BYTES):
@@ -185,4 +222,4 @@ def loads(data: bytes, *, max_bytes: int = MAX_BYTES):
         raise
     except Exception as exc:  # malformed input: one clear error, never a crash of the caller's loop
         raise UnsafePickleError(f"not a valid pickle of plain data: {type(exc).__name__}: {_short(str(exc))}") from None
-    return _plain(obj, {}, 0)
+    return _plain(obj, {}, 0, _Budget())[0]

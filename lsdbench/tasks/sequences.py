@@ -19,10 +19,16 @@ class SequenceError(UserError, ValueError):
 
 
 def normalize(sequence: str, *, source: str, record: str) -> str:
-    """Strip whitespace and upper-case; raise SequenceError naming the file and record when invalid."""
+    """Strip whitespace and upper-case (ASCII only: the case fold never makes a residue of another
+    letter); raise SequenceError naming the file and record when invalid."""
     if not isinstance(sequence, str):
         raise SequenceError(f"{source}: record {excerpt(record)}: sequence is not text ({type(sequence).__name__})")
-    seq = _WHITESPACE.sub("", sequence).upper()
+    seq = _WHITESPACE.sub("", sequence)
+    if not seq.isascii():  # before upper(): it folds dotless 'ı' to I, long 'ſ' to S and 'ß' to SS
+        at, char = next((i, c) for i, c in enumerate(seq) if not c.isascii())
+        raise SequenceError(f"{source}: record {excerpt(record)}: letter {char!r} at position {at + 1} is not an "
+                            f"ASCII letter; only the amino-acid alphabet {ALPHABET} (either case) is read")
+    seq = seq.upper()
     if not seq:
         raise SequenceError(f"{source}: record {excerpt(record)}: empty sequence")
     bad = _INVALID.search(seq)

@@ -13,7 +13,9 @@
 3. the verdicts are regrouped by record number into buckets of 131,072 records (more past 1e9 records), and each bucket
    streams its part of the temporary token file into ``train.bin`` / ``heldout.bin`` in input order.
 
-Memory is that of one shard or one bucket and a 16 MiB read buffer, whatever the size of the input.
+Memory is that of one shard or one bucket and a 16 MiB read buffer, whatever the size of the input:
+a record longer than the ``corpus_record_bytes`` limit (lsdbench.settings) is refused, whatever its
+line structure, and a URL that stalls or trickles below ``url_min_bytes_per_s`` ends with one line.
 
 Each split is ``SPLIT.bin`` (uint8 token ids, residues only, concatenated, as nanoGPT's ``train.bin``),
 ``SPLIT.idx`` (uint64 offsets, one more than sequences) and ``SPLIT.keys`` (the 16-byte key of each
@@ -28,23 +30,19 @@ This module imports neither torch nor the harness.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
-import urllib.request
-from collections.abc import Iterable, Iterator
-from importlib import resources
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from lsdbench.atomic import atomic_write_text
 
-# the token files' format, re-exported: callers read the corpus as ``corpus.X``
+# reading sources (sources.py) and the token files' format, re-exported: callers read the corpus as ``corpus.X``
+from reference_models.corpus.sources import fasta_records, open_source, swissprot_records  # noqa: F401
 from reference_models.corpus.token_files import (  # noqa: F401
     FORMAT,
     INVALID,
@@ -63,80 +61,10 @@ from reference_models.corpus.token_files import (  # noqa: F401
 N_SHARDS = 256  # by the key's first byte; ~100 MiB per shard at 1e9 input sequences
 BUCKET_RECORDS = 1 << 17  # records per verdict bucket (3 MiB), unless that needs more than MAX_BUCKETS files
 MAX_BUCKETS = 4096
-READ_BYTES = 1 << 24
+READ_BYTES = 1 << 24  # tokens per block of the write pass (sources.READ_BYTES: bytes per block of the source)
 
 _RECORD = np.dtype([("hi", ">u8"), ("lo", ">u8"), ("idx", "<u8")])  # key (big-endian: sorts as bytes), record no.
 _VERDICT = np.dtype([("hi", ">u8"), ("lo", ">u8"), ("code", "<u8")])  # code = record no. * 4 + split (1 train, 2 held)
-
-
-# ---- reading sources as streams -------------------------------------------------------------------
-
-def open_source(source: str) -> io.BufferedReader:
-    """A binary stream of a local path or URL, transparently gunzipped (detected by its magic bytes)."""
-    if source.startswith(("http://", "https://", "ftp://", "file://")):
-        raw = urllib.request.urlopen(source)  # noqa: S310 (the user asked for this URL)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"pretraining data {source!r} is neither 'swissprot', a file nor a URL")
-        raw = open(path, "rb")
-    stream = io.BufferedReader(raw, buffer_size=1 << 20) if not isinstance(raw, io.BufferedReader) else raw
-    if stream.peek(2)[:2] == b"\x1f\x8b":
-        return io.BufferedReader(_GzipStream(stream), buffer_size=1 << 20)
-    return stream
-
-
-class _GzipStream(gzip.GzipFile):
-    """A gunzipped stream that also closes the stream it reads (GzipFile leaves a given fileobj open)."""
-
-    def __init__(self, stream):
-        super().__init__(fileobj=stream)
-        self._source = stream
-
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self._source.close()
-
-
-def fasta_records(stream) -> Iterator[bytes]:
-    """Raw sequence bytes (line breaks included) of each FASTA record, read in blocks of READ_BYTES.
-
-    Lines before the first header form a record of their own, as ``data.read_fasta_text`` reads them.
-    """
-    buf, first = b"", True
-    while True:
-        block = stream.read(READ_BYTES)
-        if not block:
-            break
-        buf += block
-        parts = buf.split(b"\n>")
-        buf = parts.pop()
-        for part in parts:
-            yield _body(part, first)
-            first = False
-    if buf:
-        yield _body(buf, first)
-
-
-def _body(part: bytes, first: bool) -> bytes:
-    if first and not part.startswith(b">"):
-        return part  # no header before these lines
-    newline = part.find(b"\n")
-    return b"" if newline < 0 else part[newline + 1:]
-
-
-def swissprot_records() -> Iterator[bytes]:
-    """The Swiss-Prot sequences of SCL2205 (package p-scldata==2025.6.0, file scldata/data/scl2205.csv)."""
-    try:
-        entry = resources.files("scldata") / "data" / "scl2205.csv"
-    except ModuleNotFoundError:
-        raise ModuleNotFoundError("Swiss-Prot pretraining data needs `pip install p-scldata==2025.6.0` "
-                                  "(or pass a FASTA file or URL)") from None
-    with entry.open("r") as f:
-        for row in csv.DictReader(f):
-            yield row["seq"].encode()
 
 
 def _keys_to_records(keys: bytes, first_idx: int) -> np.ndarray:

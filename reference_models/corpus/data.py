@@ -102,7 +102,7 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
                                    source=source)
     else:
         with open_source(source) as stream:
-            summary = K.prepare_corpus(K.fasta_records(stream), out, heldout_fraction=heldout_fraction,
+            summary = K.prepare_corpus(K.fasta_records(stream, source), out, heldout_fraction=heldout_fraction,
                                        banned=banned, source=source)
     if decontaminate:
         dec = summarize(report, summary["deduplicated"], summary["removed"], summary["removed_per_task"])

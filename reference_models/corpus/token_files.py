@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lsdbench.errors import UserError
+
 FORMAT = "lsd-tokens-1"
 SPLITS = ("train", "heldout")
 KEY_BYTES = 16
@@ -34,7 +36,7 @@ for _i, _c in enumerate(_CANONICAL + b"X"):
 TO_LETTER = bytes(_TO_LETTER)
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """The source cannot be read as protein sequences, or a prepared corpus is incomplete."""
 
 
