@@ -51,9 +51,14 @@ def lazy_exports(package: str, exports: dict[str, str]):
     never pays for torch, scikit-learn or scipy."""
 
     def __getattr__(name: str):
-        if name not in exports:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(exports[name]), name)
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        if not name.startswith("_"):  # a module of the package, reached as an attribute
+            from importlib.util import find_spec
+
+            if find_spec(f"{package}.{name}") is not None:
+                return importlib.import_module(f"{package}.{name}")
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__():
         return sorted(set(exports) | set(vars(sys.modules[package])))
@@ -61,7 +66,12 @@ def lazy_exports(package: str, exports: dict[str, str]):
     return __getattr__, __dir__
 
 
+_SUBPACKAGES = {"tasks", "encode", "metrics", "stats", "probe", "results", "comparison", "leaderboard", "run", "cli"}
+
+
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:  # lsdbench.comparison.compare without importing lsdbench.comparison first
+        return importlib.import_module(f"lsdbench.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'lsdbench' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])

@@ -13,7 +13,7 @@ from lsdbench.leaderboard.validate import validate_submission
 from lsdbench.results.result import read_result
 from lsdbench.run.benchmark import health_of, judge_hypotheses, say, usable_references
 from lsdbench.run.entries import EntriesError, Plan
-from lsdbench.run.sweep import rebuild_tables
+from lsdbench.run.sweep import index_results, rebuild_tables
 from lsdbench.tasks import registry
 
 
@@ -57,8 +57,12 @@ def _drop_stale_results(folder: Path, fresh: list[Path]) -> None:
 
 
 def rebuild_sweeps(plan: Plan, board: Path) -> list[Path]:
-    """The folder's sweep tables and figures, rebuilt from its per-level results for every sweep entry."""
-    specs = [e.spec for e in plan.entries if e.sweep]
+    """The folder's sweep tables and figures, rebuilt from its per-level results for every sweep entry
+    whose results are there (an optional entry that never ran, e.g. one whose checkpoint is not trained
+    yet, is left out, as a run leaves it out)."""
+    results = board / "sweep" / "results"
+    swept = {key[0] for key in index_results(results)} if results.is_dir() else set()
+    specs = [e.spec for e in plan.entries if e.sweep and (not e.optional or e.spec in swept)]
     if not specs:
         return []
     tasks = [card.name for card in registry.list_cards(plan.suite)]

@@ -55,8 +55,10 @@ def _resample_weights(n: int, n_resamples: int = N_RESAMPLES, seed: int = SEED) 
     return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(np.float64)
 
 
-def _interval(values: np.ndarray) -> list[float]:
+def _interval(values: np.ndarray) -> list[float] | None:
     values = values[np.isfinite(values)]
+    if not len(values):  # nothing measurable (e.g. no masked position in a tiny run): no interval
+        return None
     alpha = (1 - CI_LEVEL) / 2
     return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
 
