@@ -285,3 +285,47 @@ def test_compare_from_python_gives_tables_with_a_dataframe(folders):
     assert "note: skipped stability (linear): the reference" in str(partial)
     frame = tables.to_dataframe()
     assert list(frame["b"]) == ["weak", "weak"] and {"delta", "p_adjusted", "verdict"} <= set(frame.columns)
+
+
+def _rows(tables) -> dict[tuple[str, str], dict]:
+    return {(r["task"], r["b"]): r for rows in tables.values() for r in rows}
+
+
+def test_a_family_fixed_by_the_question_gives_a_pair_the_same_verdict_whatever_else_is_passed(folders, capsys,
+                                                                                                  tmp_path):
+    from lsdbench import compare
+
+    alone = _rows(compare([folders["good"], folders["twin"]], n_resamples=500, family="pair"))
+    crowd = compare([folders["good"], folders["twin"], folders["weak"]], n_resamples=500, family="pair")
+    rows = _rows(crowd)
+    for key, r in alone.items():  # good vs twin: its own family of its two tasks, whoever else came along
+        assert (rows[key]["p_adjusted"], rows[key]["verdict"]) == (r["p_adjusted"], r["verdict"])
+        assert rows[key]["n_comparisons"] == 2 and rows[key]["family"] == "pair"
+    twin = [rows["solubility", "twin"], rows["stability", "twin"]]
+    np.testing.assert_allclose([r["p_adjusted"] for r in twin], stats.holm([r["p_value"] for r in twin]))
+    assert "each A-vs-B pair of encoders (its tasks), a family of 2 (--family pair)" \
+        in " ".join(str(crowd).split())
+    called = _rows(compare([folders["good"], folders["twin"], folders["weak"]], n_resamples=500))  # default: all
+    assert all(r["n_comparisons"] == 4 and r["family"] == "all" for r in called.values())
+    by_task = _rows(compare([folders["good"], folders["twin"], folders["weak"]], n_resamples=500, family="task"))
+    for task in ("solubility", "stability"):
+        pair = [by_task[task, "twin"], by_task[task, "weak"]]
+        np.testing.assert_allclose([r["p_adjusted"] for r in pair], stats.holm([r["p_value"] for r in pair]))
+
+
+def test_a_declared_family_size_corrects_as_if_the_family_were_complete(folders, capsys, tmp_path):
+    out_json = tmp_path / "cmp.json"
+    code, out, err = run_compare(capsys, folders["good"], folders["twin"], folders["weak"], "--n-resamples", "500",
+                                 "--family-size", "10", "--json", out_json)
+    assert code == 0, err
+    rows = [r for rows in json.loads(out_json.read_text()).values() for r in rows]
+    p = [r["p_value"] for r in rows]
+    np.testing.assert_allclose([r["p_adjusted"] for r in rows], stats.holm(p + [1.0] * 6)[:4])
+    assert all(r["family_size"] == 10 for r in rows)
+    assert "declared as a family of 10 (--family-size 10;" in " ".join(out.split())
+    code, out, err = run_compare(capsys, folders["good"], folders["twin"], folders["weak"], "--family-size", "3")
+    assert code != 0 and err.strip().count("\n") == 0
+    assert "lsdbench: error: family size (--family-size) 3 is smaller than the 4 comparisons" in err
+    with pytest.raises(SystemExit):  # argparse refuses it, with a usage line
+        run_compare(capsys, folders["good"], folders["twin"], "--family-size", "0")
+    assert "'0' is not a whole number of at least 1" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import rankdata
 
 from lsdbench import PROTOCOL, __version__
 from lsdbench.cli import main
@@ -427,10 +427,23 @@ def test_build_ranks_marks_and_outputs(board, loader):
                                                          res["predictions"]["per_seed"])
             assert float(r[task]) == pytest.approx(scores[r["entry"], task], abs=1e-6)
             assert float(r[f"{task}_ci_low"]) <= float(r[task]) + 0.02 and float(r[f"{task}_ci_high"]) >= float(r[task]) - 0.02
-    entries = [r["entry"] for r in rows]
-    ranks = {task: dict(zip(entries, rankdata([-round(scores[e, task], 12) for e in entries]), strict=True)) for task in TASKS}
-    for r in rows:
-        assert float(r["mean_rank"]) == pytest.approx(np.mean([ranks[t][r["entry"]] for t in TASKS]), abs=1e-4)
+    for task in TASKS:  # tie groups: contiguous spans of positions, best first, group 1 = best and its ties
+        groups = sorted({(int(r[f"{task}_tie_group"]), int(r[f"{task}_rank_low"]), int(r[f"{task}_rank_high"]))
+                         for r in rows})
+        assert [g for g, _, _ in groups] == list(range(1, len(groups) + 1)) and groups[0][1] == 1
+        assert all(b[1] == a[2] + 1 for a, b in itertools.pairwise(groups)) and groups[-1][2] == len(rows)
+        for g, low, high in groups:
+            assert sum(r[f"{task}_tie_group"] == str(g) for r in rows) == high - low + 1
+        assert {r["entry"] for r in rows if r[f"{task}_tie_group"] == "1"} == \
+            {r["entry"] for r in rows if r[f"{task}_best"] == "1" or r[f"{task}_tied_best"] == "1"}
+        leaders = [max((r for r in rows if r[f"{task}_tie_group"] == str(g)), key=lambda r: scores[r["entry"], task])
+                   for g, _, _ in groups]  # each group's leader beats, point-wise, every later group
+        assert all(scores[a["entry"], task] >= scores[r["entry"], task] for a in leaders
+                   for r in rows if int(r[f"{task}_tie_group"]) > int(a[f"{task}_tie_group"]))
+    for r in rows:  # mean rank: of the middle of each task's tie-group ranks
+        mids = [(int(r[f"{t}_rank_low"]) + int(r[f"{t}_rank_high"])) / 2 for t in TASKS]
+        assert [float(r[f"{t}_rank"]) for t in TASKS] == mids
+        assert float(r["mean_rank"]) == pytest.approx(np.mean(mids), abs=1e-4)
     assert [float(r["mean_rank"]) for r in rows] == sorted(float(r["mean_rank"]) for r in rows)
     assert [r["position"] for r in rows][:1] == ["1"] and rows[-1]["encoder"] == "Weak"
     by = {r["encoder"] + "/" + r["probe"]: r for r in rows}
@@ -484,6 +497,42 @@ def test_build_is_deterministic_and_ignores_invalid_files(board, loader):
     assert len(report.tables[0].rows) == 5
 
 
+def rank_columns(out: Path) -> dict[str, list[str]]:
+    """Every entry's position, mean rank and per-task rank columns, by entry."""
+    rows = csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text()))
+    keep = ("position", "mean_rank", *(f"{t}_{c}" for t in TASKS for c in ("rank", "tie_group", "rank_low",
+                                                                           "rank_high")))
+    return {r["entry"]: [r[k] for k in keep] for r in rows}
+
+
+def test_noise_that_reorders_point_estimates_changes_no_rank(board, loader):
+    """Strong and its twin differ by one item per task: a re-run where the one item falls the other way,
+    and every regression prediction moves in the 6th decimal, swaps their point order but no rank."""
+    out, subs = board
+    build(out, loader)
+    before, best_before = rank_columns(out), (out / "leaderboard.csv").read_text()
+    rng = np.random.default_rng(5)
+    strong, twin = copy.deepcopy(subs["Strong"]), copy.deepcopy(subs["Strong twin"])
+    strong["results"], twin["results"] = twin["results"], strong["results"]
+    rerun = {**subs, "Strong": strong, "Strong twin": twin}
+    for name, sub in rerun.items():
+        for i, res in enumerate(sub["results"]):
+            task = loader.task(res["task"]["name"])
+            if task.card.type == "regression":
+                seeds = [dict(sp, y_pred=(np.asarray(sp["y_pred"]) + rng.uniform(-1e-6, 1e-6, len(sp["y_pred"])))
+                              .tolist()) for sp in res["predictions"]["per_seed"]]
+                sub["results"][i] = make_result(task, seeds, probe=res["probe"]["name"])
+        write_submission(sub, out / "submissions" / submission_filename(slugify(name), SUITE))
+    build(out, loader)
+    after = rank_columns(out)
+    assert (out / "leaderboard.csv").read_text() != best_before
+    rows = {r["entry"]: r for r in csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text()))}
+    old = {r["entry"]: r for r in csv.DictReader(io.StringIO(best_before))}
+    assert any(rows[e][f"{t}_best"] != old[e][f"{t}_best"] for e in rows for t in TASKS)  # the point order moved
+    assert after == before  # the ranks did not
+    assert before["strong/linear"] == before["strong-twin/linear"]  # one tie group on every task, one position
+
+
 GPU_BOX = {"cpu": "AMD EPYC 9654", "cores": 16, "gpu": "NVIDIA H200"}
 CPU_BOX = {"cpu": "CPU <b>B</b> | *fast*", "cores": 2}  # submitted text: shown escaped, never as markup
 
@@ -525,7 +574,10 @@ def test_build_shows_cost_columns_and_draws_the_cost_figure(board, loader):
     assert (weak["residues_per_s"], weak["cuda_peak_bytes"], weak["machine"]) == ("500000.0", "", cpu_box)
     for entry in ("strong-twin/linear", "mid/linear", "mid/mlp"):
         assert [rows[entry][k] for k in ("residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine")] == [""] * 4
-    assert list(rows["weak/linear"])[-5:] == ["flags", "residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine"]
+    cols = list(rows["weak/linear"])  # appended columns: cost after flags, then the tie groups
+    assert cols[-5 - 3 * len(TASKS):-3 * len(TASKS)] == ["flags", "residues_per_s", "peak_rss_bytes",
+                                                          "cuda_peak_bytes", "machine"]
+    assert cols[-3 * len(TASKS):] == [f"{t}_{c}" for t in sorted(TASKS) for c in ("tie_group", "rank_low", "rank_high")]
 
     readme = (out / "README.md").read_text()
     header = next(line for line in readme.splitlines() if line.startswith("| #"))

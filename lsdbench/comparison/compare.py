@@ -21,6 +21,7 @@ from lsdbench.stats import (
     disambiguated_labels,
     group_key,
 )
+from lsdbench.stats.many import family_key
 from lsdbench.terminal import WIDTH
 
 COLUMNS = ("A", "B", "score A", "score B", "delta", "CI", "p", "adjusted p", "verdict")
@@ -105,7 +106,7 @@ def _select(loaded, paths: list, by_position: bool, method: str) -> tuple[list, 
 
 def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap", correction: str = "holm",
             alpha: float = 0.05, reference: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-            seed: int = 0) -> ComparisonTables:
+            seed: int = 0, family: str = "all", family_size: int | None = None) -> ComparisonTables:
     """Paired comparisons of result files, submissions or folders of them, one list of rows per task
     (``task [probe]`` where one task was probed several ways).
 
@@ -113,7 +114,10 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
     folder) is put first, given as a name (encoder name, spec or display label) picks A in each task by
     name instead. Tasks without both a reference and another result are left out with a note. Each row
     holds the ``PairedComparison`` fields (``source_a``/``source_b``: the files) plus the correction,
-    alpha and family size.
+    alpha, the family (``family``: ``all`` comparisons of the call, one A-vs-B ``pair`` over its tasks, or
+    one ``task``), its number of comparisons and the declared ``family_size`` (None: the comparisons
+    made). Fix the family by the question (``pair``, or a declared size) and a verdict no longer
+    depends on what else was passed.
     """
     paths, name = _inputs(result_paths(paths_or_dirs, "compare(paths_or_dirs)"), reference)
     loaded = load(paths, missing_error=ComparisonError)
@@ -126,7 +130,8 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
             raise ComparisonError(f"{notes[0][0]}: {notes[0][1]}; use --method bootstrap or permutation")
         raise ComparisonError("nothing to compare: no two results share a task and probe")
     comparisons = compare_many([x.result for x in selected], reference=name, method=method, correction=correction,
-                               alpha=alpha, n_resamples=n_resamples, seed=seed, sources=[x.source for x in selected])
+                               alpha=alpha, n_resamples=n_resamples, seed=seed, sources=[x.source for x in selected],
+                               family=family, family_size=family_size)
     if not comparisons:
         raise ComparisonError("nothing to compare: no two results share a task and probe")
     compared = {(c.task, c.probe) for c in comparisons}
@@ -136,10 +141,12 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
     for c in comparisons:
         probes.setdefault(c.task, set()).add(c.probe)
     tables = ComparisonTables()
-    for c in comparisons:
+    keys = [family_key(family, a, b) for a, b in _pairs(comparisons, selected)]
+    for c, fkey in zip(comparisons, keys, strict=True):
         key = c.task if len(probes[c.task]) == 1 else f"{c.task} [{c.probe}]"
         row = {k: _clean(v) for k, v in c.as_dict().items()}
-        row.update(correction=correction, alpha=alpha, n_comparisons=len(comparisons))
+        row.update(correction=correction, alpha=alpha, n_comparisons=keys.count(fkey), family=family,
+                   family_size=family_size)
         tables.setdefault(key, []).append(row)
     refs = sorted({row["a"] for rows in tables.values() for row in rows})
     tables.reference = f"{', '.join(refs)} " + (f"(named by --reference {name})" if name else f"from {first}")
@@ -148,6 +155,12 @@ def compare(paths_or_dirs: Sequence[str | os.PathLike], method: str = "bootstrap
         reasons.setdefault(reason, []).append(where)
     tables.notes = [f"skipped {', '.join(wheres)}: {reason}" for reason, wheres in reasons.items()]
     return tables
+
+
+def _pairs(comparisons, selected) -> list[tuple[dict, dict]]:
+    """The two results of each comparison, found by their sources (compare_many sets them)."""
+    by_source = {str(x.source): x.result for x in selected}
+    return [(by_source[c.source_a], by_source[c.source_b]) for c in comparisons]
 
 
 def _fmt_p(p: float | None) -> str:
@@ -171,14 +184,26 @@ _METHOD_TEXT = {
 _CORRECTION_TEXT = {"holm": "Holm-Bonferroni", "bh": "Benjamini-Hochberg", "none": "no correction"}
 
 
-def _family(n: int) -> str:
-    return "the one comparison" if n == 1 else f"all {n} comparisons"
+def _family(rows: list[dict[str, Any]]) -> str:
+    """The family the correction ran over, in words: which comparisons, how many, and a declared size."""
+    first = rows[0]
+    family, declared = first.get("family", "all"), first.get("family_size")
+    sizes = sorted({r["n_comparisons"] for r in rows})
+    if family == "all":
+        text = "the one comparison" if sizes == [1] else f"all {sizes[0]} comparisons of this call"
+    else:
+        what = "each A-vs-B pair of encoders (its tasks)" if family == "pair" else "each task (and probe)"
+        count = "/".join(map(str, sizes))
+        text = f"the comparisons of {what}, a family of {count} (--family {family})"
+    if declared is not None:
+        text += f", declared as a family of {declared} (--family-size {declared}; comparisons not made count as p = 1)"
+    return text
 
 
 def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
     """One GitHub-style table per task, then a note on the method, correction and alpha used."""
     parts = []
-    first = None
+    first, all_rows = None, [r for rows in tables.values() for r in rows]
     for key, rows in tables.items():
         first = first or rows[0]
         metric = rows[0]["metric"]
@@ -197,7 +222,7 @@ def format_tables(tables: dict[str, list[dict[str, Any]]]) -> str:
     parts.append(textwrap.fill(
         f"delta = score A - score B. p: {_METHOD_TEXT[first['method']]}; CI: paired bootstrap percentile "
         f"interval ({first['n_resamples']} resamples, seed {first['seed']}). adjusted p: {correction} over "
-        f"{_family(first['n_comparisons'])}; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
+        f"{_family(all_rows)}; verdict (A relative to B) at alpha = {first['alpha']:g} on the "
         "adjusted p.", WIDTH))
     clustered = sorted({f"{key} ({r['n_clusters']} proteins, {r['n_components']} components)"
                         for key, rows in tables.items() for r in rows if r.get("n_clusters") is not None})

@@ -1,8 +1,9 @@
 """Build the leaderboard (README.md, leaderboard.csv, index.html) from validated submissions.
 
 Every number shown is recomputed here from the submitted predictions and the registry's labels: the
-primary metric, a percentile-bootstrap 95 % CI, ranks, and paired tests of each entry against the
-task's best entry (Holm-corrected over the entries of the task), and the trust flags of trust.py
+primary metric, a percentile-bootstrap 95 % CI, paired tests of each entry against the task's best
+entry (Holm-corrected over the entries of the task), significance-aware ranks (statistical tie groups,
+ties.py) and the mean of those ranks over a suite's tasks, and the trust flags of trust.py
 (near-perfect scores, predictions identical to another encoder's), shown as marks with a legend.
 Encoding cost (throughput, peak memory, machine) is read from the results' optional ``cost``, as
 reported by the submitter's run: it is shown, never checked, and never changes a rank; a suite with
@@ -20,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from lsdbench.atomic import atomic_write_bytes
@@ -48,6 +48,7 @@ from lsdbench.leaderboard.table import (
     Row,
     SuiteTable,
 )
+from lsdbench.leaderboard.ties import tie_groups
 from lsdbench.leaderboard.trust import entry_flags
 from lsdbench.leaderboard.validate import Report, TaskLoader, ValidatedSubmission, check_submission
 from lsdbench.metrics.registry import higher_is_better
@@ -65,30 +66,44 @@ def paired_resamples(n_test: int, n_comparisons: int, alpha: float = ALPHA) -> i
     return max(int(n_test), math.ceil(20 * n_comparisons / alpha))
 
 
+def _tester(results: list[dict], *, n_test: int, alpha: float, seed: int):
+    """The paired tests of a tie-group round (leader against the others, Holm over them), remembered by
+    leader: the first round's comparisons against the best are also shown in the cells."""
+    done: dict[int, dict[int, tuple]] = {}
+
+    def test(leader: int, others: list[int]) -> list[str]:
+        n = paired_resamples(n_test, len(others), alpha)
+        comparisons = [paired_test(results[i], results[leader], method="bootstrap", n_resamples=n, seed=seed)
+                       for i in others]
+        done[leader] = {i: (c, p, v) for i, c, (p, v) in zip(others, comparisons, judge(comparisons, alpha=alpha),
+                                                             strict=True)}
+        return [done[leader][i][2] for i in others]
+
+    return test, done
+
+
 def rank_suite(suite: str, entries: list[Entry], columns: list[Column], *, n_ci: int = CI_RESAMPLES,
                n_test: int = TEST_RESAMPLES, alpha: float = ALPHA, seed: int = SEED,
                progress: bool = False) -> SuiteTable:
-    """Scores, CIs, ranks and 'not distinguishable from the best' marks of one suite's entries."""
+    """Scores, CIs, tie-group ranks and 'not distinguishable from the best' marks of one suite's entries."""
     entries = sorted(entries, key=lambda e: e.key)
     cells: dict[str, dict[str, Cell]] = {e.key: {} for e in entries}
     ranks = np.zeros((len(entries), len(columns)))
     for j, col in enumerate(tqdm(columns, desc=f"ranking {suite}", unit="task", disable=not progress)):
         scores = np.array([e.scores[col.task] for e in entries])
         signed = np.round(scores if col.higher_is_better else -scores, 12)  # float noise must not split ties
-        ranks[:, j] = rankdata(-signed, method="average")
-        best = int(np.argmax(signed))  # first of equal bests in key order: deterministic
-        others = [i for i in range(len(entries)) if i != best]
-        comparisons = [paired_test(entries[i].results[col.task], entries[best].results[col.task],
-                                   method="bootstrap", n_resamples=paired_resamples(n_test, len(others), alpha),
-                                   seed=seed) for i in others]
-        tested = {i: (c, p, v) for i, c, (p, v) in zip(others, comparisons, judge(comparisons, alpha=alpha), strict=True)}
+        best = int(np.argmax(signed))  # first of equal bests in key order: deterministic, the first leader
+        test, done = _tester([e.results[col.task] for e in entries], n_test=n_test, alpha=alpha, seed=seed)
+        ties = tie_groups(signed, test)
+        tested = done.get(best, {})
         for i, e in enumerate(entries):
             low, high = bootstrap_ci(e.results[col.task], level=CI_LEVEL, n_resamples=n_ci, seed=seed)
             cmp, p_adj, v = tested.get(i, (None, None, None))
             cells[e.key][col.task] = Cell(
-                score=float(scores[i]), ci_low=low, ci_high=high, rank=float(ranks[i, j]), best=i == best,
+                score=float(scores[i]), ci_low=low, ci_high=high, tie=ties[i], best=i == best,
                 tied=v == "not distinguishable",
                 delta=None if cmp is None else float(cmp.delta), p_adjusted=p_adj)
+            ranks[i, j] = ties[i].mid
     mean_ranks = ranks.mean(axis=1) if columns else np.zeros(len(entries))
     rows = [Row(e, cells[e.key], float(mean_ranks[i])) for i, e in enumerate(entries)]
     rows.sort(key=lambda r: (round(r.mean_rank, 9), r.entry.name.lower(), r.entry.key))

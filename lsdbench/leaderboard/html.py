@@ -27,6 +27,7 @@ from lsdbench.leaderboard.render import (
     encoder_entries,
     fmt_params,
     pending_text,
+    rank_mark,
 )
 from lsdbench.leaderboard.table import Cell, Entry, SuiteTable, flagged
 from lsdbench.leaderboard.trust import legend
@@ -121,10 +122,11 @@ def _num(x: float) -> str:
 def _cell(cell: Cell, entry: Entry, task: str) -> str:
     flags = [f for f in entry.flags if f.task == task]
     classes = ["num"] + [name for name, on in (("best", cell.best), ("tied", cell.tied), ("flagged", flags)) if on]
-    mark = (" †" if cell.tied else "") + entry.marks(task)
+    mark = (" †" if cell.tied else "") + entry.marks(task) + rank_mark(cell)
     title = "best on this task" if cell.best else (
         f"delta vs best {cell.delta:+.4f}, Holm-adjusted p {cell.p_adjusted:.4f}" if cell.p_adjusted is not None else "")
-    title = "; ".join(([title] if title else []) + [f.text() for f in flags])
+    group = f"tie group {cell.tie.group}, ranks {cell.tie.text()}"
+    title = "; ".join(([title] if title else []) + [group] + [f.text() for f in flags])
     return (f'<td class="{" ".join(classes)}" data-value="{_num(cell.score)}" title="{_attr(title)}">'
             f"{escape(cell_text(cell))}{escape(mark)}</td>")
 
@@ -152,7 +154,8 @@ def _table(table: SuiteTable) -> str:
              _th("probe", "probe", type_="text", order="asc"),
              _th("parameters", "params", type_="num", order="asc"),
              _th("dim", "dim", type_="num", order="asc"),
-             _th("mean_rank", "mean rank", type_="num", order="asc", title="mean over tasks, ties averaged")]
+             _th("mean_rank", "mean rank", type_="num", order="asc",
+                 title="mean over tasks of the tie-group ranks, ties averaged")]
     for col in table.columns:
         heads.append(_th(col.task, column_title(col), type_="num", order="desc" if col.higher_is_better else "asc"))
     heads += [_th(key, label, type_="num", order=order, title=title) for key, label, order, title in COST_COLUMNS]

@@ -152,8 +152,18 @@ def method_text(n_ci: int, n_test: int, alpha: float) -> str:
             f"registry's labels, with its {CI_LEVEL:.0%} CI (percentile bootstrap over test items, {n_ci} "
             f"resamples, seed {SEED}). Bold: best entry on the task. †: not distinguishable from the best "
             f"(paired bootstrap test against the best, at least {n_test} resamples, Holm-corrected over the task's "
-            f"entries, alpha {alpha}). Mean rank: over the suite's tasks, ties averaged. "
+            f"entries, alpha {alpha}). #: the entry's significance-aware rank on the task, a statistical tie group "
+            f"rather than an order of point estimates: groups are formed top down, the best remaining entry leading "
+            f"a group that every remaining entry not distinguishable from it joins (the same paired test, Holm over "
+            f"that round's comparisons); a group of k entries after m better-placed ones shares the ranks m+1 to "
+            f"m+k. Mean rank: over the suite's tasks, of the middle of each entry's tie-group ranks (ties "
+            f"averaged), so entries that only noise tells apart keep the same ranks. "
             f"Protocol: {PROTOCOL}.")
+
+
+def rank_mark(cell: Cell) -> str:
+    """The cell's tie-group rank, as appended to its text: ' #1–3', or ' #4' for a group of one."""
+    return f" #{cell.tie.text()}"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
@@ -211,7 +221,7 @@ def render_markdown(tables: list[SuiteTable], figures: list[tuple[str, bytes]], 
                 text = cell_text(c)
                 if c.best:
                     text = f"**{fmt_score(c.score)}** [{fmt_score(c.ci_low)}, {fmt_score(c.ci_high)}]"
-                cells.append(text + (" †" if c.tied else "") + e.marks(col.task))
+                cells.append(text + (" †" if c.tied else "") + e.marks(col.task) + rank_mark(c))
             costs = cost_cells(e.cost)
             if e.cost.machines:
                 costs[0] += f" ({', '.join(table.machine_marks(e.cost))})"
@@ -250,8 +260,9 @@ def _markdown_flags(table: SuiteTable) -> list[str]:
 
 
 def render_csv(tables: list[SuiteTable]) -> str:
-    """One row per entry; per task: score, CI, rank, best / tied marks, adjusted p against the best; then
-    the entry's flags ('; '-separated, empty when none)."""
+    """One row per entry; per task: score, CI, rank (the middle of its tie group's ranks), best / tied marks,
+    adjusted p against the best; then the entry's flags ('; '-separated, empty when none), its cost, and per
+    task its tie group (1: the best's) and the group's first and last rank."""
     tasks = [(t.suite, c.task) for t in tables for c in t.columns]
     header = ["suite", "position", "entry", "encoder", "probe", "parameters", "dim", "training_data", "licence",
               "link", "mean_rank"]
@@ -261,6 +272,8 @@ def render_csv(tables: list[SuiteTable]) -> str:
     header.append("flags")
     # appended after flags, so readers that index the older columns by position still find them
     header += ["residues_per_s", "peak_rss_bytes", "cuda_peak_bytes", "machine"]
+    for _, task in tasks:
+        header += [f"{task}_tie_group", f"{task}_rank_low", f"{task}_rank_high"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -284,5 +297,8 @@ def render_csv(tables: list[SuiteTable]) -> str:
                     "" if cost.peak_rss_bytes is None else cost.peak_rss_bytes,
                     "" if cost.cuda_peak_bytes is None else cost.cuda_peak_bytes,
                     _csv_text("; ".join(cost.machines))]
+            for suite, task in tasks:
+                c = row.cells.get(task) if suite == table.suite else None
+                out += [""] * 3 if c is None else [c.tie.group, c.tie.low, c.tie.high]
             writer.writerow(out)
     return buf.getvalue()

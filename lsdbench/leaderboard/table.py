@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lsdbench.encode.cost import describe_machine
+from lsdbench.leaderboard.ties import TieRank
 from lsdbench.leaderboard.trust import Flag
 
 CI_RESAMPLES = 1000
@@ -91,11 +92,16 @@ class Cell:
     score: float
     ci_low: float
     ci_high: float
-    rank: float
+    tie: TieRank  # the entry's statistical tie group on the task (ties.py)
     best: bool
     tied: bool  # not distinguishable from the best (the best itself is not marked tied)
     delta: float | None = None  # entry minus best
     p_adjusted: float | None = None
+
+    @property
+    def rank(self) -> float:
+        """The significance-aware rank that enters the mean rank: the middle of the tie group's positions."""
+        return self.tie.mid
 
 
 @dataclass

@@ -33,6 +33,7 @@ from lsdbench.results.result import (
     write_result,
 )
 from lsdbench.run.evaluate import evaluate_task
+from lsdbench.run.selection import best_on_test, chosen_shares
 from lsdbench.stats import judge, paired_test
 from lsdbench.tasks import registry
 from lsdbench.types import SweepableEncoder
@@ -126,9 +127,11 @@ def analyse(spec: str, param: str, values: Sequence[float], results: list[dict],
             *, alpha: float = 0.05, correction: str = "holm") -> list[dict[str, Any]]:
     """One row per level, then one per reference, each with its own scores and tested against the
     validation-selected level t* (delta = row - t*). All tests of one (encoder, task) form one
-    correction family."""
+    correction family. Level rows also say how noisy the pick is (selection.py): ``test_best`` (the
+    level best on test) and ``chosen_share`` (how often the level wins on validation-sized draws)."""
     metric = results[0].task.primary_metric
     star = select_level(results)
+    shares, on_test = chosen_shares(results), best_on_test(results)
 
     def row(name, value, res: Result, role):
         return {"encoder": name, "task": res.task.name, param: value, "metric": metric, "role": role,
@@ -151,6 +154,8 @@ def analyse(spec: str, param: str, values: Sequence[float], results: list[dict],
     verdicts = judge([cmp for _, cmp in tests], correction=correction, alpha=alpha)
     for (r, cmp), (p_adj, verdict) in zip(tests, verdicts, strict=True):
         r.update(delta=cmp.delta, p=cmp.p_value, p_adjusted=p_adj, verdict=verdict)
+    for i, r in enumerate(rows[:len(results)]):  # after the test columns: older readers keep their places
+        r.update(test_best=i == on_test, chosen_share=shares[i])
     return rows
 
 

@@ -7,7 +7,7 @@ permutation acts on whole items, for both results at once (and for every seed of
 Where each part lives:
 
 - ``paired``: ``paired_test`` / ``PairedComparison``, and the conventions of the test (delta, CI, methods).
-- ``many``: ``compare_many`` (a reference against every other result, one corrected family) and the
+- ``many``: ``compare_many`` (a reference against every other result, corrected by family) and the
   display labels that tell results apart (``disambiguated_labels``, ``group_key``).
 - ``multiple``: ``holm``, ``benjamini_hochberg``, ``adjust``, the ``verdict`` on an adjusted p, and ``judge`` (a family: adjust, then verdicts).
 - ``elementary``: ``mcnemar_exact`` and ``bootstrap_pvalue``.
@@ -25,6 +25,7 @@ from lsdbench import lazy_exports
 _EXPORTS = {
     "bootstrap_pvalue": "lsdbench.stats.elementary",
     "mcnemar_exact": "lsdbench.stats.elementary",
+    "FAMILIES": "lsdbench.stats.significance",
     "compare_many": "lsdbench.stats.many",
     "disambiguated_labels": "lsdbench.stats.many",
     "group_key": "lsdbench.stats.many",

@@ -77,9 +77,21 @@ def verdict(comparison: PairedComparison, p_adjusted: float, alpha: float = 0.05
 
 
 def judge(comparisons: Sequence[PairedComparison], *, correction: str = "holm",
-          alpha: float = 0.05) -> list[tuple[float, str]]:
+          alpha: float = 0.05, family_size: int | None = None) -> list[tuple[float, str]]:
     """One family: adjust its p-values together and give each comparison its verdict, as
     ``(p_adjusted, verdict)`` in input order. The one place compare, sweep, hypotheses and the
-    leaderboard turn p-values into verdicts."""
-    adjusted = adjust([c.p_value for c in comparisons], method=correction) if comparisons else []
+    leaderboard turn p-values into verdicts.
+
+    ``family_size``: the family declared in advance, at least as large as ``comparisons``; the
+    comparisons not made count as p = 1 (the most conservative completion), so a verdict does not
+    depend on how many of the declared comparisons one call happened to hold."""
+    m = len(comparisons)
+    if family_size is not None and (isinstance(family_size, bool) or int(family_size) != family_size
+                                    or family_size < max(m, 1)):
+        raise ComparisonError(f"family size (--family-size) {family_size!r} is smaller than the {m} comparisons of the family; "
+                              f"declare at least {max(m, 1)}")
+    if not comparisons:
+        return []
+    padded = [c.p_value for c in comparisons] + [1.0] * ((family_size or m) - m)
+    adjusted = adjust(padded, method=correction)[:m]
     return [(float(p), verdict(c, float(p), alpha)) for c, p in zip(comparisons, adjusted, strict=True)]
