@@ -295,9 +295,9 @@ def test_gzip_of_a_long_run_without_newlines_is_refused_in_bounded_memory(tmp_pa
         for _ in range(200):
             f.write(b"A" * 2**20)  # 200 MiB of one line: a 2 MB-class gzip
     assert source.stat().st_size < 2 * 2**20
-    start = time.perf_counter()
+    # no wall-clock bound (it flakes on a loaded machine): the run stops at the 4 MiB record limit, which
+    # the error and the memory bound below show; _train_data's timeout only guards against a hang
     proc = _train_data(str(source), tmp_path / "out")
-    assert time.perf_counter() - start < 30
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
     assert err.startswith("lsd-train: error: ") and "\n" not in err

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsdbench.errors import UserError
 
-class ClusterError(ValueError):
-    pass
+
+class ClusterError(UserError, ValueError):
+    """Clusters that do not fit the items they claim to group (a result or submission's own record)."""
 
 
 @dataclass(frozen=True, eq=False)
