@@ -1,4 +1,5 @@
-"""Pretraining sequences: Swiss-Prot from the p-scldata package, or any FASTA file or URL.
+"""Pretraining sequences: Swiss-Prot from the p-scldata package, two Debian data packages
+(``debian:metaphlan2+metastudent``, debian_source.py), or any FASTA file or URL.
 
 Sequences are normalized (alphabet.normalize), exact duplicates dropped, and a held-out set chosen by
 hash order (no RNG stream), so the split never changes across library versions.
@@ -16,6 +17,7 @@ from pathlib import Path
 from reference_models.corpus import corpus as K
 from reference_models.corpus.alphabet import normalize
 from reference_models.corpus.corpus import open_source, swissprot_records
+from reference_models.corpus.debian_source import DebianSource, is_debian_source
 
 SWISSPROT = "swissprot"
 
@@ -82,7 +84,7 @@ def write_fasta(path: Path, sequences: list[str], prefix: str) -> None:
 
 
 def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
-            registry: dict | None = None) -> dict:
+            registry: dict | None = None, cache=None) -> dict:
     """``lsd-train data``: stream ``source`` into a decontaminated token corpus (corpus.py) in ``out``.
 
     Writes train/heldout ``.bin``/``.idx``/``.keys``, ``manifest.json`` and, last, ``data.json`` (the
@@ -97,9 +99,15 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
     for task, seqs in sorted(per_task.items()):
         for s in seqs:
             banned.setdefault(K.sequence_key(s.encode()), []).append(task)
+    extra = {}
     if source == SWISSPROT:
         summary = K.prepare_corpus(swissprot_records(), out, heldout_fraction=heldout_fraction, banned=banned,
                                    source=source)
+    elif is_debian_source(source):
+        debian = DebianSource(source, cache=cache)
+        summary = K.prepare_corpus(debian.records(), out, heldout_fraction=heldout_fraction, banned=banned,
+                                   source=source)
+        extra["sources"] = debian.report()  # only these sources add the key: older data.json files stay as they were
     else:
         with open_source(source) as stream:
             summary = K.prepare_corpus(K.fasta_records(stream), out, heldout_fraction=heldout_fraction,
@@ -110,11 +118,11 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
         n = summary["deduplicated"]
         dec = {"input": n, "removed": 0, "kept": n, "tasks": [], "disabled": True}
     splits = {name: summary[name] for name in K.SPLITS}
-    K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits})
+    K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits, **extra})
     info = {"format": K.FORMAT, "source": source, "train_hash": splits["train"]["hash"],
             "heldout_hash": splits["heldout"]["hash"], "n_train": splits["train"]["sequences"],
             "n_heldout": splits["heldout"]["sequences"], "heldout_fraction": heldout_fraction,
             "input_records": summary["input_records"], "duplicates": summary["duplicates"],
-            "residues": {name: splits[name]["residues"] for name in K.SPLITS}, "decontamination": dec}
+            "residues": {name: splits[name]["residues"] for name in K.SPLITS}, "decontamination": dec, **extra}
     K.write_json(out / "data.json", info)
     return info

@@ -1,0 +1,256 @@
+"""The Debian-package corpus source (issue 31) on tiny synthetic packages built here: .deb archives (ar +
+control.tar + data.tar), a marker CDS FASTA and BLAST v4 protein databases; every parser and drop reason.
+One optional test reads the real packages when they are in the lsdbench cache."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tarfile
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from reference_models.corpus import blastdb, cds, data, debian_source
+from reference_models.corpus.deb_archive import deb_control, deb_members
+from reference_models.corpus.token_files import CorpusError, TokenCorpus
+
+PROTEINS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ",
+            "MSDNELQRQLAELEAKIAALEAEVARLKAGEPVQNLTPEQKALLEAYREGKISKEEAM",
+            "MAHHHHHHVDDDDKMLEEKGISRLTFQKILAELNSGEDFATVVAKLASEQNR"]
+CODON = {"M": "ATG", "K": "AAA", "T": "ACC", "A": "GCG", "Y": "TAT", "I": "ATT", "Q": "CAG", "R": "CGT",
+         "S": "AGC", "F": "TTT", "V": "GTG", "H": "CAT", "L": "CTG", "E": "GAA", "G": "GGC", "P": "CCG",
+         "D": "GAT", "N": "AAC", "W": "TGG", "C": "TGC"}
+
+
+def back_translate(protein: str, start: str = "ATG", stop: str = "TAA") -> str:
+    return start + "".join(CODON[a] for a in protein[1:]) + stop
+
+
+# ---- building the test files --------------------------------------------------------------------
+
+def make_tar(files: dict[str, bytes], mode: str = "w:xz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo("./" + name.lstrip("/"))
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def make_deb(path: Path, package: str, version: str, files: dict[str, bytes], compression: str = "xz") -> Path:
+    control = f"Package: {package}\nVersion: {version}\nDescription: test\n continued line\n".encode()
+    ext = {"xz": ".xz", "gz": ".gz", "": ""}[compression]
+    members = [("debian-binary", b"2.0\n"), ("control.tar.xz", make_tar({"control": control})),
+               (f"data.tar{ext}", make_tar(files, f"w:{compression}" if compression else "w"))]
+    out = bytearray(b"!<arch>\n")
+    for name, content in members:
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}".encode() + b"`\n"
+        out += content + (b"\n" if len(content) % 2 else b"")
+    path.write_bytes(bytes(out))
+    return path
+
+
+def ncbistdaa(letters: str) -> bytes:
+    return bytes(blastdb.NCBISTDAA.index(c.encode()) for c in letters)
+
+
+def make_blast(sequences: list[str], title: str = "db/goasp.fasta", version: int = 4) -> tuple[bytes, bytes]:
+    """(.pin, .psq) bytes of a BLAST v4 protein database holding ``sequences`` (letters, '*' allowed)."""
+    psq, offsets = bytearray(b"\0"), []
+    for s in sequences:
+        offsets.append(len(psq))
+        psq += ncbistdaa(s) + b"\0"
+    offsets.append(len(psq))
+    date = b"Jan 20, 2022  10:32 AM"
+    date += b"\0" * ((-(8 + 4 + len(title) + 4 + len(date))) % 8)  # the header pads the date to 8-byte alignment
+    pin = struct.pack(">ii", version, 1) + struct.pack(">i", len(title)) + title.encode()
+    pin += struct.pack(">i", len(date)) + date + struct.pack(">i", len(sequences))
+    pin += struct.pack("<Q", sum(len(s) for s in sequences)) + struct.pack(">i", max(map(len, sequences)))
+    pin += np.arange(len(offsets), dtype=">u4").tobytes() + np.array(offsets, ">u4").tobytes()
+    return pin, bytes(psq)
+
+
+def fasta(records: list[str]) -> bytes:
+    return "".join(f">r{i} some header\n{r[:50]}\n{r[50:]}\n" for i, r in enumerate(records)).encode()
+
+
+# ---- .deb --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compression", ["xz", "gz", ""])
+def test_deb_control_and_members_stream(tmp_path, compression):
+    deb = make_deb(tmp_path / "p.deb", "pkg", "1.0-1", {"/usr/share/a.txt": b"alpha", "/var/lib/b.fasta": b"beta"},
+                   compression)
+    control = deb_control(deb)
+    assert (control["Package"], control["Version"]) == ("pkg", "1.0-1")
+    assert control["Description"] == "test\ncontinued line"
+    got = [(name, stream.read()) for name, _, stream in deb_members(deb, lambda n: n.endswith(".fasta"))]
+    assert got == [("/var/lib/b.fasta", b"beta")]
+
+
+def test_deb_rejects_what_is_no_package(tmp_path):
+    (tmp_path / "x.deb").write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(CorpusError, match="not a Debian package"):
+        deb_control(tmp_path / "x.deb")
+    deb = make_deb(tmp_path / "p.deb", "pkg", "1", {"a": b"a"})
+    (tmp_path / "cut.deb").write_bytes(deb.read_bytes()[:70])
+    with pytest.raises(CorpusError, match="cut.deb"):
+        list(deb_members(tmp_path / "cut.deb", lambda n: True))
+
+
+# ---- CDS translation ---------------------------------------------------------------------------
+
+def test_translate_rules_and_every_drop_reason():
+    p = PROTEINS[0]
+    assert cds.translate(back_translate(p).encode()) == (p.encode(), "ok")
+    # an alternative start (GTG, TTG) is read as M; RNA, lower case and line breaks are accepted
+    assert cds.translate(back_translate(p, "GTG").encode()) == (p.encode(), "alternative_start")
+    rna = back_translate(p, "TTG").lower().replace("t", "u")
+    assert cds.translate((rna[:40] + "\n" + rna[40:]).encode()) == (p.encode(), "alternative_start")
+    # no terminal stop is fine; an ambiguous base makes X
+    nt = back_translate(p, stop="")
+    assert cds.translate(nt.encode())[0] == p.encode()
+    assert cds.translate((nt[:6] + "NNN" + nt[9:]).encode())[0] == (p[:2] + "X" + p[3:]).encode()
+    assert cds.translate(b"") == (None, "empty")
+    assert cds.translate(nt.replace("A", "E", 1).encode()) == (None, "not_nucleotide")
+    assert cds.translate((nt + "A").encode()) == (None, "partial_codon")
+    assert cds.translate((nt[:9] + "TGA" + nt[9:]).encode()) == (None, "internal_stop")
+    assert cds.translate(back_translate(p[:29]).encode()) == (None, "too_short")
+    assert cds.translate(back_translate(p[:30]).encode())[0] == p[:30].encode()
+
+
+def test_translate_records_counts_each_reason():
+    good = [back_translate(p) for p in PROTEINS]
+    records = good + [back_translate(PROTEINS[0], "CTG"), "ACGTA", "ATGTAG" + good[1], "ATGAAATAA", ""]
+    counts = Counter()
+    out = list(cds.translate_records([r.encode() for r in records], counts))
+    assert out == [p.encode() for p in PROTEINS] + [PROTEINS[0].encode()]
+    assert counts == {"input": 8, "kept": 4, "alternative_start": 1, "partial_codon": 1, "internal_stop": 1,
+                      "too_short": 1, "empty": 1}
+
+
+# ---- BLAST v4 ----------------------------------------------------------------------------------
+
+def test_blast_pin_and_psq_decode(tmp_path, monkeypatch):
+    seqs = PROTEINS + ["ACDEFGHIKLMNPQRSTVWYXBZUOJ", "MK*LL", "MK-LL"]
+    pin, psq = make_blast(seqs)
+    index = blastdb.read_pin(pin, "t.pin")
+    assert (index.title, index.date, index.n_sequences) == ("db/goasp.fasta", "Jan 20, 2022  10:32 AM", len(seqs))
+    assert (index.total_residues, index.max_length) == (sum(map(len, seqs)), max(map(len, seqs)))
+    monkeypatch.setattr(blastdb, "READ_BYTES", 7)  # sequences straddle every read
+    raw = list(blastdb.psq_sequences(io.BytesIO(psq), index, "t.psq"))
+    assert [r.translate(blastdb.TO_LETTER).decode() for r in raw] == seqs
+    counts = Counter()
+    assert [s.decode() for s in blastdb.decode_sequences(iter(raw), counts, "t")] == seqs[:4]
+    assert counts == {"input": 6, "kept": 4, "stop_or_gap": 2}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda pin, psq: (struct.pack(">i", 5) + pin[4:], psq), "version 5"),
+    (lambda pin, psq: (pin[:4] + struct.pack(">i", 0) + pin[8:], psq), "nucleotide"),
+    (lambda pin, psq: (pin[:-4], psq), "sequences need"),
+    (lambda pin, psq: (pin, psq[:-3]), "ends at byte"),
+    (lambda pin, psq: (pin, psq + b"\1\0"), "after the last"),
+    (lambda pin, psq: (pin, b"\1" + psq[1:]), "NUL byte"),
+    (lambda pin, psq: (pin, psq[:12] + b"\1" + psq[13:]), "sentinel"),
+])
+def test_blast_damage_is_one_clear_error(damage, message):
+    pin, psq = damage(*make_blast(["MKV", "ACDEFGH", "WY"]))
+    with pytest.raises(CorpusError, match=message):
+        index = blastdb.read_pin(pin, "t.pin")
+        list(blastdb.psq_sequences(io.BytesIO(psq), index, "t.psq"))
+    with pytest.raises(CorpusError, match="no NCBIstdaa"):
+        list(blastdb.decode_sequences(iter([b"\1\2\200"]), Counter(), "t"))
+
+
+# ---- the source, end to end --------------------------------------------------------------------
+
+def fake_packages(tmp_path: Path, psq_first: bool = False) -> dict[str, Path]:
+    cds_records = [back_translate(p) for p in PROTEINS] + [back_translate(PROTEINS[1], "TTG"), "ATGAAATAA", "ACGTA"]
+    markers = make_deb(tmp_path / "m.deb", "metaphlan2-data", "2.6.0+ds-4",
+                       {"/var/lib/metaphlan2-data/markers.fasta": fasta(cds_records),
+                        "/var/lib/metaphlan2-data/bt2.md5": b"x"})
+    pin1, psq1 = make_blast([PROTEINS[2], "MSTNPKPQRKTKRNTNRRPQDVKFPGG", "MK*VVLAGGSAKRLG"])
+    pin2, psq2 = make_blast(["MSTNPKPQRKTKRNTNRRPQDVKFPGG", "WWWWYYYYHHHHKKKK"])
+    root = "/usr/share/metastudent-data/dataset_201401"
+    files = {f"{root}/BPO/goasp.fasta.phr": b"headers", f"{root}/BPO/goasp.fasta.pin": pin1,
+             f"{root}/BPO/goasp.fasta.psq": psq1}
+    files.update({f"{root}/MFO/goasp.fasta.psq": psq2, f"{root}/MFO/goasp.fasta.pin": pin2} if psq_first else
+                 {f"{root}/MFO/goasp.fasta.pin": pin2, f"{root}/MFO/goasp.fasta.psq": psq2})
+    sprot = make_deb(tmp_path / "s.deb", "metastudent-data", "2.0.1-8", files, "gz")
+    return {"metaphlan2": markers, "metastudent": sprot}
+
+
+def toy_registry(eval_seqs: list[str]) -> dict:
+    split = SimpleNamespace(all_sequences=lambda: list(eval_seqs))
+    return {"list_cards": lambda: [SimpleNamespace(name="toy", suites=("open",))],
+            "load_task": lambda name: SimpleNamespace(splits={"test": split}), "fetch_error": RuntimeError}
+
+
+@pytest.mark.parametrize("psq_first", [False, True])
+def test_debian_source_builds_the_corpus_with_its_manifest(tmp_path, monkeypatch, psq_first):
+    debs = fake_packages(tmp_path, psq_first)
+    monkeypatch.setattr(debian_source, "obtain", lambda pkg, cache=None: (debs[pkg.key], "test"))
+    info = data.prepare(debian_source.DEFAULT, tmp_path / "out", heldout_fraction=0.25,
+                        registry=toy_registry(["WWWWYYYYHHHHKKKK"]))
+    # 4 translated (PROTEINS + PROTEINS[1] again), 4 decoded (PROTEINS[2] and one other twice)
+    assert (info["input_records"], info["duplicates"], info["decontamination"]["removed"]) == (8, 3, 1)
+    assert info["n_train"] + info["n_heldout"] == 4
+    got = sorted(TokenCorpus(tmp_path / "out", "train")[:] + TokenCorpus(tmp_path / "out", "heldout")[:])
+    assert got == sorted(PROTEINS + ["MSTNPKPQRKTKRNTNRRPQDVKFPGG"])
+    markers, sprot = info["sources"]
+    assert (markers["package"], markers["licence"], sprot["licence"]) == ("metaphlan2-data", "Expat", "GPL-2+")
+    assert markers["counts"] == {"input": 6, "kept": 4, "alternative_start": 1, "too_short": 1, "partial_codon": 1}
+    assert sprot["counts"] == {"input": 5, "kept": 4, "stop_or_gap": 1}
+    assert [f["sequences"] for f in sprot["files"]] == [3, 2]
+    assert "UniProtKB" in sprot["origin"] and sprot["sha256"] == debian_source.PACKAGES["metastudent"].sha256
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"] == info["sources"]
+
+
+def test_debian_source_names_and_versions_are_checked(tmp_path, monkeypatch):
+    with pytest.raises(CorpusError, match="metaphlan2, metastudent"):
+        debian_source.parse_source("debian:metaphlan2+uniref")
+    deb = make_deb(tmp_path / "m.deb", "metaphlan2-data", "2.5.0-1", {"/var/lib/metaphlan2-data/markers.fasta": b""})
+    src = debian_source.DebianSource("debian:metaphlan2", fetch=lambda pkg: (deb, "test"))
+    with pytest.raises(CorpusError, match="not metaphlan2-data 2.6.0"):
+        list(src.records())
+
+
+def test_obtain_verifies_the_pinned_sha256(tmp_path, monkeypatch):
+    pkg = debian_source.PACKAGES["metaphlan2"]
+
+    def fake_apt(pkg, folder):
+        (folder / "bad").write_bytes(b"not the package")
+        return folder / "bad"
+
+    monkeypatch.setattr(debian_source, "_apt_download", fake_apt)
+    with pytest.raises(CorpusError, match="not the pinned"):
+        debian_source.obtain(pkg, tmp_path)
+    assert not (tmp_path / "debian" / "bad").exists()
+    # a cached file with the pinned hash is used as is (the pin replaced by this file's hash)
+    good = tmp_path / "debian" / pkg.filename
+    good.write_bytes(b"pretend package")
+    monkeypatch.setitem(debian_source.PACKAGES, "metaphlan2",
+                        debian_source.Package(**{**pkg.__dict__, "sha256": debian_source.sha256_file(good)}))
+    assert debian_source.obtain(debian_source.PACKAGES["metaphlan2"], tmp_path) == (good, "cache")
+
+
+def test_real_packages_when_present():
+    """The first records of the real packages, when LSDBENCH_DEBS names a folder holding them (tests
+    download nothing; the session cache of the tests is a fresh folder)."""
+    folder = Path(os.environ.get("LSDBENCH_DEBS", "/nonexistent"))
+    found = {k: folder / p.filename for k, p in debian_source.PACKAGES.items()}
+    if not all(p.is_file() for p in found.values()):
+        pytest.skip("set LSDBENCH_DEBS to a folder with the two .deb files to read the real packages")
+    src = debian_source.DebianSource(debian_source.DEFAULT, fetch=lambda pkg: (found[pkg.key], "cache"))
+    records = src.records()
+    first = [next(records) for _ in range(1000)]
+    assert all(len(r) >= cds.MIN_LENGTH and b"*" not in r for r in first)
+    assert src.report()[0]["counts"]["kept"] == 1000
+    records.close()
