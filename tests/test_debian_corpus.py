@@ -108,31 +108,35 @@ def test_deb_rejects_what_is_no_package(tmp_path):
 
 def test_translate_rules_and_every_drop_reason():
     p = PROTEINS[0]
-    assert cds.translate(back_translate(p).encode()) == (p.encode(), "ok")
+    assert cds.translate(back_translate(p).encode()) == (p.encode(), ())
     # an alternative start (GTG, TTG) is read as M; RNA, lower case and line breaks are accepted
-    assert cds.translate(back_translate(p, "GTG").encode()) == (p.encode(), "alternative_start")
+    assert cds.translate(back_translate(p, "GTG").encode()) == (p.encode(), ("alternative_start",))
     rna = back_translate(p, "TTG").lower().replace("t", "u")
-    assert cds.translate((rna[:40] + "\n" + rna[40:]).encode()) == (p.encode(), "alternative_start")
+    assert cds.translate((rna[:40] + "\n" + rna[40:]).encode()) == (p.encode(), ("alternative_start",))
     # no terminal stop is fine; an ambiguous base makes X
     nt = back_translate(p, stop="")
     assert cds.translate(nt.encode())[0] == p.encode()
     assert cds.translate((nt[:6] + "NNN" + nt[9:]).encode())[0] == (p[:2] + "X" + p[3:]).encode()
-    assert cds.translate(b"") == (None, "empty")
-    assert cds.translate(nt.replace("A", "E", 1).encode()) == (None, "not_nucleotide")
-    assert cds.translate((nt + "A").encode()) == (None, "partial_codon")
-    assert cds.translate((nt[:9] + "TGA" + nt[9:]).encode()) == (None, "internal_stop")
-    assert cds.translate(back_translate(p[:29]).encode()) == (None, "too_short")
+    # a trailing partial codon is cut off (and noted); a frameshift shows as internal stops
+    assert cds.translate((nt + "AC").encode()) == (p.encode(), ("partial_codon",))
+    assert cds.translate(("GTG" + nt[3:] + "A").encode()) == (p.encode(), ("partial_codon", "alternative_start"))
+    assert cds.translate(b"") == (None, ("empty",))
+    assert cds.translate(nt.replace("A", "E", 1).encode()) == (None, ("not_nucleotide",))
+    assert cds.translate((nt[:9] + "TGA" + nt[9:]).encode()) == (None, ("internal_stop",))
+    assert cds.translate((nt[:9] + "A" + nt[9:]).encode())[1] == ("internal_stop",)
+    assert cds.translate(back_translate(p[:29]).encode()) == (None, ("too_short",))
     assert cds.translate(back_translate(p[:30]).encode())[0] == p[:30].encode()
 
 
 def test_translate_records_counts_each_reason():
     good = [back_translate(p) for p in PROTEINS]
-    records = good + [back_translate(PROTEINS[0], "CTG"), "ACGTA", "ATGTAG" + good[1], "ATGAAATAA", ""]
+    records = good + [back_translate(PROTEINS[0], "CTG"), "ACGTA", "ATGTAG" + good[1], "ATGAAATAA", "",
+                      good[2] + "G", "ATGXYZ"]
     counts = Counter()
     out = list(cds.translate_records([r.encode() for r in records], counts))
-    assert out == [p.encode() for p in PROTEINS] + [PROTEINS[0].encode()]
-    assert counts == {"input": 8, "kept": 4, "alternative_start": 1, "partial_codon": 1, "internal_stop": 1,
-                      "too_short": 1, "empty": 1}
+    assert out == [p.encode() for p in PROTEINS] + [PROTEINS[0].encode(), PROTEINS[2].encode()]
+    assert counts == {"input": 10, "kept": 5, "alternative_start": 1, "partial_codon": 1, "internal_stop": 1,
+                      "too_short": 2, "empty": 1, "not_nucleotide": 1}
 
 
 # ---- BLAST v4 ----------------------------------------------------------------------------------
@@ -206,7 +210,7 @@ def test_debian_source_builds_the_corpus_with_its_manifest(tmp_path, monkeypatch
     assert got == sorted(PROTEINS + ["MSTNPKPQRKTKRNTNRRPQDVKFPGG"])
     markers, sprot = info["sources"]
     assert (markers["package"], markers["licence"], sprot["licence"]) == ("metaphlan2-data", "Expat", "GPL-2+")
-    assert markers["counts"] == {"input": 6, "kept": 4, "alternative_start": 1, "too_short": 1, "partial_codon": 1}
+    assert markers["counts"] == {"input": 6, "kept": 4, "alternative_start": 1, "too_short": 2}
     assert sprot["counts"] == {"input": 5, "kept": 4, "stop_or_gap": 1}
     assert [f["sequences"] for f in sprot["files"]] == [3, 2]
     assert "UniProtKB" in sprot["origin"] and sprot["sha256"] == debian_source.PACKAGES["metastudent"].sha256
