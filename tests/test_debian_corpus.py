@@ -258,3 +258,51 @@ def test_real_packages_when_present():
     assert all(len(r) >= cds.MIN_LENGTH and b"*" not in r for r in first)
     assert src.report()[0]["counts"]["kept"] == 1000
     records.close()
+
+
+# ---- the carry-sized subset --------------------------------------------------------------------
+
+def test_subset_is_a_hash_sample_within_budget(tmp_path):
+    from reference_models.corpus.subset import parse_size, subset_corpus
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), int(rng.integers(20, 90)))) for _ in range(400)]
+    (tmp_path / "a.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+    full = data.prepare(str(tmp_path / "a.fa"), tmp_path / "full", heldout_fraction=0.1, decontaminate=False)
+    small = subset_corpus(tmp_path / "full", tmp_path / "small", 5000)
+    large = subset_corpus(tmp_path / "full", tmp_path / "large", 9000)
+    assert sum(small["residues"].values()) <= 5000 < sum(small["residues"].values()) + 2 * 90
+    for split in ("train", "heldout"):
+        whole = TokenCorpus(tmp_path / "full", split)[:]
+        part, bigger = TokenCorpus(tmp_path / "small", split)[:], TokenCorpus(tmp_path / "large", split)[:]
+        assert part == [s for s in whole if s in set(part)]  # the source's order
+        assert set(part) < set(bigger) < set(whole)  # a smaller subset is part of a larger one
+        assert data.sequences_hash(part) == small[f"{split}_hash"]
+    assert small["subset"]["of_train_hash"] == full["train_hash"]
+    assert subset_corpus(tmp_path / "full", tmp_path / "again", 5000)["train_hash"] == small["train_hash"]
+    assert (tmp_path / "again" / "train.bin").read_bytes() == (tmp_path / "small" / "train.bin").read_bytes()
+    assert parse_size("60M") == 60_000_000 and parse_size("2.5k") == 2500
+    with pytest.raises(CorpusError, match="--max-residues"):
+        parse_size("60 MiB")
+    with pytest.raises(CorpusError, match="lsd-train data"):
+        subset_corpus(tmp_path / "nothing", tmp_path / "x", 10)
+
+
+def test_cli_builds_the_debian_corpus_and_its_subset(tmp_path, monkeypatch, capsys):
+    from reference_models.training.train import main
+
+    debs = fake_packages(tmp_path)
+    monkeypatch.setattr(debian_source, "obtain", lambda pkg, cache=None: (debs[pkg.key], "test"))
+    out = tmp_path / "carry"
+    assert main(["data", "--source", debian_source.DEFAULT, "--out", str(out), "--max-residues", "120",
+                 "--no-decontaminate"]) == 0
+    printed = capsys.readouterr().out
+    assert "metaphlan2-data 2.6.0+ds-4 (Expat): alternative_start 1, input 6, kept 4, too_short 2" in printed
+    full = json.loads((out / "full" / "data.json").read_text())
+    small = json.loads((out / "data.json").read_text())
+    assert full["n_train"] + full["n_heldout"] == 5
+    assert 0 < sum(small["residues"].values()) <= 120 and small["sources"] == full["sources"]
+    assert main(["subset", str(out / "full"), "--out", str(tmp_path / "s2"), "--max-residues", "120"]) == 0
+    assert (tmp_path / "s2" / "train.bin").read_bytes() == (out / "train.bin").read_bytes()
+    assert main(["subset", str(out / "full"), "--out", str(tmp_path / "s3"), "--max-residues", "lots"]) == 2
+    assert "lsd-train: error: --max-residues 'lots'" in capsys.readouterr().err
