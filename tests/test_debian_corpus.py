@@ -271,6 +271,7 @@ def test_subset_is_a_hash_sample_within_budget(tmp_path):
     full = data.prepare(str(tmp_path / "a.fa"), tmp_path / "full", heldout_fraction=0.1, decontaminate=False)
     small = subset_corpus(tmp_path / "full", tmp_path / "small", 5000)
     large = subset_corpus(tmp_path / "full", tmp_path / "large", 9000)
+    assert sum(small["residues"].values()) < sum(large["residues"].values()) <= 9000
     assert sum(small["residues"].values()) <= 5000 < sum(small["residues"].values()) + 2 * 90
     for split in ("train", "heldout"):
         whole = TokenCorpus(tmp_path / "full", split)[:]
