@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--heldout-fraction", type=float, default=0.02,
                    help="share of sequences held out for evaluation (default: %(default)s)")
     d.add_argument("--no-decontaminate", action="store_true", help="skip removing task valid/test sequences")
+    d.add_argument("--min-identity", type=float, metavar="F",
+                   help="also remove sequences with >= F identity (e.g. 0.5) to a task valid/test sequence, "
+                        "by MMseqs2 (Debian mmseqs2; skipped with a warning where it is not installed)")
+    d.add_argument("--min-coverage", type=float, default=0.8, metavar="F",
+                   help="... over >= F of either sequence (default: %(default)s)")
     d.add_argument("--max-residues", metavar="N", help="then keep only a random subset of about N residues "
                    "(e.g. 60M; see `lsd-train subset`), written to --out with the full corpus in --out/full")
     s = sub.add_parser("subset", help="a carry-sized random subset of a prepared corpus",
@@ -108,8 +113,13 @@ def run_data(args) -> int:
     """``lsd-train data``: prepare the corpus and print what decontamination removed."""
     full = Path(args.out) / "full" if args.max_residues else Path(args.out)
     budget = parse_size(args.max_residues) if args.max_residues else None  # checked before the long build
-    info = prepare_data(args.source, full, heldout_fraction=args.heldout_fraction,
-                        decontaminate=not args.no_decontaminate)
+    info = D.prepare(args.source, full, heldout_fraction=args.heldout_fraction,
+                     decontaminate=not args.no_decontaminate, min_identity=args.min_identity,
+                     min_coverage=args.min_coverage)
+    ident = info.get("identity_decontamination")
+    if ident and ident["tool"]:
+        print(f"removed {ident['removed']} more with >= {ident['min_identity']:.0%} identity over >= "
+              f"{ident['min_coverage']:.0%} coverage ({ident['tool']} {ident['version']})")
     for source in info.get("sources", []):
         counts = ", ".join(f"{k} {v}" for k, v in source["counts"].items())
         print(f"{source['package']} {source['version']} ({source['licence']}): {counts}")

@@ -307,3 +307,90 @@ def test_cli_builds_the_debian_corpus_and_its_subset(tmp_path, monkeypatch, caps
     assert (tmp_path / "s2" / "train.bin").read_bytes() == (out / "train.bin").read_bytes()
     assert main(["subset", str(out / "full"), "--out", str(tmp_path / "s3"), "--max-residues", "lots"]) == 2
     assert "lsd-train: error: --max-residues 'lots'" in capsys.readouterr().err
+
+
+# ---- decontamination by identity ---------------------------------------------------------------
+
+FAKE_MMSEQS = '''#!/usr/bin/env python3
+"""A stand-in for mmseqs: 'hits' are containments (identity 1) and shared 12-residue prefixes."""
+import sys
+if sys.argv[1] == "version":
+    print("fake-1")
+    sys.exit(0)
+def read(path):
+    seqs, name = {}, None
+    for line in open(path):
+        if line.startswith(">"):
+            name = line[1:].strip()
+        else:
+            seqs[name] = line.strip()
+    return seqs
+query, target, out = read(sys.argv[2]), read(sys.argv[3]), open(sys.argv[4], "w")
+for qn, q in query.items():
+    for tn, t in target.items():
+        if t in q or q in t:
+            out.write(f"{qn}\\t{tn}\\t1.000\\t{min(1, len(t) / len(q)):.3f}\\t{min(1, len(q) / len(t)):.3f}\\n")
+        elif q[:12] == t[:12]:
+            out.write(f"{qn}\\t{tn}\\t1.000\\t{12 / len(q):.3f}\\t{12 / len(t):.3f}\\n")
+'''
+
+
+def identity_case(tmp_path):
+    rng = np.random.default_rng(1)
+    rand = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 60)) for _ in range(30)]
+    task = [rand[0], rand[1], rand[2]]  # the task's test sequences (not in the corpus as such)
+    corpus = rand[3:] + [rand[4][:20] + rand[0] + rand[5], rand[1][5:55], rand[2][:12] + rand[6]]
+    (tmp_path / "c.fa").write_text("".join(f">c{i}\n{s}\n" for i, s in enumerate(corpus)))
+    return corpus, toy_registry(task)
+
+
+def test_identity_step_removes_homologs_by_either_coverage(tmp_path, monkeypatch):
+    exe = tmp_path / "mmseqs"
+    exe.write_text(FAKE_MMSEQS)
+    exe.chmod(0o755)
+    monkeypatch.setenv("LSDBENCH_MMSEQS", str(exe))
+    corpus, registry = identity_case(tmp_path)
+    info = data.prepare(str(tmp_path / "c.fa"), tmp_path / "out", heldout_fraction=0.1, registry=registry,
+                        min_identity=0.5)
+    ident = info["identity_decontamination"]
+    # the task sequence inside a longer one (task coverage 1) and the fragment (corpus coverage 1) go;
+    # the shared 12-residue prefix (coverage 0.17 / 0.2) stays
+    assert (ident["removed"], ident["removed_per_task"], ident["version"]) == (2, {"toy": 2}, "fake-1")
+    kept = TokenCorpus(tmp_path / "out", "train")[:] + TokenCorpus(tmp_path / "out", "heldout")[:]
+    assert sorted(kept) == sorted(corpus[:-3] + corpus[-1:])
+    assert data.sequences_hash(TokenCorpus(tmp_path / "out", "train")[:]) == info["train_hash"]
+    assert info["n_train"] + info["n_heldout"] == len(corpus) - 2
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["sequences"] == info["n_train"] and not (tmp_path / "out" / ".identity.tmp").exists()
+
+
+def test_identity_step_without_mmseqs_says_so(tmp_path, monkeypatch, capsys):
+    from reference_models.corpus import identity
+
+    monkeypatch.setattr(identity, "find_mmseqs", lambda: None)
+    corpus, registry = identity_case(tmp_path)
+    info = data.prepare(str(tmp_path / "c.fa"), tmp_path / "out", registry=registry, min_identity=0.5)
+    assert info["identity_decontamination"]["tool"] is None
+    assert "mmseqs not found" in capsys.readouterr().err
+    assert info["n_train"] + info["n_heldout"] == len(corpus)
+    with pytest.raises(CorpusError, match="fractions"):
+        data.prepare(str(tmp_path / "c.fa"), tmp_path / "out", registry=registry, min_identity=50)
+
+
+def test_identity_step_with_the_real_mmseqs(tmp_path):
+    """With MMSeqs2 installed (or LSDBENCH_MMSEQS set): a 90 %-identical copy of a task sequence is found."""
+    from reference_models.corpus import identity
+
+    if identity.find_mmseqs() is None:
+        pytest.skip("mmseqs is not installed (Debian package mmseqs2)")
+    rng = np.random.default_rng(2)
+    letters = list("ACDEFGHIKLMNPQRSTVWY")
+    rand = ["".join(rng.choice(letters, 150)) for _ in range(40)]
+    mutant = list(rand[0])
+    for i in rng.choice(150, 15, replace=False):
+        mutant[i] = letters[(letters.index(mutant[i]) + 1) % 20]
+    (tmp_path / "c.fa").write_text("".join(f">c{i}\n{s}\n" for i, s in enumerate(rand[1:] + ["".join(mutant)])))
+    info = data.prepare(str(tmp_path / "c.fa"), tmp_path / "out", registry=toy_registry([rand[0]]),
+                        min_identity=0.5)
+    assert info["identity_decontamination"]["removed"] == 1
+    assert "".join(mutant) not in TokenCorpus(tmp_path / "out", "train")[:]

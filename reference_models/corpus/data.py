@@ -84,11 +84,13 @@ def write_fasta(path: Path, sequences: list[str], prefix: str) -> None:
 
 
 def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
-            registry: dict | None = None, cache=None) -> dict:
+            registry: dict | None = None, cache=None, min_identity: float | None = None,
+            min_coverage: float = 0.8) -> dict:
     """``lsd-train data``: stream ``source`` into a decontaminated token corpus (corpus.py) in ``out``.
 
     Writes train/heldout ``.bin``/``.idx``/``.keys``, ``manifest.json`` and, last, ``data.json`` (the
     summary that training reads; a directory without it is incomplete). Returns ``data.json``'s content.
+    ``min_identity`` adds decontamination by identity with MMseqs2 (identity.py) after the exact one.
     """
     from reference_models.corpus.decontaminate import evaluation_sequences, summarize
 
@@ -118,6 +120,11 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
         n = summary["deduplicated"]
         dec = {"input": n, "removed": 0, "kept": n, "tasks": [], "disabled": True}
     splits = {name: summary[name] for name in K.SPLITS}
+    if min_identity is not None and decontaminate:
+        from reference_models.corpus.identity import decontaminate_by_identity
+
+        splits, extra["identity_decontamination"] = decontaminate_by_identity(
+            out, per_task, splits, min_identity=min_identity, min_coverage=min_coverage)
     K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits, **extra})
     info = {"format": K.FORMAT, "source": source, "train_hash": splits["train"]["hash"],
             "heldout_hash": splits["heldout"]["hash"], "n_train": splits["train"]["sequences"],

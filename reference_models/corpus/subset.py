@@ -51,6 +51,25 @@ def choose(keys: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndarray:
     return np.sort(order[:fits])
 
 
+def read_keys(directory: Path, split: str, n: int) -> np.ndarray:
+    """(n, 2) big-endian uint64 halves of the split's 16-byte sequence keys."""
+    keys = np.fromfile(directory / f"{split}.keys", ">u8").reshape(-1, 2)
+    if len(keys) != n:
+        raise CorpusError(f"{directory / f'{split}.keys'} does not match {split}.idx: prepare the data again")
+    return keys
+
+
+def write_selection(corpus: TokenCorpus, keys: np.ndarray, chosen: np.ndarray, out: Path) -> dict:
+    """Write the sequences ``chosen`` (sorted indices) of ``corpus`` as split ``corpus.split`` of ``out``
+    (``out`` may be the corpus's own folder: the new files replace the old ones when complete)."""
+    writer = K._SplitWriter(out, corpus.split)
+    for start in range(0, len(chosen), BLOCK):
+        block = chosen[start:start + BLOCK]
+        tokens = np.concatenate([corpus.ids(int(i)) for i in block]) if len(block) else np.zeros(0, np.uint8)
+        writer.add(tokens, corpus.lengths[block].astype(np.uint64), keys[block])
+    return writer.close()
+
+
 def subset_corpus(source, out, max_residues: int) -> dict:
     """Write the subset of the prepared corpus in ``source`` into ``out``; returns its ``data.json``."""
     source, out = Path(source), Path(out)
@@ -65,17 +84,9 @@ def subset_corpus(source, out, max_residues: int) -> dict:
     splits = {}
     for split in K.SPLITS:
         corpus = TokenCorpus(source, split)
-        keys = np.fromfile(source / f"{split}.keys", ">u8").reshape(-1, 2)
-        if len(keys) != len(corpus):
-            raise CorpusError(f"{source / f'{split}.keys'} does not match {split}.idx: prepare the data again")
+        keys = read_keys(source, split, len(corpus))
         budget = int(max_residues * info["residues"][split] / total) if total else 0
-        chosen = choose(keys, corpus.lengths, budget)
-        writer = K._SplitWriter(out, split)
-        for start in range(0, len(chosen), BLOCK):
-            block = chosen[start:start + BLOCK]
-            tokens = np.concatenate([corpus.ids(int(i)) for i in block]) if len(block) else np.zeros(0, np.uint8)
-            writer.add(tokens, corpus.lengths[block].astype(np.uint64), keys[block])
-        splits[split] = writer.close()
+        splits[split] = write_selection(corpus, keys, choose(keys, corpus.lengths, budget), out)
     subset = {"of": str(source), "of_train_hash": info["train_hash"], "of_heldout_hash": info["heldout_hash"],
               "of_residues": info["residues"], "max_residues": int(max_residues),
               "rule": "per split, its share of max_residues, sequences taken in key order (SPLIT.keys)"}
