@@ -262,13 +262,15 @@ def test_real_packages_when_present():
 
 # ---- the carry-sized subset --------------------------------------------------------------------
 
-def test_subset_is_a_hash_sample_within_budget(tmp_path):
+def test_subset_is_a_hash_sample_within_budget(tmp_path, monkeypatch):
+    from reference_models.corpus import corpus
     from reference_models.corpus.subset import parse_size, subset_corpus
 
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), int(rng.integers(20, 90)))) for _ in range(400)]
     (tmp_path / "a.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
     full = data.prepare(str(tmp_path / "a.fa"), tmp_path / "full", heldout_fraction=0.1, decontaminate=False)
+    monkeypatch.setattr(corpus, "READ_BYTES", 300)  # the subset reads many blocks
     small = subset_corpus(tmp_path / "full", tmp_path / "small", 5000)
     large = subset_corpus(tmp_path / "full", tmp_path / "large", 9000)
     assert sum(small["residues"].values()) < sum(large["residues"].values()) <= 9000

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from reference_models.corpus import corpus as K
-from reference_models.corpus.subset import read_keys, write_selection
+from reference_models.corpus.subset import read_keys, read_selection, write_selection
 from reference_models.corpus.token_files import CorpusError, TokenCorpus
 
 MMSEQS_ENV = "LSDBENCH_MMSEQS"
@@ -40,15 +40,16 @@ def _run(cmd: list[str], where: Path) -> str:
     return done.stdout
 
 
-def _write_queries(directory: Path, fasta: Path) -> dict[str, TokenCorpus]:
-    """Every corpus sequence as FASTA record ``SPLIT:INDEX``, written in blocks (never the whole corpus)."""
-    splits = {s: TokenCorpus(directory, s) for s in K.SPLITS}
-    with open(fasta, "w") as f:
-        for name, corpus in splits.items():
-            for start in range(0, len(corpus), 1 << 14):
-                f.write("".join(f">{name}:{i}\n{corpus[i]}\n"
-                                for i in range(start, min(start + (1 << 14), len(corpus)))))
-    return splits
+def _write_queries(directory: Path, fasta: Path) -> None:
+    """Every corpus sequence as FASTA record ``SPLIT:INDEX``, written block by block (never the whole corpus)."""
+    with open(fasta, "wb") as f:
+        for split in K.SPLITS:
+            n = len(TokenCorpus(directory, split))
+            for tokens, lengths, block in read_selection(directory, split, np.arange(n)):
+                letters = tokens.tobytes().translate(K.TO_LETTER)
+                ends = np.cumsum(lengths)
+                f.write(b"".join(b">%s:%d\n%s\n" % (split.encode(), i, letters[e - n_:e])
+                                 for i, n_, e in zip(block.tolist(), lengths.tolist(), ends.tolist(), strict=True)))
 
 
 def contaminated(directory: Path, per_task: dict[str, set[str]], *, min_identity: float, min_coverage: float,
@@ -103,9 +104,9 @@ def decontaminate_by_identity(directory, per_task: dict[str, set[str]], splits: 
     new = dict(splits)
     for split, gone in drop.items():
         if gone:
-            corpus = TokenCorpus(directory, split)
-            keep = np.setdiff1d(np.arange(len(corpus)), np.fromiter(gone, np.int64, len(gone)))
-            new[split] = write_selection(corpus, read_keys(directory, split, len(corpus)), keep, directory)
+            n = len(TokenCorpus(directory, split))
+            keep = np.setdiff1d(np.arange(n), np.fromiter(gone, np.int64, len(gone)))
+            new[split] = write_selection(directory, split, read_keys(directory, split, n), keep, directory)
     removed = {split: len(gone) for split, gone in drop.items()}
     return new, {**entry, "tool": "mmseqs easy-search", "version": version, "sensitivity": SENSITIVITY,
                  "removed": sum(removed.values()), "removed_per_split": removed, "removed_per_task": per_task_removed}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ import numpy as np
 from reference_models.corpus import corpus as K
 from reference_models.corpus.token_files import CorpusError, TokenCorpus
 
-BLOCK = 1 << 16  # sequences gathered per write
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 
 
@@ -59,14 +59,33 @@ def read_keys(directory: Path, split: str, n: int) -> np.ndarray:
     return keys
 
 
-def write_selection(corpus: TokenCorpus, keys: np.ndarray, chosen: np.ndarray, out: Path) -> dict:
-    """Write the sequences ``chosen`` (sorted indices) of ``corpus`` as split ``corpus.split`` of ``out``
-    (``out`` may be the corpus's own folder: the new files replace the old ones when complete)."""
-    writer = K._SplitWriter(out, corpus.split)
-    for start in range(0, len(chosen), BLOCK):
-        block = chosen[start:start + BLOCK]
-        tokens = np.concatenate([corpus.ids(int(i)) for i in block]) if len(block) else np.zeros(0, np.uint8)
-        writer.add(tokens, corpus.lengths[block].astype(np.uint64), keys[block])
+def read_selection(directory: Path, split: str, chosen: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]]:
+    """(tokens, lengths, indices) of the sequences ``chosen`` (sorted indices), in blocks of about
+    ``corpus.READ_BYTES`` of the file, read with plain reads: a memory map's touched pages would count
+    as resident memory, up to the whole split."""
+    offsets = np.fromfile(directory / f"{split}.idx", np.int64)
+    ends = offsets[chosen + 1]
+    with open(directory / f"{split}.bin", "rb") as f:
+        start = 0
+        while start < len(chosen):
+            base = int(offsets[chosen[start]])
+            stop = max(start + 1, int(np.searchsorted(ends, base + K.READ_BYTES, side="right")))
+            block = chosen[start:stop]
+            f.seek(base)
+            data = np.frombuffer(f.read(int(ends[stop - 1]) - base), np.uint8)
+            starts, lengths = offsets[block] - base, ends[start:stop] - offsets[block]
+            within = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+            yield data[within], lengths, block
+            start = stop
+
+
+def write_selection(directory: Path, split: str, keys: np.ndarray, chosen: np.ndarray, out: Path) -> dict:
+    """Write the sequences ``chosen`` (sorted indices) of split ``split`` of the corpus in ``directory``
+    as that split of ``out`` (which may be ``directory``: the new files replace the old ones when complete)."""
+    writer = K._SplitWriter(out, split)
+    for tokens, lengths, block in read_selection(directory, split, chosen):
+        writer.add(tokens, lengths.astype(np.uint64), keys[block])
     return writer.close()
 
 
@@ -86,7 +105,7 @@ def subset_corpus(source, out, max_residues: int) -> dict:
         corpus = TokenCorpus(source, split)
         keys = read_keys(source, split, len(corpus))
         budget = int(max_residues * info["residues"][split] / total) if total else 0
-        splits[split] = write_selection(corpus, keys, choose(keys, corpus.lengths, budget), out)
+        splits[split] = write_selection(source, split, keys, choose(keys, corpus.lengths, budget), out)
     subset = {"of": str(source), "of_train_hash": info["train_hash"], "of_heldout_hash": info["heldout_hash"],
               "of_residues": info["residues"], "max_residues": int(max_residues),
               "rule": "per split, its share of max_residues, sequences taken in key order (SPLIT.keys)"}
