@@ -14,6 +14,7 @@ import pytest
 from test_reference_models import EVAL_SEQS, TRAIN_SEQS, fake_registry, write_fasta
 
 from reference_models import config as cfgmod
+from reference_models.corpus.subset import subset_corpus
 from reference_models.training.campaign import STAGES, train_stages
 from reference_models.training.train import prepare_data
 
@@ -24,7 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("campaign_data")
     fasta = write_fasta(root / "pre.fasta", TRAIN_SEQS)
-    prepare_data(str(fasta), root / "data", registry=fake_registry(EVAL_SEQS, []), heldout_fraction=0.05)
+    full = prepare_data(str(fasta), root / "full", registry=fake_registry(EVAL_SEQS, []), heldout_fraction=0.05)
+    # the campaign trains from a carry-sized subset (lsd-train subset), as a GPU machine without registries does
+    subset = subset_corpus(root / "full", root / "data", int(0.9 * sum(full["residues"].values())))
+    assert subset["n_train"] < full["n_train"]
     return root / "data"
 
 

@@ -1,4 +1,5 @@
-"""Pretraining sequences: Swiss-Prot from the p-scldata package, or any FASTA file or URL.
+"""Pretraining sequences: Swiss-Prot from the p-scldata package, two Debian data packages
+(``debian:metaphlan2+metastudent``, debian_source.py), or any FASTA file or URL.
 
 Sequences are normalized (alphabet.normalize), exact duplicates dropped, and a held-out set chosen by
 hash order (no RNG stream), so the split never changes across library versions.
@@ -16,6 +17,7 @@ from pathlib import Path
 from reference_models.corpus import corpus as K
 from reference_models.corpus.alphabet import normalize
 from reference_models.corpus.corpus import open_source, swissprot_records
+from reference_models.corpus.debian_source import DebianSource, is_debian_source
 
 SWISSPROT = "swissprot"
 
@@ -82,11 +84,13 @@ def write_fasta(path: Path, sequences: list[str], prefix: str) -> None:
 
 
 def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: bool = True,
-            registry: dict | None = None) -> dict:
+            registry: dict | None = None, cache=None, min_identity: float | None = None,
+            min_coverage: float = 0.8) -> dict:
     """``lsd-train data``: stream ``source`` into a decontaminated token corpus (corpus.py) in ``out``.
 
     Writes train/heldout ``.bin``/``.idx``/``.keys``, ``manifest.json`` and, last, ``data.json`` (the
     summary that training reads; a directory without it is incomplete). Returns ``data.json``'s content.
+    ``min_identity`` adds decontamination by identity with MMseqs2 (identity.py) after the exact one.
     """
     from reference_models.corpus.decontaminate import evaluation_sequences, summarize
 
@@ -97,9 +101,15 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
     for task, seqs in sorted(per_task.items()):
         for s in seqs:
             banned.setdefault(K.sequence_key(s.encode()), []).append(task)
+    extra = {}
     if source == SWISSPROT:
         summary = K.prepare_corpus(swissprot_records(), out, heldout_fraction=heldout_fraction, banned=banned,
                                    source=source)
+    elif is_debian_source(source):
+        debian = DebianSource(source, cache=cache)
+        summary = K.prepare_corpus(debian.records(), out, heldout_fraction=heldout_fraction, banned=banned,
+                                   source=source)
+        extra["sources"] = debian.report()  # only these sources add the key: older data.json files stay as they were
     else:
         with open_source(source) as stream:
             summary = K.prepare_corpus(K.fasta_records(stream, source), out, heldout_fraction=heldout_fraction,
@@ -110,11 +120,16 @@ def prepare(source: str, out, *, heldout_fraction: float = 0.02, decontaminate: 
         n = summary["deduplicated"]
         dec = {"input": n, "removed": 0, "kept": n, "tasks": [], "disabled": True}
     splits = {name: summary[name] for name in K.SPLITS}
-    K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits})
+    if min_identity is not None and decontaminate:
+        from reference_models.corpus.identity import decontaminate_by_identity
+
+        splits, extra["identity_decontamination"] = decontaminate_by_identity(
+            out, per_task, splits, min_identity=min_identity, min_coverage=min_coverage)
+    K.write_json(out / "manifest.json", {"format": K.FORMAT, "key": K.KEY_DOC, "splits": splits, **extra})
     info = {"format": K.FORMAT, "source": source, "train_hash": splits["train"]["hash"],
             "heldout_hash": splits["heldout"]["hash"], "n_train": splits["train"]["sequences"],
             "n_heldout": splits["heldout"]["sequences"], "heldout_fraction": heldout_fraction,
             "input_records": summary["input_records"], "duplicates": summary["duplicates"],
-            "residues": {name: splits[name]["residues"] for name in K.SPLITS}, "decontamination": dec}
+            "residues": {name: splits[name]["residues"] for name in K.SPLITS}, "decontamination": dec, **extra}
     K.write_json(out / "data.json", info)
     return info
