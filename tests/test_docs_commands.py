@@ -101,6 +101,10 @@ NOT_RUN = {
     **dict.fromkeys([
         "curl -LO https://ftp.uniprot.org/pub/databases/uniprot/uniref/uniref50/uniref50.fasta.gz",
         "lsd-train data --source uniref50.fasta.gz --out runs/u50/data",
+        # the Debian corpus (two 200 MB packages, minutes): its parsers and CLI run on small packages
+        # built in tests/test_debian_corpus.py
+        "lsd-train data --source debian:metaphlan2+metastudent --min-identity 0.5 --out runs/deb/data",
+        "lsd-train subset runs/deb/data --out runs/deb/carry --max-residues 60M",
         "bash scripts/gpu_campaign.sh runs/campaign",
         'T="torchrun --nnodes $N --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint $HEAD:29500 '
         '-m reference_models.training.train"',
