@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "reference-models.md"  # the page whose tables this script writes
 ENCODERS = ("mlm", "lsd_tn", "lsd_nm")
 DENOISERS = ("lsd_tn_diffusion", "lsd_nm_diffusion", "mlm_diffusion")
+# the paper-faithful readings (configs/faithful.toml), listed where their checkpoints are committed
+FAITHFUL = ("lsd_tn_homogeneous", "lsd_tn_vae", "lsd_nm_weighted", "lsd_tn_homogeneous_diffusion",
+            "lsd_tn_vae_diffusion", "lsd_nm_weighted_diffusion")
+
+
+def health_checkpoints(ck: Path) -> list[str]:
+    """The checkpoints of the health table, in its row order."""
+    return [*ENCODERS, *DENOISERS, *(n for n in FAITHFUL if (ck / n / "meta.json").is_file())]
 COLUMNS = (  # (target id, metric key, header, format): health by function (function_health.py)
     ("T1", "beats_aac_tasks", "T1 beats AAC (tasks, >= 3)", "{:d}"),
     ("T2", "beats_random_transformer_tasks", "T2 beats random transformer (tasks, >= 3)", "{:d}"),
@@ -48,7 +56,7 @@ def encoder_table(ck: Path) -> list[str]:
     """Every committed checkpoint's health by function, one row each, with 95 % CIs."""
     lines = ["| checkpoint | " + " | ".join(h for _, _, h, _ in COLUMNS) + " | verdict |",
              "|---|" + "---|" * (len(COLUMNS) + 1)]
-    for name in ENCODERS + DENOISERS:
+    for name in health_checkpoints(ck):
         health = json.loads((ck / name / "meta.json").read_text()).get("health", {})
         m = health.get("metrics", {})
         applies = {r.get("id") for r in health.get("targets", [])}
