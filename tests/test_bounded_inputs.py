@@ -276,9 +276,13 @@ def test_limits_table_in_the_docs_is_the_one_in_settings():
 # -- lsd-train data: bounded memory and time, one-line errors (#1) -------------------------------------------
 def _train_data(source: str, out, **env) -> subprocess.CompletedProcess:
     """``lsd-train data`` in a subprocess (its own peak RSS), as the entry point runs it."""
-    code = ("import resource, sys\nfrom reference_models.training.train import main\n"
+    # The peak is reset first: a child forked from a large pytest process inherits its high-water mark
+    # (ru_maxrss and VmHWM both report it), which made the bound measure pytest, not lsd-train.
+    code = ("import sys\ntry:\n    open('/proc/self/clear_refs', 'w').write('5')\nexcept OSError:\n    pass\n"
+            "from reference_models.training.train import main\n"
             "code = main(['data', '--source', sys.argv[1], '--out', sys.argv[2], '--no-decontaminate'])\n"
-            "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)\n")
+            "peak = next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1]\n"
+            "print('maxrss_kib', peak)\nsys.exit(code)\n")
     environ = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1", **env}
     return subprocess.run([sys.executable, "-c", code, source, str(out)], capture_output=True, text=True,
                           timeout=120, env=environ)
