@@ -271,15 +271,21 @@ def entry_name(directory: str | Path) -> str:
     return f"{name}_latent"
 
 
-def control_targets(entry: str, submissions: str | Path, controls=("aac", "random_transformer")) -> dict:
+def control_targets(entry: str, submissions: str | Path, controls=("aac", "random_transformer"),
+                    checkpoint_sha256: str | None = None) -> dict:
     """T1/T2: on how many tasks the entry's committed results beat each control's (paired bootstrap, Holm
-    over the tasks the two share). Empty when the entry has no submission yet."""
+    over the tasks the two share). Empty when the entry has no submission yet. With ``checkpoint_sha256``
+    only results of those weights count: a submission of another checkpoint of the same name (a tiny
+    run called ``mlm``) says nothing about this one."""
     from lsdbench.results.loading import load
     from lsdbench.stats import judge, paired_test
 
     by_encoder: dict[str, dict[str, object]] = {}
     for loaded in load([submissions]):
         result = loaded.result
+        if (result.encoder.name == entry and checkpoint_sha256 is not None
+                and result.encoder.config.get("checkpoint_sha256") != checkpoint_sha256):
+            continue
         by_encoder.setdefault(result.encoder.name, {})[result.task.name] = result
     mine = by_encoder.get(entry)
     if not mine:

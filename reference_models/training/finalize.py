@@ -232,7 +232,8 @@ def function_health(directory, data_dir, *, submissions=None, max_sequences: int
         metrics = measure_function(kind, source.model, tensors, train_seqs, tc, max_sequences=max_sequences)
         homogeneous = _homogeneous(source.model, kind)
     if submissions is not None and Path(submissions).is_dir():
-        metrics.update(FH.control_targets(FH.entry_name(directory), submissions))
+        metrics.update(FH.control_targets(FH.entry_name(directory), submissions,
+                                          checkpoint_sha256=C.sha256_file(directory / C.WEIGHTS)))
     # the earlier diagnostics stay as descriptive numbers; the task-sequence ones above take precedence
     return FH.summarize(kind, {**{k: v for k, v in legacy.items() if k not in metrics}, **metrics}, homogeneous)
 
