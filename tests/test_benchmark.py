@@ -316,3 +316,18 @@ def test_an_interrupted_run_leaves_a_valid_partial_leaderboard_naming_its_pendin
                  "--only", "Composition"]) == 0
     assert "Partial" not in (board / "README.md").read_text()
     assert 'id="pending"' not in (board / "index.html").read_text()
+
+
+def test_extended_entries_run_only_when_asked_or_named():
+    """Hours of controls (random-denoiser sweeps, the faithful readings' sweeps) stay out of the default
+    main job: `lsdbench run --extended` or `--only NAME` runs them."""
+    from lsdbench.run.benchmark import build_encoders
+    from lsdbench.run.entries import Entry, Plan, load_plan
+
+    plan = Plan("open", (0.0,), (), (Entry("AAC", "aac"), Entry("Length", "length", extended=True)))
+    assert [e.name for e in build_encoders(plan, None, {})[0]] == ["AAC"]
+    assert [e.name for e in build_encoders(plan, None, {}, extended=True)[0]] == ["AAC", "Length"]
+    assert [e.name for e in build_encoders(plan, ["Length"], {})[0]] == ["Length"]
+    committed = load_plan(Path(__file__).resolve().parents[1] / "leaderboard" / "entries.toml")
+    extended = {e.name for e in committed.entries if e.extended}
+    assert extended and all("random denoiser" in n or n.endswith("diffusion") for n in extended)

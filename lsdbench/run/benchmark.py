@@ -83,13 +83,14 @@ def say(msg: str) -> None:
 
 
 def run_benchmark(plan: Plan, out_dir: str | Path, *, cache_dir=None, mirror=None, progress: bool = True,
-                  only: list[str] | None = None, plan_only: bool = False) -> dict[str, Any]:
+                  only: list[str] | None = None, plan_only: bool = False, extended: bool = False) -> dict[str, Any]:
     """Run the plan; returns a summary (entries evaluated, skipped, selected levels, leaderboard files).
-    ``plan_only``: print what would run and the estimate, and return before running it."""
+    ``plan_only``: print what would run and the estimate, and return before running it. ``extended``:
+    also the entries marked ``extended`` (hours of controls), which otherwise run only when ``only`` names them."""
     out = Path(out_dir)
     summary: dict[str, Any] = {"evaluated": [], "skipped": {}, "selected": {}}
     tasks = load_suite(plan.suite, cache_dir=cache_dir, mirror=mirror, progress=progress)
-    entries, encoders = build_encoders(plan, only, summary)
+    entries, encoders = build_encoders(plan, only, summary, extended=extended)
     if any(e.sweep for e in entries) and not plan.levels:
         raise EntriesError("the entries file sweeps a parameter but lists no levels")
     families = {e.name: (encoders[e.name], variants_of(encoders[e.name], plan.levels, e.sweep))
@@ -145,12 +146,15 @@ def load_suite(suite: str, *, cache_dir=None, mirror=None, progress: bool = True
     return tasks
 
 
-def build_encoders(plan: Plan, only: list[str] | None, summary: dict) -> tuple[list[Entry], dict[str, Encoder]]:
+def build_encoders(plan: Plan, only: list[str] | None, summary: dict,
+                   extended: bool = False) -> tuple[list[Entry], dict[str, Encoder]]:
     """The entries to run (``only``: by spec or name) and each one's encoder, built once for the run; an
-    optional entry that cannot be built (e.g. absent weights) is skipped and noted in ``summary``."""
+    optional entry that cannot be built (e.g. absent weights) is skipped and noted in ``summary``; an
+    ``extended`` entry runs only with ``extended`` or when ``only`` names it."""
     entries, encoders = [], {}
     for entry in plan.entries:
-        if only and entry.spec not in only and entry.name not in only:
+        named = bool(only) and (entry.spec in only or entry.name in only)
+        if (only and not named) or (entry.extended and not (extended or named)):
             continue
         try:
             encoders[entry.name] = resolve(entry.spec, **entry.options)

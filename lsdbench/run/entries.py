@@ -31,6 +31,8 @@ class Entry:
     meta: dict[str, Any] = field(default_factory=dict)  # training_data, licence, link, description, parameters
     optional: bool = False
     sweep: str | None = None  # the option swept (e.g. "t"); the entry is then scored at its selected level
+    # run only with `lsdbench run --extended` or when named by --only: controls and readings that cost hours
+    extended: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ def load_plan(path: str | Path) -> Plan:
                 raise EntriesError(f"{where} ({raw.get('name', '?')}): missing {key!r}")
         meta = {k: raw[k] for k in ("training_data", "licence", "link", "description", "parameters") if k in raw}
         entries.append(Entry(name=raw["name"], spec=raw["spec"], options=dict(raw.get("options", {})), meta=meta,
-                             optional=bool(raw.get("optional", False)), sweep=raw.get("sweep")))
+                             optional=bool(raw.get("optional", False)), sweep=raw.get("sweep"),
+                             extended=bool(raw.get("extended", False))))
     if not entries:
         raise EntriesError(f"{path}: no [[entry]] tables")
     names = {e.name for e in entries}
