@@ -137,8 +137,10 @@ def warn_if_unhealthy(name: str, health: dict) -> None:
     """Say it loudly: a model that misses a target is still written, but nobody should miss that."""
     for row in health["targets"]:
         if not row["passed"]:
+            consequence = ("claims resting on this model are not testable" if health.get("testable") is False
+                           else "reported beside every claim resting on this model")
             msg = (f"HEALTH TARGET MISSED: {name}: {row['metric']} = {row['value']:.4g} (target {row['target']}); "
-                   f"claims resting on this model are not testable")
+                   f"{consequence}")
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
             print(msg, flush=True)
 
