@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
 
 def register(subparsers) -> None:
     common = data_options()
-    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (about 3.5 hours on 2 cores from an empty cache)",
+    p = add_command(subparsers, "run", "the main job: the default benchmark and leaderboard (several hours on 2 cores from an empty cache; --plan-only estimates it)",
                     description="Fetch the suite, evaluate every entry of the entries file, sweep the diffusion "
                                 "encoders, write submissions, build the leaderboard and test the hypotheses. "
                                 "Cheap entries run first and the sweeps last; the leaderboard is rewritten as each "
